@@ -1,0 +1,23 @@
+"""mosaik's primitives: identity (`UniqueId`) and the canonical encoding."""
+
+from .encoding import DEFAULT_MAX_SIZE, DecodeError, Wire, decode, encode
+from .id import ID_LEN, UNIVERSE, NetworkId, Tag, UniqueId, unique_id
+from .keys import KEY_LEN, SIGNATURE_LEN, PeerId, SecretKey
+
+__all__ = [
+    "DEFAULT_MAX_SIZE",
+    "ID_LEN",
+    "KEY_LEN",
+    "SIGNATURE_LEN",
+    "UNIVERSE",
+    "DecodeError",
+    "NetworkId",
+    "PeerId",
+    "SecretKey",
+    "Tag",
+    "UniqueId",
+    "Wire",
+    "decode",
+    "encode",
+    "unique_id",
+]
