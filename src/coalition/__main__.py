@@ -1,0 +1,5 @@
+"""``python -m coalition`` runs the operator CLI."""
+
+from .cli import main
+
+main()
