@@ -1,0 +1,26 @@
+"""Entry point: ``python -m bench streams`` (more benchmarks arrive with their subsystems)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from . import streams
+from .common import write_result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    sub = parser.add_subparsers(dest="bench", required=True)
+    s = sub.add_parser("streams", help="stream throughput/latency against NATS")
+    s.add_argument("--systems", default="nats", help="comma-separated: nats")
+    args = parser.parse_args()
+    if args.bench == "streams":
+        result = streams.main(args.systems.split(","))
+        path = write_result("streams", result)
+        print(json.dumps(result, indent=2))
+        print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()
