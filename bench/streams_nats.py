@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .common import free_port
+import nats
+
+from .common import free_port, make_message, percentile, read_stamp
 
 SUBJECT = "bench.stream"
 
@@ -46,10 +49,6 @@ async def nats_server() -> AsyncIterator[str]:
 
 async def publish(url: str, count: int, rate: int | None) -> float:
     """Publish ``count`` stamped messages; return the monotonic start time (s)."""
-    import nats
-
-    from .common import make_message
-
     nc = await nats.connect(url, pending_size=64 * 1024 * 1024)
     start = time.monotonic()
     if rate is None:
@@ -73,10 +72,6 @@ async def publish(url: str, count: int, rate: int | None) -> float:
 
 
 async def consume(url: str, consumers: int, count: int, ready: asyncio.Event) -> dict[str, Any]:
-    import nats
-
-    from .common import percentile, read_stamp
-
     latencies: list[float] = []
     last_ns = 0
     done = asyncio.Event()
@@ -120,8 +115,6 @@ async def consume(url: str, consumers: int, count: int, ready: asyncio.Event) ->
 
 def worker_main(argv: list[str]) -> None:
     """``python -m bench.streams_nats URL CONSUMERS COUNT``: prints 'ready', then JSON."""
-    import json
-
     url, consumers, count = argv[0], int(argv[1]), int(argv[2])
 
     async def run() -> None:
