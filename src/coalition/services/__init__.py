@@ -1,0 +1,1 @@
+"""The basic services' building blocks (Atlas, Almanac, Chronicle, ...)."""
