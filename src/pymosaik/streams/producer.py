@@ -58,6 +58,8 @@ class ProducerConfig:
     buffer_size: int = 1024
     max_consumers: int | None = None
     undelivered: Callable[[object], None] | None = None
+    #: How long an awaited ``send`` waits for a full consumer queue before ``TooSlow``.
+    lag_timeout_s: float = 1.0
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Producer(Generic[D]):
         self._streams = streams
         self._subs: dict[int, _Subscriber] = {}
         self._watch = Watch()
+        self._space = Watch()
         self._closed = False
         self.stats = Stats()
 
@@ -120,10 +123,25 @@ class Producer(Generic[D]):
 
     # ---- sending ------------------------------------------------------
     async def send(self, datum: D) -> None:
-        """Wait until online, then hand ``datum`` to every consumer."""
+        """Wait until online and until every consumer has room, then hand ``datum`` over.
+
+        A consumer whose queue stays full for ``lag_timeout_s`` is disconnected
+        with ``TooSlow`` (or, without ``disconnect_lagging``, skipped), so one
+        stuck consumer delays the stream by at most that long.
+        """
         if not self.is_online():
             await self.online()
+        if self._any_full():
+            try:
+                async with asyncio.timeout(self.config.lag_timeout_s):
+                    await self._space.until(lambda: not self._any_full())
+            except TimeoutError:
+                pass  # _fanout below evicts (or skips) whoever is still full
         self.try_send(datum)
+
+    def _any_full(self) -> bool:
+        limit = self.config.buffer_size
+        return any(len(s.queue) >= limit for s in self._subs.values() if s.info.is_connected)
 
     def try_send(self, datum: D) -> None:
         """Send without waiting; `Offline` / `Closed` hand the datum back."""
@@ -160,6 +178,7 @@ class Producer(Generic[D]):
             sub.info.state = ChannelState.TERMINATED
             sub.kicked.set()
             self._watch.bump()
+            self._space.bump()
 
     # ---- serving one admitted consumer (runs inside the link's accept handler)
     async def serve(self, link: Link, tags: frozenset[UniqueId], expires: Expiration) -> None:
@@ -234,6 +253,7 @@ class Producer(Generic[D]):
                 return reasons.SUCCESS
             sub.info.stats.datums += batch
             sub.info.stats.bytes += size
+            self._space.bump()
 
     # ---- catalog changes and shutdown ---------------------------------
     def recheck(self, directory: Directory, now_ms: int) -> None:
@@ -275,6 +295,7 @@ class ProducerBuilder(Generic[D]):
         self._buffer = 1024
         self._max: int | None = None
         self._undelivered: Callable[[object], None] | None = None
+        self._lag_timeout = 1.0
 
     def require(self, predicate: Predicate) -> ProducerBuilder[D]:
         self._predicates.append(predicate)
@@ -300,6 +321,10 @@ class ProducerBuilder(Generic[D]):
         self._buffer = n
         return self
 
+    def with_lag_timeout(self, seconds: float) -> ProducerBuilder[D]:
+        self._lag_timeout = seconds
+        return self
+
     def with_max_consumers(self, n: int) -> ProducerBuilder[D]:
         self._max = n
         return self
@@ -317,6 +342,7 @@ class ProducerBuilder(Generic[D]):
             self._buffer,
             self._max,
             self._undelivered,
+            self._lag_timeout,
         )
         return self._streams._add_producer(self._stream_id, self._type, config)
 
