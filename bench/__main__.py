@@ -13,7 +13,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="bench", required=True)
     s = sub.add_parser("streams", help="stream throughput/latency against NATS")
-    s.add_argument("--systems", default="nats", help="comma-separated: nats")
+    s.add_argument("--systems", default="mosaik,nats", help="comma-separated: mosaik, nats")
     args = parser.parse_args()
     if args.bench == "streams":
         result = streams.main(args.systems.split(","))

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from . import streams_nats
+from . import streams_mosaik, streams_nats
 
 THROUGHPUT_COUNT = 20_000
 PACED_RATE = 2_000  # messages per second
@@ -42,11 +42,21 @@ async def _run_nats(consumers: int, count: int, rate: int | None) -> dict[str, A
     return result
 
 
+async def _run_mosaik(consumers: int, count: int, rate: int | None) -> dict[str, Any]:
+    result = await streams_mosaik.publish(count, rate, consumers)
+    elapsed = result["last_recv_ns"] / 1e9 - result["start"]
+    result["elapsed_s"] = elapsed
+    result["msgs_per_s"] = count / elapsed
+    return result
+
+
+RUNNERS = {"nats": _run_nats, "mosaik": _run_mosaik}
+
+
 def measure(system: str, consumers: int) -> dict[str, Any]:
-    if system != "nats":
-        raise NotImplementedError(system)
-    thr = asyncio.run(_run_nats(consumers, THROUGHPUT_COUNT, None))
-    paced = asyncio.run(_run_nats(consumers, PACED_RATE * PACED_SECONDS, PACED_RATE))
+    run = RUNNERS[system]
+    thr = asyncio.run(run(consumers, THROUGHPUT_COUNT, None))
+    paced = asyncio.run(run(consumers, PACED_RATE * PACED_SECONDS, PACED_RATE))
     return {
         "throughput_msgs_per_s": round(thr["msgs_per_s"]),
         "loaded_p99_us": round(thr["p99_us"], 1),
@@ -66,5 +76,13 @@ def main(systems: list[str]) -> dict[str, Any]:
             t0 = time.monotonic()
             row[system] = measure(system, consumers)
             row[system]["wall_s"] = round(time.monotonic() - t0, 1)
+        if {"nats", "mosaik"} <= row.keys():
+            ours, anchor = row["mosaik"], row["nats"]
+            row["ratio"] = {
+                "throughput": round(
+                    ours["throughput_msgs_per_s"] / anchor["throughput_msgs_per_s"], 3
+                ),
+                "paced_p99": round(ours["paced_p99_us"] / anchor["paced_p99_us"], 3),
+            }
         out["scenarios"][f"1x{consumers}"] = row
     return out

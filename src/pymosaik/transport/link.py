@@ -219,6 +219,12 @@ class Link:
         self._machine.send(data)
         return len(data)
 
+    def feed_raw_many(self, messages: list[bytes]) -> int:
+        """Queue several pre-encoded messages without waiting (bulk senders)."""
+        self._raise_if_closed()
+        self._machine.send_many(messages)
+        return sum(len(m) for m in messages)
+
     async def flush(self) -> None:
         """Write queued messages and wait for socket buffer room (backpressure)."""
         self._sock.flush()
@@ -252,6 +258,16 @@ class Link:
             self._raise_if_closed()
             self._readable.clear()
             await self._readable.wait()
+
+    async def recv_raw_many(self, limit: int = 1024) -> list[bytes]:
+        """Every buffered message body, at least one and at most ``limit`` (bulk readers)."""
+        out = [await self.recv_raw()]
+        inbox = self._inbox
+        while inbox and len(out) < limit:
+            out.append(inbox.popleft())
+        if len(inbox) < self._config.inbox_high_water // 2:
+            self._room.set()
+        return out
 
     async def recv(self, typ: type[T]) -> T:
         """The next message decoded strictly as ``typ``.

@@ -24,7 +24,7 @@ Close frame tells the peer why. Nothing on the input path raises.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Any, Final, TypeAlias
@@ -294,6 +294,18 @@ class LinkMachine:
                 f"message of {len(payload)} bytes exceeds the frame limit {self.max_frame_size}"
             )
         self._plain += encode_frame(FrameKind.DATA, payload)
+
+    def send_many(self, payloads: Sequence[bytes]) -> None:
+        """Queue several messages at once (one buffer append: the bulk path of `send`)."""
+        if self.state is not LinkState.OPEN:
+            raise RuntimeError(f"send_many() in state {self.state.name}")
+        limit = self.max_frame_size
+        parts: list[bytes] = []
+        for payload in payloads:
+            if len(payload) > limit:
+                raise ValueError(f"message of {len(payload)} bytes exceeds the frame limit {limit}")
+            parts.append(encode_frame(FrameKind.DATA, payload))
+        self._plain += b"".join(parts)
 
     def close(self, reason: CloseReason) -> None:
         """Close locally; the peer gets ``reason`` if keys exist. Idempotent."""
