@@ -1,0 +1,67 @@
+"""mosaik's Raft variant as a sans-IO core, with the D5 safety fixes."""
+
+from .config import (
+    MAX_COMMITTEE,
+    LeadershipPreference,
+    Membership,
+    NodeId,
+    PreferenceKind,
+    RaftConfig,
+    choose_committee,
+)
+from .core import RaftNode
+from .events import (
+    Applied,
+    CommandAssigned,
+    CommandCommitted,
+    CommandFailed,
+    CommitAdvanced,
+    CommitConflict,
+    Consistency,
+    Event,
+    FailReason,
+    LeaderChanged,
+    Outgoing,
+    QueryAnswered,
+    QueryFailed,
+    Ready,
+    Role,
+    RoleChanged,
+)
+from .log import EntryKind, HardState, LogEntry, Snapshot
+from .messages import Message, Vote, decode_message, encode_message
+
+__all__ = [
+    "MAX_COMMITTEE",
+    "Applied",
+    "CommandAssigned",
+    "CommandCommitted",
+    "CommandFailed",
+    "CommitAdvanced",
+    "CommitConflict",
+    "Consistency",
+    "EntryKind",
+    "Event",
+    "FailReason",
+    "HardState",
+    "LeaderChanged",
+    "LeadershipPreference",
+    "LogEntry",
+    "Membership",
+    "Message",
+    "NodeId",
+    "Outgoing",
+    "PreferenceKind",
+    "QueryAnswered",
+    "QueryFailed",
+    "RaftConfig",
+    "RaftNode",
+    "Ready",
+    "Role",
+    "RoleChanged",
+    "Snapshot",
+    "Vote",
+    "choose_committee",
+    "decode_message",
+    "encode_message",
+]

@@ -1,0 +1,25 @@
+"""Deterministic simulation: virtual clock and network, fault schedules, checkers."""
+
+from .campaign import CampaignResult, run_campaign
+from .checkers import SafetyChecker, Violation
+from .linearizability import Operation, OpKind, check_history, check_key
+from .network import LinkFaults, VirtualNetwork
+from .world import UNSAFE_SWITCHES, SeedResult, SimOptions, World, run_seed
+
+__all__ = [
+    "UNSAFE_SWITCHES",
+    "CampaignResult",
+    "LinkFaults",
+    "OpKind",
+    "Operation",
+    "SafetyChecker",
+    "SeedResult",
+    "SimOptions",
+    "Violation",
+    "VirtualNetwork",
+    "World",
+    "check_history",
+    "check_key",
+    "run_campaign",
+    "run_seed",
+]

@@ -1,0 +1,672 @@
+"""One deterministic simulated run of a Raft group under a fault schedule.
+
+Everything — schedule, network, node RNGs, clients — derives from the seed, and
+the event queue breaks ties by insertion order, so a seed replays exactly.
+Nodes exchange *encoded* messages, so the wire format is exercised too.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
+
+from ..groups.map_machine import MapCommand, MapMachine, MapOp, MapQuery, MapResult
+from ..groups.raft.config import Membership, RaftConfig
+from ..groups.raft.core import RaftNode
+from ..groups.raft.events import (
+    CommandCommitted,
+    CommandFailed,
+    CommitConflict,
+    Consistency,
+    QueryAnswered,
+    QueryFailed,
+    Ready,
+    Role,
+    RoleChanged,
+)
+from ..groups.raft.log import EntryKind
+from ..groups.raft.messages import RequestVoteResponse, Vote, decode_message, encode_message
+from ..groups.storage.memory import MemoryStorage
+from ..primitives import decode, encode
+from .checkers import SafetyChecker, Violation
+from .linearizability import Operation, OpKind, check_history
+from .network import CALM, VirtualNetwork
+from .rng import seeded
+from .schedule import Phase, PhaseKind, Plan, make_plan
+
+UNSAFE_SWITCHES = {
+    "volatile-vote": "volatile_vote",
+    "any-term-commit": "any_term_commit",
+    "no-prevote": "no_prevote",
+}
+
+_DELIVER, _WAKE, _CLIENT, _ACTION = 0, 1, 2, 3
+_TRACE_TAIL = 40
+_MAX_VIOLATIONS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class SimOptions:
+    nodes: int = 3
+    unsafe: tuple[str, ...] = ()
+    clients: int = 3
+    keys: int = 2
+
+    def raft_config(self) -> RaftConfig:
+        flags = {UNSAFE_SWITCHES[name]: True for name in self.unsafe}
+        return replace(RaftConfig(), **flags)
+
+
+@dataclass(slots=True)
+class SeedResult:
+    seed: int
+    violations: list[Violation]
+    #: The trace lines leading up to the first violation (empty when clean).
+    trace: list[str]
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Node:
+    name: str
+    nid: bytes
+    storage: MemoryStorage
+    rate: float
+    offset: int
+    raft: RaftNode | None = None
+    incarnation: int = 0
+    wake_token: int = 0
+    wake_at: int = -1
+    last_index: int = 0
+    down_until: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    node: str
+    request: int
+    incarnation: int
+    kind: OpKind
+    key: bytes
+    call: int
+    deadline: int
+    command: bytes | None
+    value: bytes | None = None
+    expected: bytes | None = None
+
+
+@dataclass(slots=True)
+class _Client:
+    name: str
+    seq: int = 0
+    pending: _Pending | None = None
+    target: str | None = None
+    last_seen: dict[bytes, bytes | None] = field(default_factory=dict)
+
+
+class World:
+    """The simulated cluster for one seed."""
+
+    def __init__(self, seed: int, options: SimOptions) -> None:
+        self.seed = seed
+        self.options = options
+        root = seeded(seed)
+        self.plan: Plan = make_plan(
+            seeded(root.getrandbits(64)), options.nodes, options.raft_config()
+        )
+        self.config = self.plan.config
+        self.faults_rng = seeded(root.getrandbits(64))
+        self.client_rng = seeded(root.getrandbits(64))
+        self.net = VirtualNetwork(seeded(root.getrandbits(64)))
+        self.now = 0
+        self._queue: list[tuple[int, int, int, object, object, object]] = []
+        self._seq = 0
+        self.trace: deque[str] = deque(maxlen=400)
+        self.violations: list[Violation] = []
+        self.first_trace: list[str] = []
+        self.checker = SafetyChecker(self._violation)
+        self.history: list[Operation] = []
+        self.stats = {"elections": 0, "acked": 0, "unknown": 0, "messages": 0, "crashes": 0}
+
+        names = [f"n{i + 1}" for i in range(options.nodes)]
+        self.nodes = {
+            name: _Node(name, name.encode(), MemoryStorage(), *self.plan.clocks[i])
+            for i, name in enumerate(names)
+        }
+        self.by_id = {n.nid: n for n in self.nodes.values()}
+        self.membership = Membership.uniform(n.nid for n in self.nodes.values())
+        self.clients = [_Client(f"c{i + 1}") for i in range(options.clients)]
+        self.keys = [f"k{i}".encode() for i in range(options.keys)]
+        self._pending_by_request: dict[tuple[str, int, int], _Client] = {}
+        # hooks
+        self.crash_after_vote = 0.0
+        self.crash_before_send = 0.0
+        self.hook_downtime = (5, 150)
+        self.rotate_restart = False
+        self._down: list[_Node] = []
+        # isolate-rejoin probe
+        self._probe: tuple[str, int, int] | None = None  # (leader, term, grace end)
+
+    # ------------------------------------------------------------- scheduling
+
+    def _push(
+        self, at: int, kind: int, a: object = None, b: object = None, c: object = None
+    ) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (at, self._seq, kind, a, b, c))
+
+    def _at(self, at: int, action: Callable[[], None]) -> None:
+        self._push(at, _ACTION, action)
+
+    def log(self, text: str) -> None:
+        self.trace.append(f"{self.now:>7} {text}")
+
+    def _violation(self, violation: Violation) -> None:
+        if len(self.violations) >= _MAX_VIOLATIONS:
+            return
+        self.violations.append(violation)
+        self.log(f"VIOLATION {violation.kind}: {violation.detail}")
+        if not self.first_trace:
+            self.first_trace = list(self.trace)[-_TRACE_TAIL:]
+
+    # --------------------------------------------------------------- clocks
+
+    def local(self, node: _Node) -> int:
+        return node.offset + int(self.now * node.rate)
+
+    def to_global(self, node: _Node, local: int) -> int:
+        at = max(self.now, math.ceil((local - node.offset) / node.rate))
+        while node.offset + int(at * node.rate) < local:
+            at += 1
+        return at
+
+    # ---------------------------------------------------------------- nodes
+
+    def start(self, node: _Node) -> None:
+        node.incarnation += 1
+        rng = seeded(f"{self.seed}/{node.name}/{node.incarnation}")
+        node.raft = RaftNode(
+            node.nid,
+            self.membership,
+            node.storage,
+            MapMachine(),
+            rng=rng,
+            now_ms=self.local(node),
+            config=self.config,
+        )
+        node.last_index = node.raft.last_index
+        node.wake_at = -1
+        self._drain(node)
+
+    def crash(self, node: _Node, downtime: int) -> None:
+        if node.raft is None:
+            return
+        self.stats["crashes"] += 1
+        node.raft = None
+        node.down_until = self.now + downtime
+        self._down.append(node)
+        self.log(f"{node.name} CRASH (restart in {downtime} ms)")
+        for client in self.clients:
+            p = client.pending
+            if p is not None and p.node == node.name:
+                self._finish(client, None)
+        self._at(self.now + downtime, partial(self._restart, node))
+
+    def _restart_previous(self, crashed: _Node) -> None:
+        """Bring back the node that went down before ``crashed`` (leader rotation)."""
+        for other in reversed(self._down):
+            if other is not crashed and other.raft is None:
+                other.down_until = self.now
+                self._at(self.now + self.faults_rng.randint(10, 50), partial(self._restart, other))
+                return
+
+    def _restart(self, node: _Node) -> None:
+        if node.raft is None and self.now >= node.down_until:
+            self.start(node)
+            assert node.raft is not None
+            self.log(f"{node.name} RESTART term={node.raft.term} log={node.raft.last_index}")
+
+    def leader(self) -> _Node | None:
+        best: _Node | None = None
+        best_term = -1
+        for node in self.nodes.values():
+            raft = node.raft
+            if raft is not None and raft.is_leader and (best is None or raft.term > best_term):
+                best, best_term = node, raft.term
+        return best
+
+    def _drain(self, node: _Node) -> None:
+        raft = node.raft
+        assert raft is not None
+        ready = raft.ready()
+        for applied in ready.applied:
+            self.checker.on_apply(self.now, node.name, raft.term, applied)
+        self._events(node, ready)
+        if node.raft is None:
+            return
+        grew = raft.last_index > node.last_index
+        node.last_index = raft.last_index
+        if (
+            self.crash_before_send
+            and grew
+            and raft.is_leader
+            and raft.storage.entries(raft.last_index, raft.last_index)[0].kind is EntryKind.COMMAND
+            and self.faults_rng.random() < self.crash_before_send
+        ):
+            # Crash after the append reached storage but before anything was sent.
+            self.crash(node, self.faults_rng.randint(*self.hook_downtime))
+            if self.rotate_restart:
+                self._restart_previous(node)
+            return
+        voted = False
+        for out in ready.messages:
+            msg = out.message
+            if isinstance(msg, RequestVoteResponse) and not msg.prevote:
+                voted = voted or msg.vote is Vote.GRANTED
+            self._send(node, out.to, encode_message(msg))
+        if voted and self.crash_after_vote and self.faults_rng.random() < self.crash_after_vote:
+            self.crash(node, self.faults_rng.randint(*self.hook_downtime))
+            return
+        self._schedule_wake(node)
+
+    def _send(self, node: _Node, to: bytes, payload: bytes) -> None:
+        self.stats["messages"] += 1
+        for delay in self.net.deliveries(node.nid, to):
+            self._push(self.now + delay, _DELIVER, to, node.nid, payload)
+
+    def _schedule_wake(self, node: _Node) -> None:
+        assert node.raft is not None
+        at = self.to_global(node, node.raft.next_deadline())
+        if at != node.wake_at:
+            node.wake_at = at
+            node.wake_token += 1
+            self._push(at, _WAKE, node, node.wake_token)
+
+    def _events(self, node: _Node, ready: Ready) -> None:
+        raft = node.raft
+        assert raft is not None
+        for event in ready.events:
+            if isinstance(event, RoleChanged):
+                self.log(
+                    f"{node.name} -> {event.role.value} term={event.term} log={raft.last_index}"
+                )
+                if event.role is Role.LEADER:
+                    self.stats["elections"] += 1
+                    self.checker.on_leader(self.now, node.name, event.term, raft.storage)
+                    self._probe_check(node)
+                elif self._probe is not None and self._probe[0] == node.name:
+                    self._probe_check(node)
+            elif isinstance(event, CommitConflict):
+                self._violation(
+                    Violation(
+                        "committed-entry-conflict",
+                        f"{node.name} was asked to overwrite committed index {event.index}",
+                        self.now,
+                    )
+                )
+            elif isinstance(event, CommandCommitted | CommandFailed | QueryAnswered | QueryFailed):
+                client = self._pending_by_request.get((node.name, node.incarnation, event.request))
+                if client is not None:
+                    self._on_outcome(client, event)
+
+    # --------------------------------------------------------------- clients
+
+    def _client_step(self, client: _Client, timeout: _Pending | None) -> None:
+        """Issue the client's next operation, or time out ``timeout`` if still pending."""
+        p = client.pending
+        if timeout is not None:
+            if p is timeout:
+                self._finish(client, None)
+            return
+        if p is not None:
+            return
+        if self.now >= self.plan.quiet_ms:
+            return
+        rng = self.client_rng
+        names = sorted(self.nodes)
+        if client.target is None or rng.random() < 0.3:
+            client.target = rng.choice(names)
+        node = self.nodes[client.target]
+        if node.raft is None:
+            client.target = None
+            self._push(self.now + rng.randint(20, 200), _CLIENT, client)
+            return
+        key = rng.choice(self.keys)
+        client.seq += 1
+        roll = rng.random()
+        value = f"{client.name}:{client.seq}".encode()
+        expected: bytes | None = None
+        if roll < 0.35:
+            kind, op = OpKind.PUT, MapOp.PUT
+        elif roll < 0.6:
+            kind, op = OpKind.CAS, MapOp.CAS
+            expected = client.last_seen.get(key)
+        else:
+            kind, op = OpKind.GET, MapOp.GET
+            value = b""
+        deadline = self.now + 6000
+        local = self.local(node)
+        raft = node.raft
+        if kind is OpKind.GET and rng.random() < 0.5:
+            request = raft.query(encode(MapQuery(key)), Consistency.STRONG, local)
+            pending = _Pending(
+                node.name, request, node.incarnation, kind, key, self.now, deadline, None
+            )
+        else:
+            command = encode(
+                MapCommand(
+                    client.name.encode(),
+                    client.seq,
+                    op,
+                    key,
+                    value if kind is not OpKind.GET else None,
+                    expected,
+                )
+            )
+            request = raft.submit([command], local)
+            pending = _Pending(
+                node.name,
+                request,
+                node.incarnation,
+                kind,
+                key,
+                self.now,
+                deadline,
+                command,
+                value if kind is not OpKind.GET else None,
+                expected,
+            )
+        client.pending = pending
+        self._pending_by_request[(node.name, node.incarnation, request)] = client
+        self._push(deadline, _CLIENT, client, pending)
+        self._drain(node)
+
+    def _on_outcome(
+        self,
+        client: _Client,
+        event: CommandCommitted | CommandFailed | QueryAnswered | QueryFailed,
+    ) -> None:
+        p = client.pending
+        if p is None:
+            return
+        if isinstance(event, CommandCommitted):
+            result = decode(event.results[0], MapResult)
+            assert p.command is not None
+            self.checker.on_ack(
+                event.first, self._entry_term(p, event.first), p.command, client.name
+            )
+            self._finish(client, (result.ok, result.value))
+        elif isinstance(event, QueryAnswered):
+            result = decode(event.result, MapResult)
+            self._finish(client, (True, result.value))
+        elif isinstance(event, CommandFailed) and event.maybe_applied:
+            self._finish(client, None)
+        else:
+            self._finish(client, "void")
+
+    def _entry_term(self, p: _Pending, index: int) -> int:
+        node = self.nodes[p.node]
+        if node.raft is not None:
+            term = node.raft.storage.term_at(index)
+            if term is not None:
+                return term
+        known = self.checker.committed.get(index)
+        return known.term if known else -1
+
+    def _finish(self, client: _Client, outcome: tuple[bool, bytes | None] | str | None) -> None:
+        """Record the client's operation: ``None`` unknown, ``"void"`` had no effect."""
+        p = client.pending
+        assert p is not None
+        client.pending = None
+        self._pending_by_request.pop((p.node, p.incarnation, p.request), None)
+        if outcome == "void":
+            pass
+        elif outcome is None:
+            if p.kind is not OpKind.GET or p.command is not None:
+                self.stats["unknown"] += 1
+                self.history.append(
+                    Operation(client.name, p.key, p.kind, p.call, math.inf, p.value, p.expected)
+                )
+        else:
+            assert isinstance(outcome, tuple)
+            ok, output = outcome
+            self.stats["acked"] += 1
+            client.last_seen[p.key] = (
+                p.value if (p.kind is OpKind.PUT or (p.kind is OpKind.CAS and ok)) else output
+            )
+            self.history.append(
+                Operation(
+                    client.name, p.key, p.kind, p.call, self.now, p.value, p.expected, ok, output
+                )
+            )
+        self._push(self.now + self.client_rng.randint(100, 900), _CLIENT, client)
+
+    # ---------------------------------------------------------------- phases
+
+    def _begin_phase(self, phase: Phase) -> None:
+        self.log(f"PHASE {phase.kind.value} for {phase.duration_ms} ms {phase.faults}")
+        self.net.faults = phase.faults
+        self.net.heal()
+        self.crash_after_vote = self.crash_before_send = 0.0
+        self.rotate_restart = False
+        rng = self.faults_rng
+        names = sorted(self.nodes)
+        minority = (len(names) - 1) // 2
+        kind = phase.kind
+        if kind is PhaseKind.PARTITION:
+            for k in range(rng.randint(1, 2)):
+                at = phase.start_ms + k * phase.duration_ms // 2
+                self._at(at, lambda: self._random_partition(names))
+        elif kind is PhaseKind.CRASH:
+            for _ in range(rng.randint(1, 3)):
+                at = rng.randint(phase.start_ms, phase.end_ms - 500)
+                victims = rng.sample(names, rng.randint(1, max(1, minority)))
+                downtime = rng.randint(200, 5000)
+                self._at(at, partial(self._crash_names, victims, downtime))
+        elif kind is PhaseKind.LEADER_CRASH:
+            for k in range(rng.randint(1, 2)):
+                at = phase.start_ms + k * phase.duration_ms // 2 + rng.randint(0, 500)
+                downtime = rng.randint(200, 4000)
+                self._at(at, partial(self._crash_leader, downtime))
+        elif kind is PhaseKind.VOTE_CRASH:
+            self.crash_after_vote = 0.8
+            self.hook_downtime = (5, 150)
+            self._split_followers()
+            self._crash_leader(rng.randint(50, 400))
+        elif kind is PhaseKind.CHURN:
+            self.crash_before_send = rng.uniform(0.3, 0.7)
+            self.hook_downtime = (300, 4000)
+        elif kind is PhaseKind.FIGURE8:
+            self.crash_before_send = 1.0
+            self.hook_downtime = (2500, 6000)
+            self.rotate_restart = True
+        elif kind is PhaseKind.ISOLATE_REJOIN:
+            self._at(phase.start_ms + 1000, lambda: self._isolate(phase))
+
+    def _end_phase(self, phase: Phase) -> None:
+        self.net.faults = CALM
+        self.net.heal()
+        self.crash_after_vote = self.crash_before_send = 0.0
+        self.rotate_restart = False
+        self.log(f"END {phase.kind.value}")
+
+    def _random_partition(self, names: list[str]) -> None:
+        rng = self.faults_rng
+        self.net.heal()
+        shuffled = list(names)
+        rng.shuffle(shuffled)
+        cut = rng.randint(1, len(names) - 1)
+        a, b = shuffled[:cut], shuffled[cut:]
+        self.net.partition([self.nodes[n].nid for n in a], [self.nodes[n].nid for n in b])
+        self.log(f"PARTITION {a} | {b}")
+
+    def _split_followers(self) -> None:
+        """Cut the followers into two halves that only meet through the leader.
+
+        Each half then needs the (restarted) old leader's vote to elect anyone, so
+        a voter that forgets its vote is asked twice in one term.
+        """
+        leader = self.leader()
+        if leader is None:
+            return
+        followers = sorted(n for n in self.nodes if n != leader.name)
+        self.faults_rng.shuffle(followers)
+        half = len(followers) // 2
+        a, b = followers[:half], followers[half:]
+        self.net.partition([self.nodes[n].nid for n in a], [self.nodes[n].nid for n in b])
+        self.log(f"SPLIT followers {a} | {b} (via {leader.name})")
+
+    def _crash_names(self, victims: list[str], downtime: int) -> None:
+        for name in victims:
+            self.crash(self.nodes[name], downtime)
+
+    def _crash_leader(self, downtime: int) -> None:
+        leader = self.leader()
+        if leader is not None:
+            self.crash(leader, downtime)
+
+    def _isolate(self, phase: Phase) -> None:
+        """Availability probe: cut a follower off, rejoin it, the leader must survive."""
+        for node in self.nodes.values():
+            if node.raft is None:
+                return  # only probe a fully running group
+        leader = self.leader()
+        if leader is None or leader.raft is None:
+            return
+        followers = sorted(n for n in self.nodes if n != leader.name)
+        victim = self.nodes[self.faults_rng.choice(followers)]
+        if victim.raft is None or victim.raft.term > leader.raft.term:
+            return  # the victim already carries a newer term: not a healthy start
+        others = [n.nid for n in self.nodes.values()]
+        self.net.isolate(victim.nid, others)
+        self.log(f"ISOLATE {victim.name} (leader {leader.name} term {leader.raft.term})")
+        term = leader.raft.term
+        heal_at = phase.end_ms - 4000
+        self._at(heal_at, lambda: self._rejoin(victim.name, leader.name, term, phase.end_ms - 100))
+
+    def _rejoin(self, victim: str, leader: str, term: int, grace_end: int) -> None:
+        self.net.heal()
+        node = self.nodes[leader]
+        if node.raft is None or not node.raft.is_leader or node.raft.term != term:
+            self.log(f"REJOIN {victim}: leader changed during isolation, no probe")
+            return
+        self.log(f"REJOIN {victim} (leader {leader} term {term} still leads)")
+        self._probe = (leader, term, grace_end)
+        self._at(grace_end, self._probe_done)
+
+    def _probe_check(self, node: _Node) -> None:
+        probe = self._probe
+        if probe is None or node.raft is None:
+            return
+        leader, term, _ = probe
+        boss = self.nodes[leader].raft
+        if boss is None or not boss.is_leader or boss.term != term:
+            self._probe = None
+            self._violation(
+                Violation(
+                    "rejoin-disruption",
+                    f"leader {leader} (term {term}, healthy quorum) was deposed after a "
+                    f"follower rejoined a calm network",
+                    self.now,
+                )
+            )
+
+    def _probe_done(self) -> None:
+        if self._probe is not None:
+            self._probe_check(self.nodes[self._probe[0]])
+            self._probe = None
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> SeedResult:
+        for node in self.nodes.values():
+            self.start(node)
+        for client in self.clients:
+            self._push(self.client_rng.randint(0, 500), _CLIENT, client)
+        for phase in self.plan.phases:
+            self._at(phase.start_ms, partial(self._begin_phase, phase))
+            self._at(phase.end_ms, partial(self._end_phase, phase))
+        end = self.plan.end_ms
+        queue = self._queue
+        while queue:
+            at, _, kind, a, b, c = heapq.heappop(queue)
+            if at > end or self.violations:
+                break  # a failing seed stops at its first violation
+            self.now = at
+            if kind == _DELIVER:
+                node = self.by_id[a]  # type: ignore[index]
+                if node.raft is None:
+                    continue
+                assert isinstance(b, bytes)
+                assert isinstance(c, bytes)
+                node.raft.receive(b, decode_message(c), self.local(node))
+                self._drain(node)
+            elif kind == _WAKE:
+                node = a  # type: ignore[assignment]
+                assert isinstance(node, _Node)
+                if node.raft is None or b != node.wake_token:
+                    continue
+                node.wake_at = -1
+                node.raft.tick(self.local(node))
+                self._drain(node)
+            elif kind == _CLIENT:
+                assert isinstance(a, _Client)
+                assert b is None or isinstance(b, _Pending)
+                self._client_step(a, b)
+            else:
+                action = a
+                assert callable(action)
+                action()
+        if not self.violations:
+            self.now = end
+            self._finish_run()
+        return SeedResult(self.seed, self.violations, self.first_trace, self.stats)
+
+    def _finish_run(self) -> None:
+        for client in self.clients:
+            if client.pending is not None:
+                self._finish(client, None)
+        live = [n for n in self.nodes.values() if n.raft is not None]
+        leader = self.leader()
+        converged = (
+            len(live) == len(self.nodes)
+            and leader is not None
+            and leader.raft is not None
+            and all(
+                n.raft is not None and n.raft.applied_index == leader.raft.commit_index
+                for n in live
+            )
+        )
+        if not converged:
+            state = ", ".join(
+                f"{n.name}:{n.raft.role.value}/t{n.raft.term}/c{n.raft.commit_index}"
+                if n.raft
+                else f"{n.name}:down"
+                for n in self.nodes.values()
+            )
+            self._violation(
+                Violation(
+                    "no-convergence", f"group did not settle in the calm end: {state}", self.now
+                )
+            )
+        self.checker.finish(self.now, {n.name: n.storage for n in self.nodes.values()}, converged)
+        verdict = check_history(self.history)
+        for key in verdict.violations:
+            ops = [op for op in self.history if op.key == key]
+            ops.sort(key=lambda o: o.call)
+            detail = "; ".join(op.describe() for op in ops[-12:])
+            self._violation(
+                Violation(
+                    "linearizability", f"key {key!r} history not linearizable: {detail}", self.now
+                )
+            )
+        self.stats["inconclusive"] = len(verdict.inconclusive)
+        self.stats["ops"] = len(self.history)
+
+
+def run_seed(seed: int, options: SimOptions) -> SeedResult:
+    return World(seed, options).run()
