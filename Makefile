@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit sim bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest
 
-test: lint typecheck unit
+# A few hundred seeded Raft scenarios; `--seeds 10000` is the long campaign (docs/spec/raft.md).
+sim: $(STAMP)
+	$(BIN)/python -m pymosaik.sim raft --seeds 300
+	$(BIN)/python -m pymosaik.sim raft --nodes 5 --seeds 100
+
+test: lint typecheck unit sim
 
 # Benchmarks need the anchors (Debian's nats-server and etcd) on this machine.
 bench: $(STAMP)
