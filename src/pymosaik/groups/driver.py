@@ -1,0 +1,400 @@
+"""The asyncio driver of a Raft group over transport links: bonds, the node loop, the API.
+
+* **Bonds.** Members form a full mesh on ``/mosaik/groups/1``; the member with
+  the smaller PeerId dials. Each side proves knowledge of the group secret
+  bound to *this* link: ``proof = blake3_keyed(secret, domain ‖
+  link.shared_random("mosaik.group.bond") ‖ group_id ‖ own PeerId)``, so a
+  proof cannot be replayed on another link. Unknown group → ``GroupNotFound``,
+  a non-member → ``NotAllowed``, a wrong proof → ``InvalidProof``. A dropped
+  bond is re-dialled with backoff; Raft tolerates the messages lost meanwhile.
+* **Loop.** One task per member feeds inbound Raft messages and timer ticks to
+  the sans-IO `RaftNode`, then sends what ``ready()`` returns (after storage
+  sync, per the core's persistence rule) and resolves client futures.
+* **API.** ``execute`` (wait for results), ``feed`` (wait for log positions),
+  ``query`` (weak or strong); failures raise `GroupError` with the reason and
+  whether the command may still have been applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import blake3
+
+from ..primitives import Clock, DecodeError, PeerId, SystemClock, UniqueId, Wire, encode, unique_id
+from ..transport import Endpoint, EndpointAddr, Link, LinkError, reasons
+from .machine import StateMachine
+from .raft import (
+    CommandAssigned,
+    CommandCommitted,
+    CommandFailed,
+    Consistency,
+    FailReason,
+    LeaderChanged,
+    LeadershipPreference,
+    Membership,
+    QueryAnswered,
+    QueryFailed,
+    RaftConfig,
+    RaftNode,
+    decode_message,
+    encode_message,
+)
+from .storage.base import LogStorage
+from .storage.memory import MemoryStorage
+
+__all__ = ["GROUPS_PROTOCOL", "Group", "GroupError", "Groups", "derive_group_id"]
+
+GROUPS_PROTOCOL: Final = "/mosaik/groups/1"
+_PROOF_DOMAIN: Final = b"mosaik.group.bond.proof.v1|"
+BOND_TIMEOUT_S: Final = 5.0
+
+
+class BondHello(Wire, frozen=True):
+    group_id: UniqueId
+    proof: bytes
+
+
+class GroupError(Exception):
+    """A command or query that did not complete; ``maybe_applied`` says if it may have."""
+
+    def __init__(self, reason: FailReason, maybe_applied: bool) -> None:
+        super().__init__(f"group request failed: {reason.value}")
+        self.reason = reason
+        self.maybe_applied = maybe_applied
+
+
+def derive_group_id(
+    secret: UniqueId,
+    config: RaftConfig,
+    machine: StateMachine,
+    validator_signatures: Sequence[UniqueId] = (),
+) -> UniqueId:
+    """mosaik's chain: secret, consensus digest, state-machine signature, validators.
+
+    The secret enters hashed, so the id (public: it is announced in discovery)
+    commits to it without revealing it. See docs/spec/groups.md.
+    """
+    consensus = encode(
+        (
+            config.heartbeat_interval_ms,
+            config.election_timeout_ms,
+            config.bootstrap_delay_ms,
+            config.max_entries_per_append,
+            config.snapshot_threshold,
+        )
+    )
+    gid = unique_id("mosaik.groups.v1").derive(secret.hashed().bytes)
+    gid = gid.derive(UniqueId.hash(consensus).bytes).derive(machine.signature().bytes)
+    for sig in validator_signatures:
+        gid = gid.derive(sig.bytes)
+    return gid
+
+
+def _proof(secret: UniqueId, link: Link, group_id: UniqueId, prover: PeerId) -> bytes:
+    binding = link.shared_random("mosaik.group.bond").bytes
+    hasher = blake3.blake3(
+        _PROOF_DOMAIN + binding + group_id.bytes + prover.bytes, key=secret.bytes
+    )
+    proof: bytes = hasher.digest()
+    return proof
+
+
+@dataclass
+class _Pending:
+    future: asyncio.Future[object]
+    kind: str  # "execute" | "feed" | "query"
+
+
+@dataclass
+class Group:
+    """One member of one group on this node."""
+
+    groups: Groups
+    group_id: UniqueId
+    secret: UniqueId
+    members: dict[PeerId, EndpointAddr]
+    node: RaftNode
+    clock: Clock
+    links: dict[PeerId, Link] = field(default_factory=dict)
+    _inbox: asyncio.Queue[tuple[PeerId, bytes]] = field(default_factory=asyncio.Queue)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _pending: dict[int, _Pending] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _leader_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _closed: bool = False
+
+    # ---- client API ------------------------------------------------------------
+    @property
+    def peer_id(self) -> PeerId:
+        return self.groups.endpoint.peer_id
+
+    @property
+    def leader(self) -> PeerId | None:
+        lead = self.node.leader
+        return PeerId(lead) if lead is not None else None
+
+    @property
+    def is_leader(self) -> bool:
+        return self.node.is_leader
+
+    async def execute(self, command: bytes) -> bytes:
+        """Commit ``command`` and return the state machine's result."""
+        results = await self.execute_many([command])
+        return results[0]
+
+    async def execute_many(self, commands: Sequence[bytes]) -> tuple[bytes, ...]:
+        result = await self._request(
+            self.node.submit(list(commands), self.clock.now_ms()), "execute"
+        )
+        assert isinstance(result, tuple)
+        return result
+
+    async def feed(self, command: bytes) -> int:
+        """Append ``command``; return its log index once assigned (not yet committed)."""
+        result = await self._request(self.node.submit([command], self.clock.now_ms()), "feed")
+        assert isinstance(result, int)
+        return result
+
+    async def query(self, query: bytes, consistency: Consistency = Consistency.STRONG) -> bytes:
+        result = await self._request(
+            self.node.query(query, consistency, self.clock.now_ms()), "query"
+        )
+        assert isinstance(result, bytes)
+        return result
+
+    async def when_leader_known(self) -> PeerId:
+        while self.node.leader is None:
+            self._leader_changed.clear()
+            await self._leader_changed.wait()
+        leader = self.leader
+        assert leader is not None
+        return leader
+
+    async def _request(self, request: int, kind: str) -> object:
+        if self._closed:
+            raise GroupError(FailReason.OFFLINE, False)
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._pending[request] = _Pending(future, kind)
+        self._wake.set()
+        return await future
+
+    # ---- the node loop ---------------------------------------------------------
+    def start(self) -> None:
+        self._spawn(self._run())
+        for peer, addr in self.members.items():
+            if peer != self.peer_id and self.peer_id < peer:
+                self._spawn(self._dial(peer, addr))
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self) -> None:
+        node = self.node
+        while True:
+            delay = max(0, node.next_deadline() - self.clock.now_ms()) / 1000
+            self._wake.clear()
+            get = asyncio.ensure_future(self._inbox.get())
+            wake = asyncio.ensure_future(self._wake.wait())
+            done, _ = await asyncio.wait({get, wake}, timeout=delay, return_when="FIRST_COMPLETED")
+            wake.cancel()
+            if get in done:
+                self._receive(*get.result())
+            else:
+                get.cancel()
+            while not self._inbox.empty():
+                self._receive(*self._inbox.get_nowait())
+            now = self.clock.now_ms()
+            if now >= node.next_deadline():
+                node.tick(now)
+            await self._flush_ready()
+
+    def _receive(self, sender: PeerId, raw: bytes) -> None:
+        try:
+            message = decode_message(raw)
+        except DecodeError:
+            link = self.links.pop(sender, None)
+            if link is not None:
+                self._spawn(link.close(reasons.PROTOCOL_VIOLATION))
+            return
+        self.node.receive(sender.bytes, message, self.clock.now_ms())
+
+    async def _flush_ready(self) -> None:
+        ready = self.node.ready()
+        touched: set[Link] = set()
+        for out in ready.messages:
+            link = self.links.get(PeerId(out.to))
+            if link is None or link.is_closed:
+                continue  # not bonded right now: Raft retries
+            with contextlib.suppress(LinkError):
+                link.feed_raw(encode_message(out.message))
+                touched.add(link)
+        for event in ready.events:
+            self._on_event(event)
+        for link in touched:
+            with contextlib.suppress(LinkError, OSError):
+                await link.flush()
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, LeaderChanged):
+            self._leader_changed.set()
+            return
+        request = getattr(event, "request", None)
+        pending = self._pending.get(request) if isinstance(request, int) else None
+        if pending is None:
+            return
+        fut = pending.future
+        if isinstance(event, CommandAssigned) and pending.kind == "feed":
+            fut.set_result(event.first)
+        elif isinstance(event, CommandCommitted) and pending.kind == "execute":
+            fut.set_result(event.results)
+        elif isinstance(event, QueryAnswered):
+            fut.set_result(event.result)
+        elif isinstance(event, CommandFailed):
+            fut.set_exception(GroupError(event.reason, event.maybe_applied))
+        elif isinstance(event, QueryFailed):
+            fut.set_exception(GroupError(event.reason, False))
+        else:
+            return
+        del self._pending[request]  # type: ignore[arg-type]
+
+    # ---- bonds ---------------------------------------------------------------
+    async def _dial(self, peer: PeerId, addr: EndpointAddr) -> None:
+        rng = random.Random()  # noqa: S311 - backoff jitter
+        backoff = 0.05
+        while True:
+            if peer not in self.links:
+                try:
+                    async with asyncio.timeout(BOND_TIMEOUT_S):
+                        link = await self.groups.endpoint.connect(addr, GROUPS_PROTOCOL)
+                        await link.send(
+                            BondHello(
+                                self.group_id,
+                                _proof(self.secret, link, self.group_id, self.peer_id),
+                            )
+                        )
+                        hello = await link.recv(BondHello)
+                    if hello.proof != _proof(self.secret, link, self.group_id, peer):
+                        await link.close(reasons.INVALID_PROOF)
+                    else:
+                        await self._bonded(peer, link)
+                        backoff = 0.05
+                        continue
+                except (LinkError, OSError, TimeoutError):
+                    pass
+            await asyncio.sleep(rng.uniform(0, backoff))
+            backoff = min(backoff * 2, 2.0)
+
+    async def accept_bond(self, link: Link, hello: BondHello) -> None:
+        peer = link.peer_id
+        if peer not in self.members:
+            await link.close(reasons.GROUP_NOT_ALLOWED)
+            return
+        if hello.proof != _proof(self.secret, link, self.group_id, peer):
+            await link.close(reasons.INVALID_PROOF)
+            return
+        await link.send(
+            BondHello(self.group_id, _proof(self.secret, link, self.group_id, self.peer_id))
+        )
+        await self._bonded(peer, link)
+
+    def _hello(self, link: Link) -> BondHello:
+        return BondHello(self.group_id, _proof(self.secret, link, self.group_id, self.peer_id))
+
+    async def _bonded(self, peer: PeerId, link: Link) -> None:
+        """Own the bond until it closes: read Raft messages into the loop's inbox."""
+        old = self.links.get(peer)
+        self.links[peer] = link
+        if old is not None and old is not link:
+            self._spawn(old.close(reasons.ALREADY_BONDED))
+        try:
+            while True:
+                for raw in await link.recv_raw_many():
+                    self._inbox.put_nowait((peer, raw))
+        except LinkError:
+            pass
+        finally:
+            if self.links.get(peer) is link:
+                del self.links[peer]
+
+    async def close(self) -> None:
+        """Leave the group: stop the loop, close every bond, fail what is pending."""
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for link in list(self.links.values()):
+            with contextlib.suppress(LinkError):
+                await link.close(reasons.GRACEFUL_SHUTDOWN)
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(GroupError(FailReason.OFFLINE, True))
+        self._pending.clear()
+        self.groups._groups.pop(self.group_id, None)
+        self.node.storage.close()
+
+
+class Groups:
+    """Per-node registry of joined groups and the ``/mosaik/groups/1`` acceptor."""
+
+    def __init__(self, endpoint: Endpoint, clock: Clock | None = None) -> None:
+        self.endpoint = endpoint
+        self.clock = clock or SystemClock()
+        self._groups: dict[UniqueId, Group] = {}
+        endpoint.accept(GROUPS_PROTOCOL, self._accept)
+
+    def join(
+        self,
+        secret: UniqueId,
+        machine: StateMachine,
+        members: Sequence[EndpointAddr],
+        *,
+        storage: LogStorage | None = None,
+        config: RaftConfig | None = None,
+        seed: int | None = None,
+    ) -> Group:
+        """Join (or re-join after a restart, with the same durable ``storage``)."""
+        config = config or RaftConfig()
+        addrs = {a.peer_id: a for a in members}
+        if self.endpoint.peer_id not in addrs:
+            addrs[self.endpoint.peer_id] = self.endpoint.addr
+        group_id = derive_group_id(secret, config, machine)
+        if group_id in self._groups:
+            raise ValueError("this node already joined that group")
+        membership = Membership.of({p.bytes: LeadershipPreference.normal() for p in addrs})
+        node = RaftNode(
+            self.endpoint.peer_id.bytes,
+            membership,
+            storage or MemoryStorage(),
+            machine,
+            rng=random.Random(seed),  # noqa: S311 - timer jitter, not security
+            now_ms=self.clock.now_ms(),
+            config=config,
+        )
+        group = Group(self, group_id, secret, addrs, node, self.clock)
+        self._groups[group_id] = group
+        group.start()
+        return group
+
+    async def _accept(self, link: Link) -> None:
+        try:
+            async with asyncio.timeout(BOND_TIMEOUT_S):
+                hello = await link.recv(BondHello)
+        except (LinkError, TimeoutError):
+            return
+        group = self._groups.get(hello.group_id)
+        if group is None:
+            await link.close(reasons.GROUP_NOT_FOUND)
+            return
+        await group.accept_bond(link, hello)
+
+    async def aclose(self) -> None:
+        for group in list(self._groups.values()):
+            await group.close()
