@@ -31,7 +31,7 @@ sim: $(STAMP)
 	$(BIN)/python -m pymosaik.sim raft --seeds 300
 	$(BIN)/python -m pymosaik.sim raft --nodes 5 --seeds 100
 
-test: lint typecheck unit sim
+test: lint typecheck sim unit
 
 # Benchmarks need the anchors (Debian's nats-server and etcd) on this machine.
 bench: $(STAMP)

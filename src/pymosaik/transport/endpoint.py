@@ -159,6 +159,9 @@ class Endpoint:
         task = self._tg.create_task(_guarded(coro))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # A task cancelled before its first step never starts ``coro``; closing it then
+        # (a no-op once it has run) avoids "coroutine was never awaited" at shutdown.
+        task.add_done_callback(lambda _t: coro.close())
 
     # ---- dialling ------------------------------------------------------------------
     async def connect(
