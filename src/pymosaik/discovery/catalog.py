@@ -20,6 +20,7 @@ class Upsert(enum.Enum):
     OWN_ENTRY = "own-entry"
     BAD_SIGNATURE = "bad-signature"
     TOO_FAR_AHEAD = "too-far-ahead"  # update time beyond the allowed clock drift
+    OUTDATED = "outdated"  # update time older than the TTL: the peer is presumed gone
     DEPARTED = "departed"  # a tombstone covers this run
 
     @property
@@ -29,14 +30,21 @@ class Upsert(enum.Enum):
 
 @dataclass
 class Catalog:
+    """Signed entries of other peers, aged by their own signed ``update_ms``.
+
+    As in mosaik, an entry lives for ``ttl_ms`` after the update time it carries,
+    not after we happened to receive it: a peer that received a dead node's last
+    entry late cannot hand it back to one that already purged it, so a crashed
+    node's entry dies everywhere within ``ttl_ms`` (+ drift) of its last update.
+    """
+
     network_id: NetworkId
     local: PeerId
     max_drift_ms: int = 10_000
     ttl_ms: int = 60_000
     _entries: dict[PeerId, SignedPeerEntry] = field(default_factory=dict)
-    _seen_ms: dict[PeerId, int] = field(default_factory=dict)
-    #: peer -> the ``started_ms`` its last departure covered (tombstones)
-    _departed: dict[PeerId, int] = field(default_factory=dict)
+    #: peer -> (the ``started_ms`` its last departure covered, when we learnt it)
+    _departed: dict[PeerId, tuple[int, int]] = field(default_factory=dict)
 
     def upsert(self, signed: SignedPeerEntry, now_ms: int) -> Upsert:
         e = signed.entry
@@ -47,7 +55,9 @@ class Catalog:
             return Upsert.OWN_ENTRY
         if e.update_ms > now_ms + self.max_drift_ms:
             return Upsert.TOO_FAR_AHEAD
-        if self._departed.get(pid, -1) >= e.started_ms:
+        if e.update_ms < now_ms - self.ttl_ms:
+            return Upsert.OUTDATED
+        if self.is_departed(pid, e.started_ms):
             return Upsert.DEPARTED
         current = self._entries.get(pid)
         if current is not None and e.version <= current.entry.version:
@@ -55,29 +65,46 @@ class Catalog:
         if not signed.verify():
             return Upsert.BAD_SIGNATURE
         self._entries[pid] = signed
-        self._seen_ms[pid] = now_ms
         return Upsert.INSERTED if current is None else Upsert.UPDATED
 
-    def depart(self, departure: Departure) -> bool:
-        """Apply a verified departure; True if it removed an entry."""
+    def depart(self, departure: Departure, now_ms: int) -> bool:
+        """Apply a verified departure; True if it removed an entry.
+
+        The tombstone keeps entries of the departed run (and older ones) out even
+        when a peer that missed the departure syncs them back to us.
+        """
         if departure.network_id != self.network_id or not departure.verify():
             return False
         pid = PeerId(departure.key)
-        self._departed[pid] = max(self._departed.get(pid, -1), departure.started_ms)
+        if pid == self.local:
+            return False
+        tomb = self._departed.get(pid)
+        if tomb is None or tomb[0] < departure.started_ms:
+            self._departed[pid] = (departure.started_ms, now_ms)
         current = self._entries.get(pid)
         if current is not None and current.entry.started_ms <= departure.started_ms:
             del self._entries[pid]
-            self._seen_ms.pop(pid, None)
             return True
         return False
 
     def purge(self, now_ms: int) -> list[PeerId]:
-        """Drop entries not refreshed within ``ttl_ms``."""
-        stale = [p for p, seen in self._seen_ms.items() if now_ms - seen > self.ttl_ms]
+        """Drop entries whose own update time is more than ``ttl_ms`` ago.
+
+        Tombstones go too once no entry of the departed run can be fresh any more
+        (its last update was before the departure, give or take the clock drift).
+        """
+        stale = [p for p, s in self._entries.items() if now_ms - s.entry.update_ms > self.ttl_ms]
         for pid in stale:
-            self._entries.pop(pid, None)
-            self._seen_ms.pop(pid, None)
+            del self._entries[pid]
+        horizon = self.ttl_ms + self.max_drift_ms
+        for pid in [p for p, (_, at) in self._departed.items() if now_ms - at > horizon]:
+            del self._departed[pid]
         return stale
+
+    def is_departed(self, peer_id: PeerId, started_ms: int) -> bool:
+        """True if a departure we hold covers run ``started_ms`` of ``peer_id``."""
+        tomb = self._departed.get(peer_id)
+        return tomb is not None and tomb[0] >= started_ms
 
     def get(self, peer_id: PeerId) -> PeerEntry | None:
         signed = self._entries.get(peer_id)

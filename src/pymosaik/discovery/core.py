@@ -101,9 +101,10 @@ class DiscoveryCore:
         self._next_announce = now_ms
         self._next_sync = now_ms + self.config.sync_interval_ms // 2
         self._next_ping = now_ms + self.config.ping_interval_ms
-        self._pings: dict[int, PeerId] = {}
+        #: the one outstanding ping: nonce -> (peer, our send time)
+        self._pings: dict[int, tuple[PeerId, int]] = {}
         self.rtt: dict[PeerId, RttEstimator] = {}
-        self._hints: list[tuple[str, int]] = []
+        self._hints: list[tuple[str, int] | EndpointAddr] = []
 
     # ---- local entry ----------------------------------------------------
     @property
@@ -138,10 +139,10 @@ class DiscoveryCore:
     def bootstrap(self, hints: Iterable[tuple[str, int] | EndpointAddr]) -> None:
         """Sync with each initial peer hint (the operator's bootstrap list)."""
         for hint in hints:
-            to = hint.peer_id if isinstance(hint, EndpointAddr) else None
-            if isinstance(hint, tuple):
-                self._hints.append(hint)
-            self._out.append(Send(to, hint, SyncRequest(self._sync_payload())))
+            if self._is_own(hint):
+                continue
+            self._hints.append(hint)
+            self._out.append(Send(_hint_peer(hint), hint, SyncRequest(self._sync_payload())))
 
     def depart(self, now_ms: int) -> None:
         """Tell known peers we are leaving (graceful shutdown)."""
@@ -166,11 +167,16 @@ class DiscoveryCore:
         if isinstance(msg, Ping):
             return Pong(msg.nonce, msg.sent_ms)
         if isinstance(msg, Pong):
-            if self._pings.pop(msg.nonce, None) == sender:
-                self.rtt.setdefault(sender, RttEstimator()).sample(max(0, now_ms - msg.sent_ms))
+            # Only our own record is trusted: the echoed ``sent_ms`` is the peer's word,
+            # and a pong from anyone but the pinged peer must not consume the nonce.
+            pending = self._pings.get(msg.nonce)
+            if pending is not None and pending[0] == sender:
+                del self._pings[msg.nonce]
+                self.rtt.setdefault(sender, RttEstimator()).sample(max(0, now_ms - pending[1]))
             return None
         if isinstance(msg, Depart):
-            if PeerId(msg.departure.key) == sender and self.catalog.depart(msg.departure):
+            if PeerId(msg.departure.key) == sender and self.catalog.depart(msg.departure, now_ms):
+                self._forget(sender)
                 self._out.append(Departed(sender))
             return None
         return None  # pragma: no cover - the union is closed
@@ -178,6 +184,7 @@ class DiscoveryCore:
     def tick(self, now_ms: int) -> None:
         cfg = self.config
         for pid in self.catalog.purge(now_ms):
+            self._forget(pid)
             self._out.append(Departed(pid))
         if now_ms >= self._next_announce:
             self._next_announce = now_ms + cfg.announce_interval_ms
@@ -191,16 +198,18 @@ class DiscoveryCore:
             if peers:
                 p = self.rng.choice(peers)
                 self._out.append(Send(p.peer_id, p.addr, SyncRequest(self._sync_payload())))
-            else:
-                for hint in self._hints:
-                    self._out.append(Send(None, hint, SyncRequest(self._sync_payload())))
+            # A hint no catalogued peer accounts for is retried every round: that is how
+            # a node that lost sight of its seed (a partition longer than the TTL, a seed
+            # restart) finds its way back. In the steady state this sends nothing.
+            for hint in self._missing_hints():
+                self._out.append(Send(_hint_peer(hint), hint, SyncRequest(self._sync_payload())))
         if now_ms >= self._next_ping:
             self._next_ping = now_ms + cfg.ping_interval_ms
             peers = list(self.catalog)
             if peers:
                 p = self.rng.choice(peers)
                 nonce = self.rng.getrandbits(63)
-                self._pings = {nonce: p.peer_id}  # one outstanding ping at a time
+                self._pings = {nonce: (p.peer_id, now_ms)}  # one outstanding ping at a time
                 self._out.append(Send(p.peer_id, p.addr, Ping(nonce, now_ms)))
 
     def next_deadline(self) -> int:
@@ -211,6 +220,30 @@ class DiscoveryCore:
         return out
 
     # ---- internals ------------------------------------------------------
+    def _is_own(self, hint: tuple[str, int] | EndpointAddr) -> bool:
+        if isinstance(hint, EndpointAddr):
+            return hint.key == self._local.key
+        return SocketAddr(*hint) in self._local.addrs
+
+    def _missing_hints(self) -> list[tuple[str, int] | EndpointAddr]:
+        if not self._hints:
+            return []
+        known_addrs = {a for e in self.catalog for a in e.addrs}
+        return [
+            h
+            for h in self._hints
+            if (
+                self.catalog.get(h.peer_id) is None
+                if isinstance(h, EndpointAddr)
+                else SocketAddr(*h) not in known_addrs
+            )
+        ]
+
+    def _forget(self, peer: PeerId) -> None:
+        """Drop per-peer state of a peer that left the catalog."""
+        self.rtt.pop(peer, None)
+        self._pings = {n: p for n, p in self._pings.items() if p[0] != peer}
+
     def _sync_payload(self) -> tuple[SignedPeerEntry, ...]:
         others = self.catalog.all_signed()
         self.rng.shuffle(others)
@@ -236,6 +269,10 @@ class DiscoveryCore:
         self.rng.shuffle(candidates)
         for peer in candidates[: self.config.fanout]:
             self._out.append(Send(peer.peer_id, peer.addr, Announce(tuple(entries))))
+
+
+def _hint_peer(hint: tuple[str, int] | EndpointAddr) -> PeerId | None:
+    return hint.peer_id if isinstance(hint, EndpointAddr) else None
 
 
 def _tid(t: Ticket) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from ..primitives import NetworkId, PeerId, SecretKey, UniqueId, Wire, encode
+from ..primitives import KEY_LEN, NetworkId, PeerId, SecretKey, UniqueId, Wire, encode
 from ..tickets import Ticket
 from ..transport import EndpointAddr, SocketAddr
 
@@ -34,6 +34,9 @@ class PeerEntry(Wire, frozen=True):
     tickets: tuple[Ticket, ...] = ()
 
     def __post_init__(self) -> None:
+        # Checked here so a malformed key fails at decode (DecodeError), not as a
+        # ValueError deep inside the catalog when `peer_id` is first read.
+        _check_key(self.key)
         for name in ("addrs", "tags", "streams", "groups", "tickets"):
             if len(getattr(self, name)) > MAX_ITEMS:
                 raise ValueError(f"a peer entry carries at most {MAX_ITEMS} {name}")
@@ -54,6 +57,11 @@ class PeerEntry(Wire, frozen=True):
         if key.peer_id.bytes != self.key:
             raise ValueError("a peer entry is signed by its own peer's key")
         return SignedPeerEntry(self, key.sign(_ENTRY_DOMAIN + encode(self)))
+
+
+def _check_key(key: bytes) -> None:
+    if len(key) != KEY_LEN:
+        raise ValueError(f"a peer key is {KEY_LEN} bytes, got {len(key)}")
 
 
 def sorted_ids(ids: Iterable[UniqueId]) -> tuple[UniqueId, ...]:
@@ -79,6 +87,9 @@ class Departure(Wire, frozen=True):
     key: bytes
     started_ms: int
     signature: bytes = b""
+
+    def __post_init__(self) -> None:
+        _check_key(self.key)
 
     @classmethod
     def signed(cls, key: SecretKey, network_id: NetworkId, started_ms: int) -> Departure:

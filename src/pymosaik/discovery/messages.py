@@ -22,8 +22,17 @@ DISCOVERY_PROTOCOL: Final = "/mosaik/discovery/1.0"
 MAX_SYNC_ENTRIES: Final = 512
 
 
+def _check_entries(entries: tuple[SignedPeerEntry, ...]) -> None:
+    # Every new entry costs a signature check: bound the work one message can demand.
+    if len(entries) > MAX_SYNC_ENTRIES:
+        raise ValueError(f"a discovery message carries at most {MAX_SYNC_ENTRIES} entries")
+
+
 class Announce(Wire, frozen=True, tag="announce"):
     entries: tuple[SignedPeerEntry, ...]
+
+    def __post_init__(self) -> None:
+        _check_entries(self.entries)
 
 
 class SyncRequest(Wire, frozen=True, tag="sync"):
@@ -31,9 +40,15 @@ class SyncRequest(Wire, frozen=True, tag="sync"):
 
     entries: tuple[SignedPeerEntry, ...]
 
+    def __post_init__(self) -> None:
+        _check_entries(self.entries)
+
 
 class SyncResponse(Wire, frozen=True, tag="sync-resp"):
     entries: tuple[SignedPeerEntry, ...]
+
+    def __post_init__(self) -> None:
+        _check_entries(self.entries)
 
 
 class Ping(Wire, frozen=True, tag="ping"):
