@@ -14,17 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..primitives import DecodeError, PeerId, UniqueId, decode
-from ..tickets import Expiration, TicketRequirement, TicketValidator
+from ..tickets import Expiration, TicketRequirement
 from ..transport import Link, LinkClosedError, reasons
 from .admission import Predicate, producer_eligible
+from .builder import GateBuilder
 from .directory import PeerView
 from .messages import STREAMS_PROTOCOL, ConsumerHandshake, Criteria, SubscriptionAccepted
-from .producer import _as_requirement
 from .status import ChannelInfo, ChannelState, OnlineConditions, Stats, Watch
 
 if TYPE_CHECKING:
@@ -285,46 +285,23 @@ def _refusal_key(peer: PeerView, local: PeerView) -> frozenset[UniqueId]:
     return _ticket_ids(peer) | frozenset(t.derive("local") for t in _ticket_ids(local))
 
 
-class ConsumerBuilder(Generic[D]):
+class ConsumerBuilder(GateBuilder, Generic[D]):
     """``net.streams.consumer(T).require(...).require_ticket(v).build()``."""
 
     def __init__(self, streams: Streams, datum_type: type[D], stream_id: UniqueId) -> None:
+        super().__init__()
         self._streams = streams
         self._type = datum_type
         self._stream_id = stream_id
-        self._predicates: list[Predicate] = []
-        self._requirements: list[TicketRequirement] = []
         self._criteria = Criteria()
-        self._online = OnlineConditions()
         self._backoff = Backoff()
-        self._buffer = 1024
-
-    def require(self, predicate: Predicate) -> ConsumerBuilder[D]:
-        self._predicates.append(predicate)
-        return self
-
-    def require_ticket(self, validator: TicketValidator | TicketRequirement) -> ConsumerBuilder[D]:
-        self._requirements.append(_as_requirement(validator))
-        return self
 
     def with_criteria(self, criteria: Criteria) -> ConsumerBuilder[D]:
         self._criteria = criteria
         return self
 
-    def online_when(
-        self, conditions: Callable[[OnlineConditions], OnlineConditions]
-    ) -> ConsumerBuilder[D]:
-        self._online = conditions(OnlineConditions())
-        return self
-
     def with_backoff(self, backoff: Backoff) -> ConsumerBuilder[D]:
         self._backoff = backoff
-        return self
-
-    def with_buffer_size(self, n: int) -> ConsumerBuilder[D]:
-        if n < 1:
-            raise ValueError("buffer size must be positive")
-        self._buffer = n
         return self
 
     def build(self) -> Consumer[D]:

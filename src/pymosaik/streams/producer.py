@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..primitives import Clock, PeerId, UniqueId, encode
-from ..tickets import Expiration, InvalidTicketError, Require, TicketRequirement, TicketValidator
+from ..tickets import Expiration, InvalidTicketError, TicketRequirement
 from ..transport import CloseReason, Link, LinkClosedError, reasons
 from .admission import Predicate, _tickets_expiry
+from .builder import GateBuilder
 from .directory import Directory
 from .messages import SubscriptionAccepted
 from .status import ChannelInfo, ChannelState, OnlineConditions, Stats, Watch
@@ -285,44 +286,21 @@ class Producer(Generic[D]):
         await self._watch.until(lambda: not self._subs)
 
 
-class ProducerBuilder(Generic[D]):
+class ProducerBuilder(GateBuilder, Generic[D]):
     """``net.streams.producer(T).require(...).require_ticket(v).online_when(...).build()``."""
 
     def __init__(self, streams: Streams, datum_type: type[D], stream_id: UniqueId) -> None:
+        super().__init__()
         self._streams = streams
         self._type = datum_type
         self._stream_id = stream_id
-        self._predicates: list[Predicate] = []
-        self._requirements: list[TicketRequirement] = []
-        self._online = OnlineConditions()
         self._lagging = True
-        self._buffer = 1024
         self._max: int | None = None
         self._undelivered: Callable[[object], None] | None = None
         self._lag_timeout = 1.0
 
-    def require(self, predicate: Predicate) -> ProducerBuilder[D]:
-        self._predicates.append(predicate)
-        return self
-
-    def require_ticket(self, validator: TicketValidator | TicketRequirement) -> ProducerBuilder[D]:
-        self._requirements.append(_as_requirement(validator))
-        return self
-
-    def online_when(
-        self, conditions: Callable[[OnlineConditions], OnlineConditions]
-    ) -> ProducerBuilder[D]:
-        self._online = conditions(OnlineConditions())
-        return self
-
     def disconnect_lagging(self, enabled: bool) -> ProducerBuilder[D]:
         self._lagging = enabled
-        return self
-
-    def with_buffer_size(self, n: int) -> ProducerBuilder[D]:
-        if n < 1:
-            raise ValueError("buffer size must be positive")
-        self._buffer = n
         return self
 
     def with_lag_timeout(self, seconds: float) -> ProducerBuilder[D]:
@@ -349,15 +327,3 @@ class ProducerBuilder(Generic[D]):
             self._lag_timeout,
         )
         return self._streams._add_producer(self._stream_id, self._type, config)
-
-
-def _as_requirement(v: TicketValidator | TicketRequirement) -> TicketRequirement:
-    if isinstance(v, TicketRequirement):
-        return v
-    return Require(v)
-
-
-def requirement_list(
-    items: Sequence[TicketValidator | TicketRequirement],
-) -> list[TicketRequirement]:
-    return [_as_requirement(i) for i in items]
