@@ -39,6 +39,7 @@ bench: $(STAMP)
 	command -v etcd >/dev/null || (apt-get update -qq && apt-get install -y -qq etcd-server etcd-client)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench streams
+	$(BIN)/python -m bench raft
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache

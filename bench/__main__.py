@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import streams
+from . import raft, streams
 from .common import write_result
 
 
@@ -14,10 +14,16 @@ def main() -> None:
     sub = parser.add_subparsers(dest="bench", required=True)
     s = sub.add_parser("streams", help="stream throughput/latency against NATS")
     s.add_argument("--systems", default="mosaik,nats", help="comma-separated: mosaik, nats")
+    sub.add_parser("raft", help="committed commands/s against etcd and pysyncobj")
     args = parser.parse_args()
     if args.bench == "streams":
         result = streams.main(args.systems.split(","))
         path = write_result("streams", result)
+        print(json.dumps(result, indent=2))
+        print(f"written {path}")
+    if args.bench == "raft":
+        result = raft.main()
+        path = write_result("raft", result)
         print(json.dumps(result, indent=2))
         print(f"written {path}")
 

@@ -24,7 +24,7 @@ PACED_SECONDS = 3
 
 async def _run_nats(consumers: int, count: int, rate: int | None) -> dict[str, Any]:
     async with streams_nats.nats_server() as url:
-        worker = subprocess.Popen(  # noqa: S603 - fixed argv
+        worker = subprocess.Popen(
             [sys.executable, "-m", "bench.streams_nats", url, str(consumers), str(count)],
             stdout=subprocess.PIPE,
             text=True,

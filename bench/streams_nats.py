@@ -27,7 +27,7 @@ SUBJECT = "bench.stream"
 async def nats_server() -> AsyncIterator[str]:
     exe = shutil.which("nats-server") or "/usr/sbin/nats-server"
     port = free_port()
-    proc = subprocess.Popen(  # noqa: S603 - fixed argv
+    proc = subprocess.Popen(
         [exe, "-a", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
