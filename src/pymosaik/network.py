@@ -1,7 +1,8 @@
 """`Network`: one node on a mosaik network — transport, discovery and streams together.
 
 ``net = await Network.create(UNIVERSE, bootstrap=[addr])`` listens on loopback,
-joins discovery from the initial peer hints and exposes ``net.streams``.
+joins discovery from the initial peer hints and exposes ``net.streams`` and
+``net.groups``.
 ``await net.close()`` departs gracefully and ends every task it started.
 """
 
@@ -13,6 +14,7 @@ from types import TracebackType
 from typing import Self
 
 from .discovery import Discovery, DiscoveryConfig
+from .groups.driver import Groups
 from .primitives import UNIVERSE, Clock, NetworkId, PeerId, SecretKey, SystemClock, UniqueId
 from .streams import Streams
 from .tickets import Ticket
@@ -23,11 +25,17 @@ __all__ = ["Network"]
 
 class Network:
     def __init__(
-        self, endpoint: Endpoint, discovery: Discovery, streams: Streams, clock: Clock
+        self,
+        endpoint: Endpoint,
+        discovery: Discovery,
+        streams: Streams,
+        groups: Groups,
+        clock: Clock,
     ) -> None:
         self.endpoint = endpoint
         self.discovery = discovery
         self.streams = streams
+        self.groups = groups
         self.clock = clock
 
     @classmethod
@@ -56,8 +64,9 @@ class Network:
         if tags or tickets:
             disc.core.update_local(clock.now_ms(), tags=tags, tickets=tickets)
         streams = Streams(endpoint, disc, network_id, clock)
+        groups = Groups(endpoint, clock)
         disc.start(bootstrap)
-        return cls(endpoint, disc, streams, clock)
+        return cls(endpoint, disc, streams, groups, clock)
 
     @property
     def peer_id(self) -> PeerId:
@@ -72,6 +81,7 @@ class Network:
         return self.endpoint.addr
 
     async def close(self) -> None:
+        await self.groups.aclose()
         await self.streams.aclose()
         await self.discovery.aclose()
         await self.endpoint.aclose()
