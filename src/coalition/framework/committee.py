@@ -1,0 +1,206 @@
+"""Running one committee member of an organism: group, public surface, request intake.
+
+A member joins the organism's Raft group with a `SurfaceMachine`, publishes
+every frame it applies on the public stream (and the newest one again at a
+cadence, and its recent history whenever a new reader subscribes), and takes
+write requests from the organism's request stream, gated by the organism's
+TicketValidator. Every member executes every request it receives; the
+machine's request memory makes that idempotent, and every member replies, so a
+writer is answered as long as one member lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pymosaik.groups.driver import Group, GroupError
+from pymosaik.groups.raft import Consistency, RaftConfig
+from pymosaik.groups.storage.base import LogStorage
+from pymosaik.groups.storage.memory import MemoryStorage
+from pymosaik.groups.storage.sqlite import SqliteStorage
+from pymosaik.network import Network
+from pymosaik.primitives import DecodeError, UniqueId, Wire, decode, encode
+from pymosaik.streams import Consumer, Producer
+from pymosaik.streams.producer import ProducerError
+from pymosaik.tickets import TicketValidator
+from pymosaik.transport import EndpointAddr
+
+from ..retirement import RetirementMarker
+from .surface import Frame, Retire, SurfaceMachine, SurfaceResult, Wrapped
+
+__all__ = ["CommitteeMember", "Reply", "Request", "SurfaceIds"]
+
+
+class Request(Wire, frozen=True):
+    """A write from outside the committee: a unique id and one inner command."""
+
+    id: UniqueId
+    command: bytes
+
+
+class Reply(Wire, frozen=True):
+    id: UniqueId
+    ok: bool
+    reason: str = ""
+    result: bytes = b""
+
+
+@dataclass(frozen=True)
+class SurfaceIds:
+    """The ids one organism derives from its Config; they never leave its package."""
+
+    group_secret: UniqueId
+    surface: UniqueId
+    requests: UniqueId | None = None
+
+    @classmethod
+    def derive(cls, organism_id: UniqueId, *, writable: bool) -> SurfaceIds:
+        return cls(
+            organism_id.derive("committee"),
+            organism_id.derive("surface"),
+            organism_id.derive("requests") if writable else None,
+        )
+
+    @property
+    def replies(self) -> UniqueId | None:
+        return None if self.requests is None else self.requests.derive("replies")
+
+
+@dataclass
+class CommitteeMember:
+    """One running member; ``close()`` stops it, ``retire()`` first commits the marker."""
+
+    network: Network
+    what: str
+    ids: SurfaceIds
+    machine: SurfaceMachine
+    group: Group
+    producer: Producer[Frame]
+    republish_s: float
+    requests: Consumer[Request] | None = None
+    replies: Producer[Reply] | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def start(
+        cls,
+        network: Network,
+        what: str,
+        ids: SurfaceIds,
+        machine: SurfaceMachine,
+        committee: Sequence[EndpointAddr],
+        *,
+        data_dir: Path | None = None,
+        storage: LogStorage | None = None,
+        raft: RaftConfig | None = None,
+        writers: TicketValidator | None = None,
+        republish_s: float = 1.0,
+    ) -> CommitteeMember:
+        """Join the committee group and open the public surface (and the intake if writable)."""
+        if storage is None:
+            if data_dir is not None:
+                data_dir.mkdir(parents=True, exist_ok=True)
+                storage = SqliteStorage(data_dir / "raft.sqlite3")
+            else:
+                storage = MemoryStorage()
+        producer = network.streams.producer(Frame, stream_id=ids.surface).build()
+        requests = replies = None
+        if ids.requests is not None and ids.replies is not None:
+            builder = network.streams.consumer(Request, stream_id=ids.requests)
+            if writers is not None:
+                builder = builder.require_ticket(writers)
+            requests = builder.build()
+            replies = network.streams.producer(Reply, stream_id=ids.replies).build()
+        machine.on_frame = lambda frame: _offer(producer, frame)
+        group = network.groups.join(
+            ids.group_secret, machine, committee, storage=storage, config=raft
+        )
+        member = cls(network, what, ids, machine, group, producer, republish_s, requests, replies)
+        member._tasks.append(asyncio.create_task(member._republish(), name=f"{what}:republish"))
+        member._tasks.append(asyncio.create_task(member._history(), name=f"{what}:history"))
+        if requests is not None:
+            member._tasks.append(asyncio.create_task(member._intake(), name=f"{what}:intake"))
+        return member
+
+    # ---- the committee's own commands ---------------------------------------
+    async def execute(self, command: bytes, request: UniqueId | None = None) -> SurfaceResult:
+        raw = await self.group.execute(encode(Wrapped(command, request)))
+        return decode(raw, SurfaceResult)
+
+    async def query(self, query: bytes, consistency: Consistency = Consistency.WEAK) -> bytes:
+        return await self.group.query(query, consistency)
+
+    async def retire(
+        self, marker: RetirementMarker, successor_surface: UniqueId | None = None
+    ) -> None:
+        """Commit the retirement marker as the surface's last frame (idempotent)."""
+        if self.machine.retired is not None:
+            return
+        raw = await self.group.execute(encode(Retire(marker, successor_surface)))
+        decode(raw, SurfaceResult)  # ok, or "retired" when another member got there first
+        last = self.machine.last_frame
+        if last is not None:
+            _offer(self.producer, last)
+
+    # ---- background loops -----------------------------------------------------
+    async def _republish(self) -> None:
+        while True:
+            await asyncio.sleep(self.republish_s)
+            last = self.machine.last_frame
+            if last is not None:
+                _offer(self.producer, last)
+
+    async def _history(self) -> None:
+        """When a new reader subscribes, replay recent frames (readers drop duplicates)."""
+        seen = 0
+        while True:
+            await self.producer.subscribed(seen + 1)
+            seen = self.producer.subscribed_count()
+            for frame in list(self.machine.recent):
+                _offer(self.producer, frame)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)
+            # Track departures so the next arrival is noticed again.
+            seen = min(seen, self.producer.subscribed_count())
+
+    async def _intake(self) -> None:
+        assert self.requests is not None
+        assert self.replies is not None
+        while (req := await self.requests.recv()) is not None:
+            try:
+                result = await self.execute(req.command, req.id)
+            except (GroupError, DecodeError):
+                continue  # no answer: the writer resends, another member may answer
+            _offer(self.replies, Reply(req.id, result.ok, result.reason, result.result))
+
+    # ---- status and shutdown ----------------------------------------------------
+    def status(self) -> dict[str, object]:
+        leader = self.group.leader
+        return {
+            "leader": leader.bytes.hex() if leader is not None else None,
+            "is_leader": self.group.is_leader,
+            "committed": self.group.node.commit_index,
+            "frames": self.machine.next_seq,
+            "retired": self.machine.retired is not None,
+        }
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.requests is not None:
+            await self.requests.close()
+        if self.replies is not None:
+            await self.replies.close()
+        await self.producer.close()
+        await self.group.close()
+
+
+def _offer(producer: Producer[Frame] | Producer[Reply], item: Frame | Reply) -> None:
+    """Best effort: a surface with no reader right now simply has nobody to tell."""
+    with contextlib.suppress(ProducerError):
+        producer.try_send(item)  # type: ignore[arg-type]

@@ -1,0 +1,111 @@
+"""The driver template of a composite organism: subscriptions → ``Observe``, clock → ``Apply``.
+
+The committee's leader reads every spanned member's public surface; each item
+becomes an ``Observe`` carrying an `EvidencePointer` stamped with the current
+Almanac tick. When tick *t+1* arrives, the window of tick *t* closes and the
+driver asks the stall policy whether to ``Apply`` it:
+
+* `StallPolicy.PARTIAL` applies at window close with whatever evidence came
+  (the decision records which members were missing);
+* `StallPolicy.STALL` holds the evidence back until every spanned member has
+  contributed, then applies it all at the latest closed tick (book:
+  "Composition — partial evidence vs stall").
+
+Only the leader drives, so all pointers in a window come from one observer and
+resolve; followers keep their subscriptions warm and take over on election.
+The machine validates every cited pointer on replay (see `evidence`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymosaik.groups.driver import GroupError
+from pymosaik.primitives import UniqueId, encode
+
+from ..services.almanac import AlmanacTick
+from .committee import CommitteeMember
+from .evidence import EvidencePointer, evidence_digest
+from .reader import SurfaceReader
+
+__all__ = ["CompositeDriver", "StallPolicy"]
+
+
+class StallPolicy(enum.Enum):
+    PARTIAL = "partial"
+    STALL = "stall"
+
+
+#: ``(tick, pointers)`` → the organism's Apply command.
+ApplyBuilder = Callable[[int, Sequence[EvidencePointer]], bytes]
+#: ``pointer`` → the organism's Observe command.
+ObserveBuilder = Callable[[EvidencePointer], bytes]
+
+
+@dataclass
+class CompositeDriver:
+    member: CommitteeMember
+    spans: Mapping[UniqueId, SurfaceReader[Any]]
+    clock: SurfaceReader[AlmanacTick]
+    observe: ObserveBuilder
+    apply: ApplyBuilder
+    policy: StallPolicy = StallPolicy.PARTIAL
+    #: Open windows: tick → pointers observed in it.
+    windows: dict[int, list[EvidencePointer]] = field(default_factory=dict)
+    applied: list[int] = field(default_factory=list)
+    tick: int | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._follow_clock(), name="composite:clock"))
+        for member, reader in self.spans.items():
+            self._tasks.append(
+                asyncio.create_task(self._follow_member(member, reader), name="composite:span")
+            )
+
+    async def _follow_member(self, member: UniqueId, reader: SurfaceReader[Any]) -> None:
+        async for item in reader:
+            tick, seq = self.tick, reader.last_seq
+            if tick is None or seq is None or not self.member.group.is_leader:
+                continue
+            pointer = EvidencePointer(member, tick, seq, evidence_digest(encode(item)))
+            try:
+                result = await self.member.execute(self.observe(pointer))
+            except GroupError:
+                continue
+            if result.ok:
+                self.windows.setdefault(tick, []).append(pointer)
+
+    async def _follow_clock(self) -> None:
+        async for tick in self.clock:
+            self.tick = tick.seq
+            if self.member.group.is_leader:
+                await self._close_windows(tick.seq)
+            else:
+                self.windows.clear()  # a follower's windows are never applied
+
+    async def _close_windows(self, now: int) -> None:
+        closed = sorted(t for t in self.windows if t < now)
+        if not closed:
+            return
+        pointers = [p for t in closed for p in self.windows[t]]
+        present = {p.member for p in pointers}
+        if self.policy is StallPolicy.STALL and present != set(self.spans):
+            return  # hold the evidence; a later window may complete it
+        try:
+            result = await self.member.execute(self.apply(now - 1, tuple(pointers)))
+        except GroupError:
+            return
+        for t in closed:
+            del self.windows[t]
+        if result.ok:
+            self.applied.append(now - 1)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

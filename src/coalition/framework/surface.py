@@ -1,0 +1,174 @@
+"""An organism's public surface: a committee-ordered, sequenced, retirable stream of frames.
+
+Every committee member applies the same commits, so every member can publish
+the same frame sequence; readers subscribe to all of them and keep the first
+copy of each ``seq``. A member that dies costs nothing; a reader never sees a
+frame twice or out of order. Members republish the newest frame at a cadence,
+so a reader that subscribes late learns the current state (and a retirement)
+without a history service.
+
+The last frame of a retired surface is a `Retirement`: after it the machine
+admits nothing, and a reader that meets it either follows the successor's
+surface or raises `OrganismRetired`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Final
+
+from pymosaik.groups import ApplyContext, StateMachine
+from pymosaik.primitives import DecodeError, UniqueId, Wire, decode, encode
+
+from ..retirement import RetirementMarker
+
+__all__ = [
+    "Frame",
+    "Published",
+    "Retire",
+    "Retirement",
+    "SurfaceMachine",
+    "SurfaceResult",
+    "Wrapped",
+]
+
+#: How many recent frames a member keeps for republishing after a restart.
+FRAME_HISTORY: Final = 256
+#: How many request ids the machine remembers for deduplication.
+REQUEST_MEMORY: Final = 4096
+
+
+class Published(Wire, frozen=True, tag="published"):
+    """One public item: the inner machine's canonical bytes for the item type."""
+
+    body: bytes
+
+
+class Retirement(Wire, frozen=True, tag="retirement"):
+    """The surface's last frame: the marker and, when known, the successor's surface."""
+
+    marker: RetirementMarker
+    successor_surface: UniqueId | None = None
+
+
+class Frame(Wire, frozen=True):
+    """What goes over the public stream: a gap-free sequence number and its content."""
+
+    surface: UniqueId
+    seq: int
+    content: Published | Retirement
+
+
+class Wrapped(Wire, frozen=True, tag="op"):
+    """A command for the inner machine; ``request`` dedupes retried / multi-member submissions."""
+
+    command: bytes
+    request: UniqueId | None = None
+
+
+class Retire(Wire, frozen=True, tag="retire"):
+    marker: RetirementMarker
+    successor_surface: UniqueId | None = None
+
+
+class SurfaceResult(Wire, frozen=True):
+    ok: bool
+    reason: str = ""
+    result: bytes = b""
+
+
+class _Image(Wire, frozen=True):
+    inner: bytes
+    next_seq: int
+    retired: Retirement | None
+    recent: tuple[Frame, ...]
+    requests: tuple[tuple[UniqueId, bytes], ...]
+
+
+_COMMAND = Wrapped | Retire
+
+#: Given the inner machine's result for a command, the public bodies it yields.
+Extractor = Callable[[bytes], list[bytes]]
+
+
+class SurfaceMachine:
+    """Wraps an organism's machine: numbers its public outputs and enforces retirement.
+
+    ``extract`` maps the inner result of each applied command to the public
+    bodies it produced (zero or more). Deterministic like any state machine:
+    the frame sequence is a function of the log alone.
+    """
+
+    def __init__(self, surface: UniqueId, inner: StateMachine, extract: Extractor) -> None:
+        self.surface = surface
+        self.inner = inner
+        self._extract = extract
+        self.next_seq = 0
+        self.retired: Retirement | None = None
+        self.recent: deque[Frame] = deque(maxlen=FRAME_HISTORY)
+        #: Results of recent requests by id: a resubmitted request is answered, not re-applied.
+        self.requests: dict[UniqueId, bytes] = {}
+        #: Called with every new frame as it is applied (the member's publisher).
+        self.on_frame: Callable[[Frame], None] | None = None
+
+    def signature(self) -> UniqueId:
+        return self.inner.signature().derive("surface.v1")
+
+    def apply(self, command: bytes, ctx: ApplyContext) -> bytes:
+        try:
+            cmd: Wrapped | Retire = decode(command, _COMMAND)  # type: ignore[arg-type]
+        except DecodeError as exc:
+            return encode(SurfaceResult(False, f"malformed command: {exc}"))
+        if self.retired is not None:
+            return encode(SurfaceResult(False, "retired"))
+        if isinstance(cmd, Retire):
+            self.retired = Retirement(cmd.marker, cmd.successor_surface)
+            self._emit(self.retired)
+            return encode(SurfaceResult(True))
+        if cmd.request is not None and cmd.request in self.requests:
+            return self.requests[cmd.request]
+        result = self.inner.apply(cmd.command, ctx)
+        for body in self._extract(result):
+            self._emit(Published(body))
+        out = encode(SurfaceResult(True, result=result))
+        if cmd.request is not None:
+            self.requests[cmd.request] = out
+            while len(self.requests) > REQUEST_MEMORY:
+                del self.requests[next(iter(self.requests))]
+        return out
+
+    def _emit(self, content: Published | Retirement) -> None:
+        frame = Frame(self.surface, self.next_seq, content)
+        self.next_seq += 1
+        self.recent.append(frame)
+        if self.on_frame is not None:
+            self.on_frame(frame)
+
+    def query(self, query: bytes) -> bytes:
+        return self.inner.query(query)
+
+    def snapshot(self) -> bytes:
+        return encode(
+            _Image(
+                self.inner.snapshot(),
+                self.next_seq,
+                self.retired,
+                tuple(self.recent),
+                tuple(self.requests.items()),
+            )
+        )
+
+    def restore(self, data: bytes) -> None:
+        image = decode(data, _Image)
+        self.inner.restore(image.inner)
+        self.next_seq = image.next_seq
+        self.retired = image.retired
+        self.recent = deque(image.recent, maxlen=FRAME_HISTORY)
+        self.requests = dict(image.requests)
+        if self.on_frame is not None and self.recent:
+            self.on_frame(self.recent[-1])
+
+    @property
+    def last_frame(self) -> Frame | None:
+        return self.recent[-1] if self.recent else None

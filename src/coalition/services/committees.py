@@ -1,0 +1,442 @@
+"""The basic services as running committees, and their typed read/write verbs.
+
+``start_member(kind, network, coalition, committee=..., ...)`` runs one member
+of a module committee (Atlas, Almanac or Chronicle) on the organism framework;
+``Atlas.read(network, coalition)``, ``Almanac.read(...)``,
+``Chronicle.read(...)`` and ``Chronicle.writer(...)`` are what integrators
+call. Every id comes from the CoalitionConfig (D3): a reader with a wrong
+Config subscribes to a surface nobody serves and gets `ConnectTimeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from pymosaik.groups.driver import GroupError
+from pymosaik.groups.raft import RaftConfig
+from pymosaik.network import Network
+from pymosaik.primitives import SecretKey, UniqueId, Wire, decode, encode
+from pymosaik.tickets import TicketValidator
+from pymosaik.transport import EndpointAddr
+
+from ..config import CoalitionConfig
+from ..framework.committee import CommitteeMember, SurfaceIds
+from ..framework.errors import Refused
+from ..framework.reader import DEFAULT_CONNECT_TIMEOUT_S, SurfaceReader
+from ..framework.surface import SurfaceMachine
+from ..framework.writer import SurfaceWriter
+from ..modules import ModuleKind
+from ..retirement import AtSequence, RetirementMarker
+from .almanac import AlmanacMachine, AlmanacResult, AlmanacTick, Observe
+from .anchor import Anchor
+from .atlas import AtlasMachine, AtlasResult, MemberCard, SignedMemberCard, UpsertCard
+from .chronicle import Anchored, Append, ChronicleMachine, ChronicleResult, Sign
+from .chronicle_log import ChronicleEntry, ChronicleKind, CoalitionPublished
+
+__all__ = [
+    "Almanac",
+    "Atlas",
+    "AtlasView",
+    "Chronicle",
+    "ChronicleWriter",
+    "ModuleMember",
+    "start_member",
+]
+
+T = TypeVar("T")
+
+SHIPPED = (ModuleKind.ATLAS, ModuleKind.ALMANAC, ModuleKind.CHRONICLE)
+WRITABLE = (ModuleKind.ATLAS, ModuleKind.CHRONICLE)
+SIGN_POLL_S = 0.1
+
+
+class AtlasView(Wire, frozen=True):
+    """Atlas's public item: every card, in MemberId order (the whole map, small by design)."""
+
+    cards: tuple[SignedMemberCard, ...]
+
+    def card(self, stable_id: UniqueId) -> MemberCard | None:
+        return next((c.card for c in self.cards if c.card.stable_id == stable_id), None)
+
+
+def module_ids(coalition: CoalitionConfig, kind: ModuleKind) -> SurfaceIds:
+    committee = coalition.module_committee(kind)
+    if committee is None:
+        raise ValueError(f"coalition {coalition.instance_name!r} ships no {kind.value} module")
+    return SurfaceIds.derive(committee, writable=kind in WRITABLE)
+
+
+def _what(coalition: CoalitionConfig, kind: ModuleKind) -> str:
+    return f"{kind.value} of coalition {coalition.instance_name!r}"
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# ---- members ------------------------------------------------------------------------
+class ModuleMember(Protocol):
+    kind: ModuleKind
+
+    def status(self) -> dict[str, object]: ...
+
+    async def retire(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class _Member:
+    kind: ModuleKind
+    member: CommitteeMember
+    key: SecretKey
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def spawn(self, loop: Callable[[], object]) -> None:
+        self.tasks.append(asyncio.ensure_future(loop()))  # type: ignore[call-overload]
+
+    def status(self) -> dict[str, object]:
+        return {"module": self.kind.value, **self.member.status(), **self.extra()}
+
+    def extra(self) -> dict[str, object]:
+        return {}
+
+    async def retire(self) -> None:
+        marker = RetirementMarker.retired(AtSequence(self.member.machine.next_seq))
+        await self.member.retire(marker)
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.member.close()
+
+
+@dataclass
+class AtlasMember(_Member):
+    inner: AtlasMachine | None = None
+    coalition: CoalitionConfig | None = None
+    operator_key: SecretKey | None = None
+
+    def extra(self) -> dict[str, object]:
+        assert self.inner is not None
+        return {"atlas_members": len(self.inner.cards())}
+
+    async def seed_cards(self) -> None:
+        """Upsert the coalition operator's card for every member (single-operator coalitions)."""
+        assert self.coalition is not None
+        assert self.operator_key is not None
+        for card in member_cards(self.coalition):
+            request = UniqueId.hash(encode(card))  # same on every member: applied once
+            signed = card.sign(self.operator_key)
+            while True:
+                try:
+                    await self.member.execute(encode(UpsertCard(signed)), request)
+                    break
+                except GroupError:
+                    await asyncio.sleep(0.2)
+
+
+def member_cards(coalition: CoalitionConfig) -> list[MemberCard]:
+    cards = [MemberCard("lattice", sid, 1) for sid in coalition.lattices]
+    cards += [MemberCard(ref.role, ref.stable_id, 1) for ref in coalition.organisms]
+    return cards
+
+
+@dataclass
+class AlmanacMember(_Member):
+    inner: AlmanacMachine | None = None
+    cadence_ms: int = 1000
+
+    def extra(self) -> dict[str, object]:
+        assert self.inner is not None
+        latest = self.inner.latest()
+        return {"almanac_seq": latest.seq if latest else None}
+
+    async def observe(self) -> None:
+        """At every cadence boundary, sign this member's wall clock for the next tick."""
+        assert self.inner is not None
+        while True:
+            now = _wall_ms()
+            await asyncio.sleep((self.cadence_ms - now % self.cadence_ms) / 1000)
+            with contextlib.suppress(GroupError):
+                obs = Observe.signed(self.key, self.inner.next_seq, _wall_ms())
+                await self.member.execute(encode(obs))
+
+
+@dataclass
+class ChronicleMember(_Member):
+    inner: ChronicleMachine | None = None
+    coalition: CoalitionConfig | None = None
+    operator_key: SecretKey | None = None
+    anchor: Anchor | None = None
+    cadence_ms: int = 1000
+
+    def extra(self) -> dict[str, object]:
+        assert self.inner is not None
+        anchored = self.inner.anchored[-1][0] if self.inner.anchored else None
+        return {
+            "chronicle_length": self.inner.sealed,
+            "chronicle_pending": len(self.inner.entries) - self.inner.sealed,
+            "anchored_seq": anchored,
+        }
+
+    async def publish_coalition(self) -> None:
+        """Record ``CoalitionPublished`` once (a deterministic request id dedupes members)."""
+        assert self.coalition is not None
+        assert self.operator_key is not None
+        kind = CoalitionPublished(self.coalition.stable_id(), self.coalition.to_bytes())
+        request = self.coalition.stable_id().derive("chronicle.coalition-published")
+        cmd = Append.signed(self.operator_key, kind, _wall_ms())
+        while True:
+            try:
+                await self.member.execute(encode(cmd), request)
+                return
+            except GroupError:
+                await asyncio.sleep(0.2)
+
+    async def sign(self) -> None:
+        assert self.inner is not None
+        me = self.key.peer_id
+        while True:
+            await asyncio.sleep(SIGN_POLL_S)
+            for entry in self.inner.unsigned_by(me):
+                with contextlib.suppress(GroupError):
+                    await self.member.execute(encode(Sign(entry.seq, entry.sign(self.key))))
+
+    async def anchor_heads(self) -> None:
+        """The leader writes the sealed head to the anchor at every cadence boundary."""
+        assert self.inner is not None
+        assert self.anchor is not None
+        assert self.coalition is not None
+        chronicle = self.coalition.module_root(ModuleKind.CHRONICLE)
+        assert chronicle is not None
+        await asyncio.to_thread(_register, self.anchor, chronicle)
+        while True:
+            now = _wall_ms()
+            await asyncio.sleep((self.cadence_ms - now % self.cadence_ms) / 1000)
+            inner = self.inner
+            done = inner.anchored[-1][0] if inner.anchored else -1
+            if not self.member.group.is_leader or inner.sealed - 1 <= done:
+                continue
+            head = inner.entries[inner.sealed - 1]
+            receipt = await asyncio.to_thread(
+                self.anchor.anchor, chronicle, head.seq, head.digest()
+            )
+            with contextlib.suppress(GroupError):
+                cmd = Anchored(head.seq, head.digest(), receipt.tx_hash)
+                await self.member.execute(encode(cmd))
+
+
+def _register(anchor: Anchor, chronicle: UniqueId) -> None:
+    with contextlib.suppress(Exception):  # already registered (by an earlier leader)
+        anchor.register(chronicle)
+
+
+async def start_member(
+    kind: ModuleKind,
+    network: Network,
+    coalition: CoalitionConfig,
+    *,
+    committee: Sequence[EndpointAddr],
+    operator_key: SecretKey,
+    data_dir: Path | None = None,
+    cadence_ms: int = 1000,
+    anchor: Anchor | None = None,
+    writers: TicketValidator | None = None,
+    raft: RaftConfig | None = None,
+) -> ModuleMember:
+    """Run this node's member of ``kind``'s committee for ``coalition``."""
+    if kind not in SHIPPED:
+        raise ValueError(f"the {kind.value} module is not implemented yet")
+    ids = module_ids(coalition, kind)
+    key = network.endpoint.secret_key
+    peers = [a.peer_id for a in committee]
+    what = _what(coalition, kind)
+    republish_s = cadence_ms / 1000
+
+    def run(machine: SurfaceMachine) -> CommitteeMember:
+        return CommitteeMember.start(
+            network,
+            what,
+            ids,
+            machine,
+            committee,
+            data_dir=data_dir,
+            raft=raft,
+            writers=writers,
+            republish_s=republish_s,
+        )
+
+    if kind is ModuleKind.ATLAS:
+        atlas = AtlasMachine(
+            [*coalition.lattices, *(r.stable_id for r in coalition.organisms)],
+            {},
+            operator_key.peer_id,
+        )
+
+        def atlas_view(result: bytes) -> list[bytes]:
+            return [encode(AtlasView(atlas.cards()))] if decode(result, AtlasResult).ok else []
+
+        a = AtlasMember(kind, run(SurfaceMachine(ids.surface, atlas, atlas_view)), key)
+        a.inner, a.coalition, a.operator_key = atlas, coalition, operator_key
+        a.spawn(a.seed_cards)
+        return a
+    if kind is ModuleKind.ALMANAC:
+        almanac = AlmanacMachine(peers)
+
+        def ticks(result: bytes) -> list[bytes]:
+            return [encode(t) for t in decode(result, AlmanacResult).ticks]
+
+        m = AlmanacMember(kind, run(SurfaceMachine(ids.surface, almanac, ticks)), key)
+        m.inner, m.cadence_ms = almanac, cadence_ms
+        m.spawn(m.observe)
+        return m
+    chronicle = ChronicleMachine(coalition.stable_id(), peers, [operator_key.peer_id])
+
+    def sealed(result: bytes) -> list[bytes]:
+        return [encode(e) for e in decode(result, ChronicleResult).entries]
+
+    c = ChronicleMember(kind, run(SurfaceMachine(ids.surface, chronicle, sealed)), key)
+    c.inner, c.coalition, c.operator_key = chronicle, coalition, operator_key
+    c.anchor, c.cadence_ms = anchor, cadence_ms
+    c.spawn(c.publish_coalition)
+    c.spawn(c.sign)
+    if anchor is not None:
+        c.spawn(c.anchor_heads)
+    return c
+
+
+# ---- typed verbs for integrators -------------------------------------------------------
+def _reader(
+    network: Network,
+    coalition: CoalitionConfig,
+    kind: ModuleKind,
+    item: type[T],
+    *,
+    timeout_s: float,
+    follow_successors: bool,
+) -> SurfaceReader[T]:
+    return SurfaceReader(
+        network,
+        _what(coalition, kind),
+        module_ids(coalition, kind).surface,
+        lambda body: decode(body, item),
+        follow_successors=follow_successors,
+        connect_timeout_s=timeout_s,
+    )
+
+
+class Atlas:
+    """``Atlas.read(network, coalition)`` → the member directory, kept current."""
+
+    @staticmethod
+    def read(
+        network: Network,
+        coalition: CoalitionConfig,
+        *,
+        timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        follow_successors: bool = False,
+    ) -> SurfaceReader[AtlasView]:
+        return _reader(
+            network,
+            coalition,
+            ModuleKind.ATLAS,
+            AtlasView,
+            timeout_s=timeout_s,
+            follow_successors=follow_successors,
+        )
+
+    @staticmethod
+    def publish(network: Network, coalition: CoalitionConfig) -> AtlasWriter:
+        return AtlasWriter(
+            SurfaceWriter(
+                network, _what(coalition, ModuleKind.ATLAS), module_ids(coalition, ModuleKind.ATLAS)
+            )
+        )
+
+
+@dataclass
+class AtlasWriter:
+    writer: SurfaceWriter
+
+    async def upsert(self, card: SignedMemberCard, *, timeout_s: float = 10.0) -> AtlasResult:
+        raw = await self.writer.submit(encode(UpsertCard(card)), timeout_s=timeout_s)
+        return decode(raw, AtlasResult)
+
+    async def close(self) -> None:
+        await self.writer.close()
+
+
+class Almanac:
+    """``Almanac.read(network, coalition)`` → the coalition's ticks, in order."""
+
+    @staticmethod
+    def read(
+        network: Network,
+        coalition: CoalitionConfig,
+        *,
+        timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        follow_successors: bool = False,
+    ) -> SurfaceReader[AlmanacTick]:
+        return _reader(
+            network,
+            coalition,
+            ModuleKind.ALMANAC,
+            AlmanacTick,
+            timeout_s=timeout_s,
+            follow_successors=follow_successors,
+        )
+
+
+class Chronicle:
+    """``Chronicle.read(...)`` → sealed entries in order; ``Chronicle.writer(...)`` appends."""
+
+    @staticmethod
+    def read(
+        network: Network,
+        coalition: CoalitionConfig,
+        *,
+        timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        follow_successors: bool = False,
+    ) -> SurfaceReader[ChronicleEntry]:
+        return _reader(
+            network,
+            coalition,
+            ModuleKind.CHRONICLE,
+            ChronicleEntry,
+            timeout_s=timeout_s,
+            follow_successors=follow_successors,
+        )
+
+    @staticmethod
+    def writer(
+        network: Network, coalition: CoalitionConfig, operator_key: SecretKey
+    ) -> ChronicleWriter:
+        ids = module_ids(coalition, ModuleKind.CHRONICLE)
+        return ChronicleWriter(
+            SurfaceWriter(network, _what(coalition, ModuleKind.CHRONICLE), ids), operator_key
+        )
+
+
+@dataclass
+class ChronicleWriter:
+    writer: SurfaceWriter
+    operator_key: SecretKey
+
+    async def record(self, kind: ChronicleKind, *, timeout_s: float = 10.0) -> int:
+        """Append an entry; returns its sequence number once committed (sealing follows)."""
+        cmd = Append.signed(self.operator_key, kind, _wall_ms())
+        result = decode(await self.writer.submit(encode(cmd), timeout_s=timeout_s), ChronicleResult)
+        if not result.ok:
+            raise Refused(self.writer.what, result.reason)
+        return result.length - 1
+
+    async def close(self) -> None:
+        await self.writer.close()
