@@ -59,6 +59,7 @@ class CompositeDriver:
     applied: list[int] = field(default_factory=list)
     tick: int | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _clock_started: asyncio.Event = field(default_factory=asyncio.Event)
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._follow_clock(), name="composite:clock"))
@@ -69,6 +70,7 @@ class CompositeDriver:
 
     async def _follow_member(self, member: UniqueId, reader: SurfaceReader[Any]) -> None:
         async for item in reader:
+            await self._clock_started.wait()
             tick, seq = self.tick, reader.last_seq
             if tick is None or seq is None or not self.member.group.is_leader:
                 continue
@@ -83,6 +85,7 @@ class CompositeDriver:
     async def _follow_clock(self) -> None:
         async for tick in self.clock:
             self.tick = tick.seq
+            self._clock_started.set()
             if self.member.group.is_leader:
                 await self._close_windows(tick.seq)
             else:
