@@ -32,7 +32,7 @@ from ..framework.reader import DEFAULT_CONNECT_TIMEOUT_S, SurfaceReader
 from ..framework.surface import SurfaceMachine
 from ..framework.writer import SurfaceWriter
 from ..modules import ModuleKind
-from ..retirement import AtSequence, RetirementMarker
+from ..retirement import AtSequence, ComponentKind, ComponentRef, RetirementMarker
 from .almanac import AlmanacMachine, AlmanacResult, AlmanacTick, Observe
 from .anchor import Anchor
 from .atlas import AtlasMachine, AtlasResult, MemberCard, SignedMemberCard, UpsertCard
@@ -86,7 +86,7 @@ class ModuleMember(Protocol):
 
     def status(self) -> dict[str, object]: ...
 
-    async def retire(self) -> None: ...
+    async def retire(self, successor: CoalitionConfig | None = None) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -107,9 +107,23 @@ class _Member:
     def extra(self) -> dict[str, object]:
         return {}
 
-    async def retire(self) -> None:
-        marker = RetirementMarker.retired(AtSequence(self.member.machine.next_seq))
-        await self.member.retire(marker)
+    async def retire(self, successor: CoalitionConfig | None = None) -> None:
+        """Commit the retirement marker; with ``successor``, a rotation to its module.
+
+        Readers built with ``follow_successors=True`` move to the successor's
+        surface; others get `OrganismRetired` naming it.
+        """
+        at = AtSequence(self.member.machine.next_seq)
+        if successor is None:
+            await self.member.retire(RetirementMarker.retired(at))
+            return
+        ref = successor.module_ref(self.kind)
+        if ref is None:
+            raise ValueError(f"the successor coalition ships no {self.kind.value} module")
+        marker = RetirementMarker.rotation(
+            at, ComponentRef(ComponentKind.MODULE, ref.role, ref.stable_id, ref.content_hash)
+        )
+        await self.member.retire(marker, module_ids(successor, self.kind).surface)
 
     async def close(self) -> None:
         for task in self.tasks:
