@@ -1,5 +1,9 @@
 """`coalition`: the operator's command line.
 
+``fingerprint`` / ``verify`` / ``handshake`` / ``inspect`` / ``demo`` work on
+coalition files; ``up`` / ``status`` / ``down`` run a coalition's module
+committees on this machine (coalition.runtime, docs/operators/runbook.md).
+
 Bad input (missing file, bad TOML, unknown key, wrong type, malformed id or
 handshake) prints one line naming the file, the key and the problem, and
 exits 2 without a traceback.
@@ -7,26 +11,35 @@ exits 2 without a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
 import sys
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Final
 
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
 from .config import CoalitionConfig, HandshakeError
 from .config_file import CoalitionFile, ConfigError, load_coalition, parse_id
 from .handshake_page import facts_of, write_pages
+from .runtime.files import read_json
+from .runtime.plan import PLAN_FILE, Plan, PlanError, create_or_load, default_data_dir, load_plan
+from .runtime.status import collect, render, supervisor_pid
+from .runtime.supervisor import Supervisor, is_member_process, parse_duration, wait_gone
 
 EXIT_MISMATCH: Final = 1
 EXIT_BAD_INPUT: Final = 2
 
 app = typer.Typer(
     name="coalition",
-    help="Derive, verify and publish coalition fingerprints.",
+    help="Derive, verify and publish coalition fingerprints; run a coalition's module committees.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -164,6 +177,190 @@ def demo(
     if failures:
         err.print(f"{failures} example(s) failed verification")
         raise typer.Exit(EXIT_MISMATCH)
+
+
+# -- running a coalition on this machine (docs/operators/runbook.md) -------------------
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Coalition data directory (default ./.coalition/<instance-name>/).",
+        show_default=False,
+    ),
+]
+DEFAULT_DATA_ROOT = Path(".coalition")
+#: Without a terminal (CI, pipes) `up` prints the table this often instead of redrawing it.
+PLAIN_REFRESH_S = 10.0
+
+
+def _find_data(data: Path | None) -> Path:
+    """``--data`` itself, or the single coalition directory under it (or ./.coalition)."""
+    base = data or DEFAULT_DATA_ROOT
+    if (base / PLAN_FILE).is_file():
+        return base
+    found = sorted(p.parent for p in base.glob(f"*/{PLAN_FILE}"))
+    if not found:
+        raise BadInputError(f"{base}: no coalition data directory here; run `coalition up FILE`")
+    if len(found) > 1:
+        names = ", ".join(str(p) for p in found)
+        raise BadInputError(f"{base}: several coalitions ({names}); choose one with --data")
+    return found[0]
+
+
+def _load_plan(data_dir: Path) -> Plan:
+    try:
+        return load_plan(data_dir)
+    except PlanError as exc:
+        raise BadInputError(str(exc)) from None
+
+
+@app.command()
+def up(
+    file: FileArg,
+    *,
+    data: DataOpt = None,
+    run_for: Annotated[
+        str | None,
+        typer.Option("--for", help="Stop (without retiring) after this long, e.g. 20s or 2m."),
+    ] = None,
+    grace: Annotated[
+        float, typer.Option("--grace", help="Seconds members get to stop before SIGKILL.")
+    ] = 10.0,
+    backoff: Annotated[
+        float, typer.Option("--backoff", help="First restart delay in seconds (doubles, max 10).")
+    ] = 0.5,
+    cadence_ms: Annotated[
+        int | None,
+        typer.Option(
+            "--cadence-ms",
+            help="Almanac tick / Chronicle anchor cadence for a new data directory "
+            "(default: the Almanac's tick_cadence_ms, else 1000).",
+        ),
+    ] = None,
+) -> None:
+    """Run 3 committee members per shipped module (Atlas, Almanac, Chronicle) on loopback.
+
+    Ctrl-C or `coalition down` stops them without retiring the modules;
+    `coalition down --retire` commits the retirement markers first.
+    """
+    duration = None
+    if run_for is not None:
+        try:
+            duration = parse_duration(run_for)
+        except ValueError as exc:
+            raise BadInputError(f"--for: {exc}") from None
+    if grace < 0 or backoff <= 0 or (cadence_ms is not None and cadence_ms <= 0):
+        raise BadInputError("--grace must be >= 0, --backoff and --cadence-ms > 0")
+    cfg = _load(file).config
+    data_dir = data or default_data_dir(cfg, DEFAULT_DATA_ROOT)
+    try:
+        plan, created = create_or_load(data_dir, cfg, cadence_ms)
+    except PlanError as exc:
+        raise BadInputError(str(exc)) from None
+    sup = Supervisor(data_dir, plan, grace=grace, backoff=backoff)
+    if (other := supervisor_pid(data_dir)) is not None:
+        raise BadInputError(
+            f"{data_dir}: a supervisor is already running (pid {other}); "
+            "see `coalition status` or stop it with `coalition down`"
+        )
+    out.print(f"coalition {cfg.instance_name}")
+    out.print(f"fingerprint {cfg.stable_id().hex()}")
+    action = "created" if created else "reusing keys, ports and state of"
+    out.print(f"{action} {data_dir}/ ({len(plan.processes)} members, pid {os.getpid()})")
+    reason = asyncio.run(_supervise(sup, duration))
+    out.print(render(collect(data_dir, plan)))
+    out.print(f"stopped: {reason}" + (f", {sup.killed} member(s) killed" if sup.killed else ""))
+
+
+async def _supervise(sup: Supervisor, duration: float | None) -> str:
+    sup.install_signals()
+
+    def table() -> Table:
+        return render(collect(sup.data_dir, sup.plan))
+
+    if out.is_terminal:
+        with Live(table(), console=out, refresh_per_second=2, transient=True) as live:
+            last = 0.0
+
+            def redraw() -> None:
+                nonlocal last
+                if time.monotonic() - last >= 0.5:
+                    last = time.monotonic()
+                    live.update(table())
+
+            return await sup.run(duration, redraw)
+    last_print = time.monotonic()
+
+    def plain() -> None:
+        nonlocal last_print
+        if sup.state == "running" and time.monotonic() - last_print >= PLAIN_REFRESH_S:
+            last_print = time.monotonic()
+            out.print(table())
+
+    return await sup.run(duration, plain)
+
+
+@app.command()
+def status(
+    data: DataOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Print the committees' status once, from the members' status files."""
+    data_dir = _find_data(data)
+    plan = _load_plan(data_dir)
+    snap = collect(data_dir, plan)
+    if as_json:
+        out.print_json(json.dumps(snap.as_json(), ensure_ascii=False))
+    else:
+        out.print(render(snap))
+
+
+@app.command()
+def down(
+    data: DataOpt = None,
+    retire: Annotated[
+        bool, typer.Option("--retire", help="Commit every module's RetirementMarker first.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the supervisor to exit.")
+    ] = 60.0,
+) -> None:
+    """Stop the supervisor of a running `coalition up` (and with it every member)."""
+    data_dir = _find_data(data)
+    plan = _load_plan(data_dir)
+    pid = supervisor_pid(data_dir)
+    if pid is None:
+        leftovers = _stop_leftover_members(data_dir, plan)
+        out.print(
+            f"{data_dir}: not running"
+            + (f"; stopped {leftovers} stray member(s)" if leftovers else "")
+        )
+        return
+    os.kill(pid, signal.SIGUSR1 if retire else signal.SIGTERM)
+    what = "retiring and stopping" if retire else "stopping"
+    out.print(f"{what} supervisor {pid} of {plan.instance_name}…")
+    if not asyncio.run(wait_gone(pid, timeout)):
+        err.print(f"supervisor {pid} still running after {timeout:g}s")
+        raise typer.Exit(EXIT_MISMATCH)
+    snap = collect(data_dir, plan)
+    out.print(render(snap))
+    if retire and not all(c.retired for c in snap.committees):
+        err.print("stopped, but not every module reports its retirement marker committed")
+        raise typer.Exit(EXIT_MISMATCH)
+    out.print("stopped")
+
+
+def _stop_leftover_members(data_dir: Path, plan: Plan) -> int:
+    """Members whose supervisor died (they also exit on their own within ~0.5 s)."""
+    count = 0
+    for p in plan.processes:
+        st = read_json(data_dir / p.data_dir / "status.json") or {}
+        pid = st.get("pid")
+        if isinstance(pid, int) and is_member_process(pid):
+            os.kill(pid, signal.SIGTERM)
+            count += 1
+    return count
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from pymosaik.groups.driver import GroupError
 from pymosaik.groups.raft import RaftConfig
@@ -34,7 +34,6 @@ from ..framework.writer import SurfaceWriter
 from ..modules import ModuleKind
 from ..retirement import AtSequence, ComponentKind, ComponentRef, RetirementMarker
 from .almanac import AlmanacMachine, AlmanacResult, AlmanacTick, Observe
-from .anchor import Anchor
 from .atlas import AtlasMachine, AtlasResult, MemberCard, SignedMemberCard, UpsertCard
 from .chronicle import Anchored, Append, ChronicleMachine, ChronicleResult, Sign
 from .chronicle_log import ChronicleEntry, ChronicleKind, CoalitionPublished
@@ -48,6 +47,9 @@ __all__ = [
     "ModuleMember",
     "start_member",
 ]
+
+if TYPE_CHECKING:  # web3 costs ~1 s to import; only anchoring members need it
+    from .anchor import Anchor
 
 T = TypeVar("T")
 

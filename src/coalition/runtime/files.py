@@ -1,0 +1,80 @@
+"""Small file helpers shared by the supervisor and the members: atomic JSON, key files, pids."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pymosaik.primitives import KEY_LEN, SecretKey
+
+KEY_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write via a temp file and rename, so a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(value, fh, ensure_ascii=False, indent=1, sort_keys=True)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from ``path``, or None when it is missing or unreadable."""
+    try:
+        value = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def write_key(path: Path, key: SecretKey) -> None:
+    """Persist a key's seed as hex in a new 0600 file; never overwrites an existing key."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_MODE)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key.seed_bytes().hex() + "\n")
+
+
+def read_key(path: Path) -> SecretKey:
+    """Load a key written by `write_key`; refuses files others can read (like ssh)."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ValueError(f"{path}: key file mode is {mode:o}; it must be 600")
+    text = path.read_text("ascii").strip()
+    try:
+        seed = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"{path}: not a hex key") from None
+    if len(seed) != KEY_LEN:
+        raise ValueError(f"{path}: key needs {KEY_LEN} bytes, got {len(seed)}")
+    return SecretKey(seed)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie still answers kill(0); Linux shows its state in /proc
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def now() -> float:
+    return time.time()

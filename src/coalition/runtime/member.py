@@ -1,0 +1,256 @@
+"""One module committee member as an OS process: ``python -m coalition.runtime.member``.
+
+``--plan DATA/plan.json --module KIND --index I`` loads the plan, its own key
+and the coalition operator key, joins the network on its planned loopback port
+with every other planned process as a bootstrap peer, and runs the module's
+committee member (`coalition.services.committees.start_member`).
+
+Every ~0.5 s it rewrites ``status.json`` in its own directory (atomically):
+pid, module, index, peer id, times, ``state`` (starting, running, retiring,
+retired, stopping, stopped, failed) and the member's own figures under
+``module_status``.
+
+Signals and requests:
+
+* SIGTERM / SIGINT: ordinary stop — close the member and the network, no retirement;
+* SIGUSR1, or a file named ``retire`` in its directory: commit the module's
+  RetirementMarker (``member.retire()``), then keep serving until stopped;
+* the supervisor going away (parent pid changes) is treated as SIGTERM, so a
+  killed supervisor never leaves members behind.
+
+Exit status: 0 after a clean stop, 1 when the member could not start or failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, Final, Protocol, cast
+
+from pymosaik.network import Network
+from pymosaik.primitives import SecretKey, UniqueId
+from pymosaik.transport import EndpointAddr
+
+from ..config import CoalitionConfig
+from ..modules import ModuleKind
+from .fake import start_fake_member
+from .files import now, write_json_atomic
+from .plan import PlanError, load_plan, load_process_key
+
+__all__ = ["FAKE_ENV", "ModuleMember", "StartMember", "load_start_member", "main"]
+
+log = logging.getLogger("coalition.runtime.member")
+
+STATUS_FILE: Final = "status.json"
+RETIRE_FILE: Final = "retire"
+STATUS_INTERVAL: Final = 0.5
+CLOSE_TIMEOUT: Final = 5.0
+#: Tests only: "1" runs `fake.start_fake_member` (no consensus) instead of the real committees.
+FAKE_ENV: Final = "COALITION_RUNTIME_FAKE_MEMBER"
+
+
+class ModuleMember(Protocol):
+    """What `start_member` returns (contract with coalition.services.committees)."""
+
+    kind: ModuleKind
+
+    def status(self) -> dict[str, object]: ...
+
+    async def retire(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class StartMember(Protocol):
+    def __call__(
+        self,
+        kind: ModuleKind,
+        network: Network,
+        coalition: CoalitionConfig,
+        *,
+        committee: Sequence[EndpointAddr],
+        operator_key: SecretKey,
+        data_dir: Path,
+        cadence_ms: int = ...,
+    ) -> Coroutine[Any, Any, ModuleMember]: ...
+
+
+def load_start_member() -> StartMember:
+    """The real committees, unless a test asked for the fake through `FAKE_ENV`."""
+    if os.environ.get(FAKE_ENV) == "1":
+        return start_fake_member
+    module = importlib.import_module("coalition.services.committees")
+    return cast(StartMember, module.start_member)
+
+
+class _Member:
+    """The process's state between loop iterations: the member, its tasks, its status."""
+
+    def __init__(self, status_path: Path, base: dict[str, object]) -> None:
+        self.status_path = status_path
+        self.base = base
+        self.state = "starting"
+        self.error: str | None = None
+        self.member: ModuleMember | None = None
+        self.starting: asyncio.Task[ModuleMember] | None = None
+        self.retiring: asyncio.Task[None] | None = None
+        self.retired = False
+
+    def write(self) -> None:
+        figures: dict[str, object] = {}
+        if self.member is not None:
+            try:
+                figures = self.member.status()
+            except Exception as exc:  # a status bug must not kill a serving member
+                figures = {"status_error": repr(exc)}
+        record = self.base | {
+            "state": self.state,
+            "error": self.error,
+            "retired": self.retired or figures.get("retired") is True,
+            "updated_at": now(),
+            "module_status": figures,
+        }
+        try:
+            write_json_atomic(self.status_path, record)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.status_path, exc)
+
+    def step(self, wants_retire: bool) -> bool:
+        """Advance start-up and retirement; False once the member failed to start."""
+        if self.member is None and self.starting is not None and self.starting.done():
+            if (failure := self.starting.exception()) is not None:
+                self.state, self.error = "failed", f"start_member: {failure!r}"
+                log.error("start_member failed", exc_info=failure)
+                return False
+            self.member = self.starting.result()
+            self.state = "running"
+            log.info("member started")
+        if self.member is not None and wants_retire and not self.retired and not self.retiring:
+            log.info("retiring: committing the RetirementMarker")
+            self.state = "retiring"
+            self.retiring = asyncio.create_task(self.member.retire())
+        if self.retiring is not None and self.retiring.done():
+            if (failure := self.retiring.exception()) is not None:
+                self.error = f"retire: {failure!r}"
+                log.warning("retire failed, will retry", exc_info=failure)
+            else:
+                self.retired, self.state, self.error = True, "retired", None
+                log.info("retired")
+            self.retiring = None
+        return True
+
+    async def shutdown(self, net: Network) -> None:
+        """Ordinary stop: cancel pending work, close the member, then the network."""
+        if self.state != "failed":
+            self.state = "stopping"
+        self.write()
+        for task in (self.starting, self.retiring):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        if self.member is not None:
+            try:
+                await asyncio.wait_for(self.member.close(), CLOSE_TIMEOUT)
+            except Exception as exc:
+                log.warning("member close: %r", exc)
+        try:
+            await asyncio.wait_for(net.close(), CLOSE_TIMEOUT)
+        except Exception as exc:
+            log.warning("network close: %r", exc)
+        if self.state != "failed":
+            self.state = "stopped"
+        self.write()
+        log.info("stopped (%s)", self.state)
+
+
+async def run(plan_path: Path, kind: ModuleKind, index: int) -> int:
+    data_dir = plan_path.parent
+    plan = load_plan(data_dir)
+    me = plan.process(kind, index)
+    my_dir = data_dir / me.data_dir
+    my_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = load_process_key(data_dir, me.key_file)
+    operator_key = load_process_key(data_dir, plan.operator_key_file)
+    start_member = load_start_member()
+    base: dict[str, object] = {"pid": os.getpid(), "module": kind.value, "index": index}
+    base |= {"peer_id": me.peer_id, "port": me.port, "started_at": now()}
+    proc = _Member(my_dir / STATUS_FILE, base)
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    retire_requested = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, retire_requested.set)
+    parent = os.getppid()
+    proc.write()
+
+    try:
+        net = await Network.create(
+            UniqueId.from_hex(plan.network_id),
+            secret_key=key,
+            host=me.host,
+            port=me.port,
+            bootstrap=[p.endpoint() for p in plan.processes if p != me],
+        )
+    except OSError as exc:
+        proc.state, proc.error = "failed", f"cannot listen on {me.host}:{me.port}: {exc}"
+        proc.write()
+        log.error("%s", proc.error)
+        return 1
+    log.info("%s-%d up as %s on %s:%d", kind.value, index, me.peer_id[:8], me.host, me.port)
+    proc.starting = asyncio.create_task(
+        start_member(
+            kind,
+            net,
+            plan.coalition(),
+            committee=[p.endpoint() for p in plan.committee(kind)],
+            operator_key=operator_key,
+            data_dir=my_dir,
+            cadence_ms=plan.cadence_ms,
+        )
+    )
+    try:
+        while not stop.is_set():
+            wants_retire = retire_requested.is_set() or (my_dir / RETIRE_FILE).exists()
+            if not proc.step(wants_retire):
+                return 1
+            if os.getppid() != parent:
+                log.warning("supervisor went away; stopping")
+                break
+            proc.write()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STATUS_INTERVAL)
+    finally:
+        await proc.shutdown(net)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m coalition.runtime.member")
+    parser.add_argument("--plan", type=Path, required=True, help="DATA/plan.json")
+    parser.add_argument("--module", required=True, choices=[k.value for k in ModuleKind])
+    parser.add_argument("--index", type=int, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s {args.module}-{args.index} %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return asyncio.run(run(args.plan, ModuleKind(args.module), args.index))
+    except PlanError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""Reading a running (or stopped) coalition back from its files, as one table.
+
+``coalition up`` redraws this table live and ``coalition status`` prints it
+once; both read only files (the members' ``status.json`` and the
+supervisor's ``supervisor.json``), so ``status`` works from any terminal and
+never talks to the network. A member counts as up while its status file is
+fresh (rewritten within `STALE_AFTER` seconds) and its pid is alive.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from rich.table import Table
+
+from ..modules import ModuleKind
+from .files import now, pid_alive, read_json
+from .plan import Plan
+
+__all__ = ["CommitteeView", "MemberView", "Snapshot", "collect", "render"]
+
+STALE_AFTER: Final = 3.0
+SUPERVISOR_FILE: Final = "supervisor.json"
+SUPERVISOR_PID: Final = "supervisor.pid"
+LIVE_STATES: Final = frozenset({"running", "retiring", "retired"})
+#: The figures each committee row shows, in order (keys of `ModuleMember.status()`).
+FIGURES: Final[Mapping[ModuleKind, tuple[tuple[str, str], ...]]] = {
+    ModuleKind.ATLAS: (("atlas_members", "member cards"),),
+    ModuleKind.ALMANAC: (("almanac_seq", "tick"),),
+    ModuleKind.CHRONICLE: (("chronicle_length", "length"), ("anchored_seq", "anchored")),
+}
+
+
+@dataclass(frozen=True)
+class MemberView:
+    name: str
+    index: int
+    peer_id: str
+    up: bool
+    state: str
+    pid: int | None
+    restarts: int
+    is_leader: bool
+    leader: str | None
+    figures: Mapping[str, Any]
+    error: str | None
+
+
+@dataclass(frozen=True)
+class CommitteeView:
+    module: str
+    members: tuple[MemberView, ...]
+    leader: str | None  # the leader's process name (e.g. "almanac-1") or its short peer id
+    figures: Mapping[str, int]
+    retired: bool
+
+    @property
+    def up(self) -> int:
+        return sum(m.up for m in self.members)
+
+    @property
+    def restarts(self) -> int:
+        return sum(m.restarts for m in self.members)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    instance_name: str
+    fingerprint: str
+    supervisor_pid: int | None
+    supervisor_state: str
+    committees: tuple[CommitteeView, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "instance_name": self.instance_name,
+            "fingerprint": self.fingerprint,
+            "supervisor": {"pid": self.supervisor_pid, "state": self.supervisor_state},
+            "committees": {
+                c.module: {
+                    "up": c.up,
+                    "size": len(c.members),
+                    "leader": c.leader,
+                    "restarts": c.restarts,
+                    "retired": c.retired,
+                    "figures": dict(c.figures),
+                    "members": [
+                        {
+                            "name": m.name,
+                            "up": m.up,
+                            "state": m.state,
+                            "pid": m.pid,
+                            "restarts": m.restarts,
+                            "is_leader": m.is_leader,
+                            "peer_id": m.peer_id,
+                            "error": m.error,
+                            "figures": dict(m.figures),
+                        }
+                        for m in c.members
+                    ],
+                }
+                for c in self.committees
+            },
+        }
+
+
+def supervisor_pid(data_dir: Path) -> int | None:
+    """The running supervisor's pid, or None (missing, stale, or reused by another program)."""
+    try:
+        pid = int((data_dir / SUPERVISOR_PID).read_text("ascii").strip())
+    except (OSError, ValueError):
+        return None
+    if not pid_alive(pid):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid  # no /proc: trust the pid file
+    return pid if b"coalition" in cmdline else None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def collect(data_dir: Path, plan: Plan) -> Snapshot:
+    sup = read_json(data_dir / SUPERVISOR_FILE) or {}
+    sup_members = sup.get("members") if isinstance(sup.get("members"), dict) else {}
+    assert isinstance(sup_members, dict)
+    pid = supervisor_pid(data_dir)
+    sup_state = str(sup.get("state", "never started")) if pid is not None else "not running"
+    names = {p.peer_id: p.name for p in plan.processes}
+    t = now()
+    committees = []
+    for kind in plan.modules():
+        views = []
+        for p in plan.committee(kind):
+            st = read_json(data_dir / p.data_dir / "status.json") or {}
+            figures = st.get("module_status")
+            figures = figures if isinstance(figures, dict) else {}
+            member_pid = _int(st.get("pid"))
+            updated = st.get("updated_at")
+            fresh = isinstance(updated, int | float) and t - updated < STALE_AFTER
+            state = str(st.get("state", "never started"))
+            up = bool(fresh and member_pid and pid_alive(member_pid) and state in LIVE_STATES)
+            info = sup_members.get(p.name)
+            restarts = _int(info.get("restarts")) if isinstance(info, dict) else None
+            leader = figures.get("leader")
+            error = st.get("error")
+            views.append(
+                MemberView(
+                    p.name,
+                    p.index,
+                    p.peer_id,
+                    up,
+                    state if up or state in ("stopped", "failed") else "down",
+                    member_pid,
+                    restarts or 0,
+                    bool(figures.get("is_leader")) and up,
+                    leader if isinstance(leader, str) else None,
+                    figures,
+                    error if isinstance(error, str) else None,
+                )
+            )
+        live = [v for v in views if v.up]
+        leader_peer: str | None = None
+        if claimed := [v.peer_id for v in live if v.is_leader]:
+            leader_peer = claimed[0]
+        elif votes := Counter(v.leader for v in live if v.leader):
+            leader_peer = votes.most_common(1)[0][0]
+        leader = None if leader_peer is None else names.get(leader_peer, leader_peer[:8])
+        figure_keys = [k for k, _ in FIGURES.get(kind, ())] + ["committed"]
+        # Followers may lag the leader; the committee has committed at least the maximum.
+        agg = {
+            key: max(vals)
+            for key in figure_keys
+            if (vals := [x for v in views if (x := _int(v.figures.get(key))) is not None])
+        }
+        retired = bool(views) and all(
+            v.figures.get("retired") is True or v.state == "retired" for v in views
+        )
+        committees.append(CommitteeView(kind.value, tuple(views), leader, agg, retired))
+    return Snapshot(plan.instance_name, plan.fingerprint, pid, sup_state, tuple(committees))
+
+
+def render(snap: Snapshot) -> Table:
+    sup = (
+        f"supervisor {snap.supervisor_state} (pid {snap.supervisor_pid})"
+        if snap.supervisor_pid is not None
+        else "supervisor not running"
+    )
+    table = Table(
+        title=f"coalition {snap.instance_name}  {snap.fingerprint[:16]}…",
+        caption=sup,
+    )
+    for col in ("committee", "up", "leader", "figures", "committed", "restarts", "members"):
+        table.add_column(col)
+    for c in snap.committees:
+        kind = ModuleKind(c.module)
+        figures = ", ".join(
+            f"{label} {c.figures[key]}" for key, label in FIGURES.get(kind, ()) if key in c.figures
+        )
+        if c.retired:
+            figures = (figures + ", " if figures else "") + "[yellow]retired[/]"
+        quorum = c.up * 2 > len(c.members)
+        up = f"{c.up}/{len(c.members)}"
+        members = " ".join(
+            f"{m.index}:{'[green]' if m.up else '[red]'}{m.state}[/]"
+            + (f" ({m.error[:40]})" if m.error and not m.up else "")
+            for m in c.members
+        )
+        table.add_row(
+            c.module,
+            f"[green]{up}[/]" if quorum else f"[red]{up}[/]",
+            c.leader or "[red]none[/]",
+            figures or "-",
+            str(c.figures.get("committed", "-")),
+            str(c.restarts),
+            members,
+        )
+    return table
