@@ -30,6 +30,7 @@ unit: $(STAMP)
 sim: $(STAMP)
 	$(BIN)/python -m pymosaik.sim raft --seeds 300
 	$(BIN)/python -m pymosaik.sim raft --nodes 5 --seeds 100
+	$(BIN)/python -m pymosaik.sim streams --seeds 40
 
 test: lint typecheck sim unit
 

@@ -85,6 +85,9 @@ class StaticDirectory:
     def withdraw_stream(self, stream_id: UniqueId) -> None:
         self.me.streams = self.me.streams - {stream_id}
 
+    def rtt_ms(self, peer: PeerId) -> float | None:
+        return None
+
     def add(self, entry: Entry) -> None:
         self.others[entry.peer_id] = entry
         self.watch.bump()

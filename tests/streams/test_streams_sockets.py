@@ -19,7 +19,7 @@ from pymosaik.primitives import (
     Wire,
     unique_id,
 )
-from pymosaik.streams import Backoff, ChannelState, Offline, Streams
+from pymosaik.streams import Backoff, ChannelState, Offline, Streams, rtt_below
 from pymosaik.streams.status import Watch
 from pymosaik.tickets import Expiration, InvalidTicketError, PeerIdentity, Ticket
 from pymosaik.transport import Endpoint, EndpointAddr, reasons
@@ -60,6 +60,7 @@ class Dir:
         self.world, self.me, self.knows_all = world, me, knows_all
         self.known: set[PeerId] = set()
         self.resyncs = 0
+        self.rtts: dict[PeerId, float] = {}
 
     def _visible(self, pid: PeerId) -> bool:
         return pid != self.me and (self.knows_all or pid in self.known)
@@ -98,6 +99,9 @@ class Dir:
         e = self.world.entries[self.me]
         e.streams = e.streams - {stream_id}
         self.world.watch.bump()
+
+    def rtt_ms(self, peer: PeerId) -> float | None:
+        return self.rtts.get(peer)
 
 
 DIRS: list[Dir] = []
@@ -312,3 +316,74 @@ async def test_max_consumers_and_closing(world: tuple[World, list[Node]]) -> Non
     assert producer.subscribed_count() == 0
     assert all(c.state is ChannelState.TERMINATED for c in producer.consumers())
     assert reasons.NO_CAPACITY.code == 10_509
+
+
+async def test_consumer_and_producer_rtt_predicates(world: tuple[World, list[Node]]) -> None:
+    """``require(rtt_below(ms))`` on either end, fed by the directory's smoothed RTT."""
+    w, nodes = world
+    near = await add_node(w, nodes)
+    far = await add_node(w, nodes)
+    cons = await add_node(w, nodes)
+    cons.directory.rtts = {near.endpoint.peer_id: 3.0, far.endpoint.peer_id: 400.0}
+    p_near = near.streams.produce(Tick)
+    p_far = far.streams.produce(Tick)
+    consumer = cons.streams.consumer(Tick).require(rtt_below(100)).build()
+    async with asyncio.timeout(10):
+        await p_near.subscribed()
+    await asyncio.sleep(0.2)
+    assert p_far.subscribed_count() == 0
+    assert [c.producer_id for c in consumer.producers()] == [near.endpoint.peer_id]
+    # The far producer's link improves: the next catalog change brings it in.
+    cons.directory.rtts[far.endpoint.peer_id] = 20.0
+    w.watch.bump()
+    async with asyncio.timeout(10):
+        await p_far.subscribed()
+
+    # Producer side: a consumer measured as too far is refused, then cut when it degrades.
+    strict_node = await add_node(w, nodes)
+    strict = (
+        strict_node.streams.producer(Other, stream_id="rtt.other").require(rtt_below(50)).build()
+    )
+    strict_node.directory.rtts = {cons.endpoint.peer_id: 10.0}
+    other = (
+        cons.streams.consumer(Other, stream_id="rtt.other")
+        .with_backoff(Backoff(initial_s=0.01))
+        .build()
+    )
+    async with asyncio.timeout(10):
+        await strict.subscribed()
+    strict_node.directory.rtts[cons.endpoint.peer_id] = 80.0
+    w.watch.bump()
+    async with asyncio.timeout(10):
+        await strict.unsubscribed()
+    await asyncio.sleep(0.2)
+    assert other.connected_count() == 0  # NotAllowed: not retried until tickets change
+
+
+async def test_small_consumer_buffer_applies_backpressure_without_loss(
+    world: tuple[World, list[Node]],
+) -> None:
+    """A reader slower than the stream holds the link back; nothing is lost or reordered."""
+    w, nodes = world
+    prod = await add_node(w, nodes)
+    cons = await add_node(w, nodes)
+    producer = prod.streams.producer(Tick).with_buffer_size(512).build()
+    consumer = cons.streams.consumer(Tick).with_buffer_size(2).build()
+    async with asyncio.timeout(10):
+        await producer.subscribed()
+    for i in range(300):
+        await producer.send(Tick(i))
+    got: list[int] = []
+    peak = 0
+    async with asyncio.timeout(10):
+        while len(got) < 300:
+            peak = max(peak, len(consumer._buffer))
+            item = await consumer.recv()
+            assert item is not None
+            got.append(item.seq)
+            if len(got) % 50 == 0:
+                await asyncio.sleep(0.01)  # the buffer fills while we are away
+    assert got == list(range(300))
+    assert 0 < peak <= 2  # the buffer filled, and never past its size
+    await consumer.close()
+    assert await consumer.recv() is None  # closed and drained

@@ -1,4 +1,5 @@
-"""``python -m pymosaik.sim raft --seeds N [--nodes 3|5] [--unsafe SWITCH] [--seed S]``."""
+"""``python -m pymosaik.sim raft --seeds N [--nodes 3|5] [--unsafe SWITCH] [--seed S]``
+and ``python -m pymosaik.sim streams --seeds N [--seed S]`` (docs/spec/streams.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 import time
 
 from .campaign import format_failure, run_campaign
+from .streams import main_streams
 from .world import UNSAFE_SWITCHES, SimOptions
 
 
@@ -27,7 +29,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     raft.add_argument("--stop-on-first", action="store_true")
     raft.add_argument("--progress", action="store_true", help="print one line per seed")
+    streams = sub.add_parser("streams", help="simulate stream sessions and check them")
+    streams.add_argument("--seeds", type=int, default=50, help="number of seeds to run")
+    streams.add_argument("--start", type=int, default=0, help="first seed of the range")
+    streams.add_argument("--seed", type=int, default=None, help="run (replay) only this seed")
+    streams.add_argument("--stop-on-first", action="store_true")
+    streams.add_argument("--progress", action="store_true", help="print one line per seed")
     args = parser.parse_args(argv)
+    if args.target == "streams":
+        chosen = (
+            [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
+        )
+        return main_streams(chosen, stop_on_first=args.stop_on_first, progress=args.progress)
 
     options = SimOptions(nodes=args.nodes, unsafe=tuple(args.unsafe))
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)

@@ -5,7 +5,7 @@ stream in discovery; ``async for tick in net.streams.consume(PriceTick)``
 subscribes to every eligible producer. See docs/spec/streams.md.
 """
 
-from .admission import Admission, admit_consumer, producer_eligible
+from .admission import Admission, PeerInfo, admit_consumer, producer_eligible, rtt_below
 from .consumer import Backoff, Consumer, ConsumerBuilder, ConsumerConfig
 from .datum import StreamId, schema_stream_id
 from .directory import Directory, PeerView
@@ -30,6 +30,7 @@ __all__ = [
     "Directory",
     "Offline",
     "OnlineConditions",
+    "PeerInfo",
     "PeerView",
     "Producer",
     "ProducerBuilder",
@@ -41,5 +42,6 @@ __all__ = [
     "SubscriptionAccepted",
     "admit_consumer",
     "producer_eligible",
+    "rtt_below",
     "schema_stream_id",
 ]

@@ -6,17 +6,88 @@ rule is testable with plain values and a chosen ``now_ms``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from ..primitives import UniqueId
-from ..tickets import AllOf, Expiration, InvalidTicketError, TicketRequirement
-from ..transport import CloseReason, reasons
+from ..primitives import NetworkId, PeerId, UniqueId
+from ..tickets import AllOf, Expiration, InvalidTicketError, Ticket, TicketRequirement
+from ..transport import CloseReason, EndpointAddr, reasons
 from .directory import PeerView
 
-__all__ = ["Admission", "Predicate", "admit_consumer", "producer_eligible"]
+__all__ = [
+    "Admission",
+    "PeerInfo",
+    "Predicate",
+    "admit_consumer",
+    "producer_eligible",
+    "rtt_below",
+]
 
-Predicate = Callable[[PeerView], bool]
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    """A catalog entry plus what this node measured about the peer (mosaik's ``PeerInfo``).
+
+    Predicates see this view so they can gate on the link as well as on the
+    signed entry; ``rtt_ms`` is discovery's RFC 6298 smoothed RTT, None before
+    the first ping answer.
+    """
+
+    entry: PeerView
+    rtt_ms: float | None = None
+
+    @property
+    def peer_id(self) -> PeerId:
+        return self.entry.peer_id
+
+    @property
+    def network_id(self) -> NetworkId:
+        return self.entry.network_id
+
+    @property
+    def addr(self) -> EndpointAddr:
+        return self.entry.addr
+
+    @property
+    def tags(self) -> Collection[UniqueId]:
+        return self.entry.tags
+
+    @property
+    def streams(self) -> Collection[UniqueId]:
+        return self.entry.streams
+
+    @property
+    def tickets(self) -> Collection[Ticket]:
+        return self.entry.tickets
+
+    def rtt_below(self, threshold_ms: float) -> bool:
+        """mosaik's rule: optimistic (True) until there is a measurement saying otherwise."""
+        return self.rtt_ms is None or self.rtt_ms < threshold_ms
+
+
+Predicate = Callable[[PeerInfo], bool]
+
+
+def rtt_below(threshold_ms: float) -> Predicate:
+    """``.require(rtt_below(50))``: only peers whose smoothed RTT is under 50 ms.
+
+    A peer without an RTT sample yet passes (mosaik's optimism); once a sample
+    says it is too far it stops qualifying at the next catalog re-evaluation.
+    """
+    if threshold_ms <= 0:
+        raise ValueError("an RTT threshold must be positive")
+
+    def check(peer: PeerInfo) -> bool:
+        return peer.rtt_below(threshold_ms)
+
+    return check
+
+
+def passes(predicates: Sequence[Predicate], peer: PeerView, rtt_ms: float | None) -> bool:
+    if not predicates:
+        return True
+    info = PeerInfo(peer, rtt_ms)
+    return all(p(info) for p in predicates)
 
 
 @dataclass(frozen=True)
@@ -44,6 +115,7 @@ def admit_consumer(
     consumers: int,
     max_consumers: int | None,
     now_ms: int,
+    rtt_ms: float | None = None,
 ) -> Admission:
     """The producer side of mosaik's acceptor, in its order of checks."""
     if peer is None:
@@ -52,7 +124,7 @@ def admit_consumer(
         return Admission(reasons.DIFFERENT_NETWORK)
     if not stream_known:
         return Admission(reasons.STREAM_NOT_FOUND)
-    if not all(p(peer) for p in predicates):
+    if not passes(predicates, peer, rtt_ms):
         return Admission(reasons.STREAM_NOT_ALLOWED)
     try:
         expires = _tickets_expiry(requirements, peer, now_ms)
@@ -71,11 +143,12 @@ def producer_eligible(
     predicates: Sequence[Predicate],
     requirements: Sequence[TicketRequirement],
     now_ms: int,
+    rtt_ms: float | None = None,
 ) -> Expiration | None:
     """The consumer side: None if ``peer`` is not a producer to subscribe to."""
     if stream_id not in peer.streams or peer.network_id != local_network:
         return None
-    if not all(p(peer) for p in predicates):
+    if not passes(predicates, peer, rtt_ms):
         return None
     try:
         return _tickets_expiry(requirements, peer, now_ms)

@@ -6,7 +6,8 @@ subscription task. Subscriptions re-sync the catalog and retry on
 ``UnknownPeer``, back off and retry on I/O errors, ``TooSlow`` and shutdowns,
 and stop for good on ``NotAllowed``, ``DifferentNetwork`` and undecodable data
 (until the producer's entry changes). A producer's ticket expiring ends its
-subscription.
+subscription. Those decisions are the sans-IO `session.ConsumerCore` and
+`session.Subscription`'s; this module dials, pumps and sleeps.
 """
 
 from __future__ import annotations
@@ -14,18 +15,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections import deque
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..primitives import DecodeError, PeerId, UniqueId, decode
-from ..tickets import Expiration, TicketRequirement
-from ..transport import Link, LinkClosedError, reasons
-from .admission import Predicate, producer_eligible
+from ..tickets import Expiration
+from ..transport import CloseReason, Link, LinkClosedError, reasons
 from .builder import GateBuilder
 from .directory import PeerView
 from .messages import STREAMS_PROTOCOL, ConsumerHandshake, Criteria, SubscriptionAccepted
-from .status import ChannelInfo, ChannelState, OnlineConditions, Stats, Watch
+from .session import (
+    HANDSHAKE_TIMEOUT_S,
+    Backoff,
+    ConsumerConfig,
+    ConsumerCore,
+    GiveUp,
+    Next,
+    Stop,
+    Subscription,
+)
+from .status import ChannelInfo, ChannelState, Stats, Watch
 
 if TYPE_CHECKING:
     from .subsystem import Streams
@@ -34,49 +43,13 @@ __all__ = ["Backoff", "Consumer", "ConsumerBuilder", "ConsumerConfig"]
 
 D = TypeVar("D")
 
-#: Close reasons after which retrying the same producer entry cannot help.
-_FATAL = frozenset(
-    {
-        reasons.STREAM_NOT_ALLOWED.code,
-        reasons.DIFFERENT_NETWORK.code,
-        reasons.PROTOCOL_VIOLATION.code,
-    }
-)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter; ``max_elapsed_s=None`` retries forever."""
-
-    initial_s: float = 0.05
-    factor: float = 2.0
-    max_interval_s: float = 5.0
-    max_elapsed_s: float | None = 300.0
-
-    def delays(self, rng: random.Random) -> list[float]:
-        out, interval, total = [], self.initial_s, 0.0
-        while self.max_elapsed_s is None or total < self.max_elapsed_s:
-            delay = rng.uniform(0, interval)
-            out.append(delay)
-            total += interval
-            interval = min(interval * self.factor, self.max_interval_s)
-            if len(out) > 10_000:
-                break
-        return out
-
-
-@dataclass(frozen=True)
-class ConsumerConfig:
-    predicates: tuple[Predicate, ...] = ()
-    requirements: tuple[TicketRequirement, ...] = ()
-    criteria: Criteria = field(default_factory=Criteria)
-    online_when: OnlineConditions = field(default_factory=OnlineConditions)
-    backoff: Backoff = field(default_factory=Backoff)
-    buffer_size: int = 1024
-
 
 class _StopError(Exception):
     """This producer refused us for good (until its entry changes)."""
+
+    def __init__(self, reason: CloseReason) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
 
 
 class Consumer(Generic[D]):
@@ -89,46 +62,56 @@ class Consumer(Generic[D]):
         self.datum_type = datum_type
         self.config = config
         self._streams = streams
-        self._queue: asyncio.Queue[D] = asyncio.Queue(config.buffer_size)
+        # A deque and two events rather than asyncio.Queue: the per-datum cost is
+        # most of a subscriber's CPU at high rates (see bench/streams.py).
+        self._buffer: deque[D] = deque()
+        self._readable = asyncio.Event()  # set: data buffered, or closed
+        self._room = asyncio.Event()  # set: the buffer is below buffer_size
+        self._room.set()
         self._subs: dict[PeerId, asyncio.Task[None]] = {}
         self._channels: dict[PeerId, ChannelInfo] = {}
-        self._refused: dict[PeerId, frozenset[UniqueId]] = {}
         self._watch = Watch()
         self._closed = False
-        self._rng = random.Random()  # noqa: S311 - backoff jitter, not security
+        rng = random.Random()  # noqa: S311 - backoff jitter, not security
+        self.core = ConsumerCore(stream_id, streams.local_id, streams.network_id, config, rng)
         self.stats = Stats(started_ms=streams.clock.now_ms())
         self._worker = asyncio.create_task(self._follow(), name=f"consumer:{stream_id.short()}")
 
     # ---- receiving ----------------------------------------------------
     async def recv(self) -> D | None:
         """The next datum, or None once the consumer is closed and drained."""
-        try:
-            return self._queue.get_nowait()  # the common case under load: no waiting
-        except asyncio.QueueEmpty:
-            pass
-        while True:
-            if self._closed and self._queue.empty():
+        buffer = self._buffer
+        while not buffer:
+            if self._closed:
                 return None
-            get = asyncio.ensure_future(self._queue.get())
-            closed = asyncio.ensure_future(self._watch.until(lambda: self._closed))
-            done, _ = await asyncio.wait({get, closed}, return_when=asyncio.FIRST_COMPLETED)
-            closed.cancel()
-            if get in done:
-                return get.result()
-            get.cancel()
+            self._readable.clear()
+            await self._readable.wait()
+        item = buffer.popleft()
+        if len(buffer) < self.config.buffer_size:
+            self._room.set()
+        return item
 
     def try_recv(self) -> D | None:
-        try:
-            return self._queue.get_nowait()
-        except asyncio.QueueEmpty:
+        if not self._buffer:
             return None
+        item = self._buffer.popleft()
+        self._room.set()
+        return item
 
-    def __aiter__(self) -> AsyncIterator[D]:
-        return self._iterate()
+    def __aiter__(self) -> Consumer[D]:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[D]:
-        while (item := await self.recv()) is not None:
-            yield item
+    async def __anext__(self) -> D:
+        buffer = self._buffer
+        if buffer:  # the common case under load: no waiting, no extra coroutine
+            item = buffer.popleft()
+            if len(buffer) < self.config.buffer_size:
+                self._room.set()
+            return item
+        got = await self.recv()
+        if got is None:
+            raise StopAsyncIteration
+        return got
 
     # ---- status -------------------------------------------------------
     def producers(self) -> list[ChannelInfo]:
@@ -156,22 +139,9 @@ class Consumer(Generic[D]):
         version = -1
         while not self._closed:
             now = self._streams.clock.now_ms()
-            eligible: dict[PeerId, tuple[PeerView, Expiration]] = {}
-            for peer in directory.peers():
-                expires = producer_eligible(
-                    peer,
-                    stream_id=self.stream_id,
-                    local_network=self._streams.network_id,
-                    predicates=self.config.predicates,
-                    requirements=self.config.requirements,
-                    now_ms=now,
-                )
-                if expires is None:
-                    continue
-                refused = self._refused.get(peer.peer_id)
-                if refused is not None and refused == _refusal_key(peer, directory.local()):
-                    continue
-                eligible[peer.peer_id] = (peer, expires)
+            eligible = self.core.eligible(
+                directory.peers(), directory.local(), directory.rtt_ms, now
+            )
             for pid in list(self._subs):
                 if pid not in eligible:
                     self._subs.pop(pid).cancel()
@@ -182,69 +152,69 @@ class Consumer(Generic[D]):
             version = await directory.changed(version)
 
     async def _subscription(self, peer: PeerView, expires: Expiration) -> None:
-        info = ChannelInfo(
-            self.stream_id, peer.peer_id, self._streams.local_id, tags=frozenset(peer.tags)
-        )
-        self._channels[peer.peer_id] = info
-        delays = iter(self.config.backoff.delays(self._rng))
+        """Drive one `Subscription`: dial, pump, and do what the core says next."""
+        sub = self.core.subscription(peer, expires)
+        self._channels[peer.peer_id] = sub.info
         try:
             while True:
+                step: Next
                 try:
-                    await self._connect_once(peer, info, expires)
-                    delay = next(delays)  # the producer ended the stream: come back later
-                except _StopError:
-                    self._refuse(peer)
-                    return
+                    await self._connect_once(sub)
+                    step = sub.on_closed(reasons.SUCCESS)  # the producer ended the stream
+                except _StopError as exc:
+                    step = sub.stop(exc.reason)
                 except LinkClosedError as exc:
-                    if exc.reason.code in _FATAL:
-                        self._refuse(peer)
-                        return
-                    if exc.reason == reasons.UNKNOWN_PEER:
-                        with contextlib.suppress(Exception):
-                            await self._streams.directory.resync(peer.peer_id)
-                    delay = next(delays)
+                    step = sub.on_closed(exc.reason)
                 except (OSError, TimeoutError):
-                    delay = next(delays)
-                info.state = ChannelState.CONNECTING
+                    step = sub.on_closed(None)
+                if isinstance(step, Stop):
+                    self.core.refuse(peer, self._streams.directory.local())
+                    return
+                if isinstance(step, GiveUp):
+                    return
+                if step.resync:
+                    with contextlib.suppress(Exception):
+                        await self._streams.directory.resync(peer.peer_id)
                 self._watch.bump()
-                await asyncio.sleep(delay)
-        except StopIteration:
-            return  # backoff budget exhausted
+                await asyncio.sleep(step.delay_s)
         finally:
-            info.state = ChannelState.TERMINATED
+            sub.info.state = ChannelState.TERMINATED
             self._channels.pop(peer.peer_id, None)
             self._watch.bump()
 
-    def _refuse(self, peer: PeerView) -> None:
-        self._refused[peer.peer_id] = _refusal_key(peer, self._streams.directory.local())
-
-    async def _connect_once(self, peer: PeerView, info: ChannelInfo, expires: Expiration) -> None:
+    async def _connect_once(self, sub: Subscription) -> None:
         streams = self._streams
-        link = await streams.endpoint.connect(peer.addr, STREAMS_PROTOCOL)
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
+            link = await streams.endpoint.connect(sub.peer.addr, STREAMS_PROTOCOL)
         try:
-            await link.send(
-                ConsumerHandshake(streams.network_id, self.stream_id, self.config.criteria)
-            )
-            accepted = await link.recv(SubscriptionAccepted)
-            if accepted.stream_id != self.stream_id:
-                await link.close(reasons.PROTOCOL_VIOLATION)
-                raise _StopError
-            info.state = ChannelState.CONNECTED
-            info.stats.started_ms = streams.clock.now_ms()
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
+                await link.send(
+                    ConsumerHandshake(streams.network_id, self.stream_id, self.config.criteria)
+                )
+                accepted = await link.recv(SubscriptionAccepted)
+            violation = sub.on_accepted(accepted.stream_id, streams.clock.now_ms())
+            if violation is not None:
+                await link.close(violation)
+                raise _StopError(violation)
             self._watch.bump()
-            remaining = expires.remaining_ms(streams.clock.now_ms())
+            now = streams.clock.now_ms()
+            if sub.producer_expired(now):
+                await link.close(reasons.STREAM_NOT_ALLOWED)
+                raise _StopError(reasons.STREAM_NOT_ALLOWED)
+            remaining = sub.expires.remaining_ms(now)
             try:
                 async with asyncio.timeout(None if remaining is None else remaining / 1000):
-                    await self._pump(link, info)
+                    await self._pump(link, sub)
             except TimeoutError:
                 await link.close(reasons.STREAM_NOT_ALLOWED)  # the producer's ticket expired
-                raise _StopError from None
+                raise _StopError(reasons.STREAM_NOT_ALLOWED) from None
         finally:
             if not link.is_closed:
                 await link.close(reasons.SUCCESS)
 
-    async def _pump(self, link: Link, info: ChannelInfo) -> None:
-        queue, typ = self._queue, self.datum_type
+    async def _pump(self, link: Link, sub: Subscription) -> None:
+        buffer, typ, limit = self._buffer, self.datum_type, self.config.buffer_size
+        readable, room = self._readable, self._room
         while True:
             batch = await link.recv_raw_many()
             size = 0
@@ -253,14 +223,15 @@ class Consumer(Generic[D]):
                     datum = decode(raw, typ)
                 except DecodeError:
                     await link.close(reasons.PROTOCOL_VIOLATION)
-                    raise _StopError from None
+                    raise _StopError(reasons.PROTOCOL_VIOLATION) from None
                 size += len(raw)
-                if queue.full():
-                    await queue.put(datum)  # backpressure: stop reading the link
-                else:
-                    queue.put_nowait(datum)
-            info.stats.datums += len(batch)
-            info.stats.bytes += size
+                while len(buffer) >= limit:  # backpressure: stop reading the link
+                    readable.set()
+                    room.clear()
+                    await room.wait()
+                buffer.append(datum)
+            readable.set()
+            sub.on_data(len(batch), size)
             self.stats.datums += len(batch)
             self.stats.bytes += size
 
@@ -269,20 +240,12 @@ class Consumer(Generic[D]):
             return
         self._closed = True
         self._watch.bump()
+        self._readable.set()
         tasks = [self._worker, *self._subs.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._streams._remove_consumer(self)
-
-
-def _ticket_ids(peer: PeerView) -> frozenset[UniqueId]:
-    return frozenset(t.id() for t in peer.tickets)
-
-
-def _refusal_key(peer: PeerView, local: PeerView) -> frozenset[UniqueId]:
-    """What must change before a refusing producer is tried again: its or our tickets."""
-    return _ticket_ids(peer) | frozenset(t.derive("local") for t in _ticket_ids(local))
 
 
 class ConsumerBuilder(GateBuilder, Generic[D]):

@@ -5,26 +5,26 @@ sender loop, so a slow consumer never blocks the others. A consumer whose
 queue is full is disconnected with ``TooSlow`` (``disconnect_lagging``, the
 default) or misses that datum (counted in ``stats.dropped``). Consumers are
 admitted by the pure rules in `admission` and dropped again when their
-tickets expire or the catalog changes so that they no longer qualify.
+tickets expire or the catalog changes so that they no longer qualify. Every
+decision is the sans-IO `session.ProducerCore`'s; this module moves frames.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..primitives import Clock, PeerId, UniqueId, encode
-from ..tickets import Expiration, InvalidTicketError, TicketRequirement
 from ..transport import CloseReason, Link, LinkClosedError, reasons
-from .admission import Predicate, _tickets_expiry
 from .builder import GateBuilder
-from .directory import Directory
-from .messages import SubscriptionAccepted
-from .status import ChannelInfo, ChannelState, OnlineConditions, Stats, Watch
+from .directory import Directory, PeerView
+from .messages import ConsumerHandshake, SubscriptionAccepted
+from .session import Outbound, ProducerConfig, ProducerCore
+from .status import ChannelInfo, Stats, Watch
 
 if TYPE_CHECKING:
     from .subsystem import Streams
@@ -50,32 +50,18 @@ class Closed(ProducerError[D]):
     """The producer was closed."""
 
 
-@dataclass(frozen=True)
-class ProducerConfig:
-    predicates: tuple[Predicate, ...] = ()
-    requirements: tuple[TicketRequirement, ...] = ()
-    online_when: OnlineConditions = field(default_factory=OnlineConditions)
-    disconnect_lagging: bool = True
-    buffer_size: int = 1024
-    max_consumers: int | None = None
-    undelivered: Callable[[object], None] | None = None
-    #: How long an awaited ``send`` waits for a full consumer queue before ``TooSlow``.
-    lag_timeout_s: float = 1.0
-
-
-@dataclass
+@dataclass(eq=False)
 class _Subscriber:
+    """The I/O half of one session; its queue and fate live in the core's `Outbound`."""
+
     link: Link
-    info: ChannelInfo
-    expires: Expiration
-    queue: deque[bytes] = field(default_factory=deque)
+    out: Outbound
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     kicked: asyncio.Event = field(default_factory=asyncio.Event)
-    kick: CloseReason | None = None
 
 
 class Producer(Generic[D]):
-    """The write side of one stream on this node."""
+    """The write side of one stream on this node: drives a `ProducerCore` over links."""
 
     def __init__(
         self,
@@ -88,35 +74,32 @@ class Producer(Generic[D]):
         self.datum_type = datum_type
         self.config = config
         self._streams = streams
+        self.core = ProducerCore(stream_id, streams.local_id, streams.network_id, config)
         self._subs: dict[int, _Subscriber] = {}
+        self._keys = itertools.count()
         self._watch = Watch()
         self._space = Watch()
-        self._closed = False
-        self._online = False
-        self.stats = Stats()
 
     # ---- status -------------------------------------------------------
     @property
     def local_id(self) -> PeerId:
         return self._streams.local_id
 
-    def is_online(self) -> bool:
-        return self._online
+    @property
+    def stats(self) -> Stats:
+        return self.core.stats
 
-    def _status_changed(self) -> None:
-        """Recompute the cached online flag and wake status waiters."""
-        connected = (s.info.tags for s in self._subs.values() if s.info.is_connected)
-        self._online = not self._closed and self.config.online_when.met_by(connected)
-        self._watch.bump()
+    def is_online(self) -> bool:
+        return self.core.online
 
     def consumers(self) -> list[ChannelInfo]:
-        return [s.info for s in self._subs.values()]
+        return [s.info for s in self.core.sessions.values()]
 
     def subscribed_count(self, tags: frozenset[UniqueId] = frozenset()) -> int:
-        return sum(1 for s in self._subs.values() if s.info.is_connected and tags <= s.info.tags)
+        return self.core.connected_count(tags)
 
     async def online(self) -> None:
-        await self._watch.until(lambda: self.is_online() or self._closed)
+        await self._watch.until(lambda: self.is_online() or self.core.closed)
 
     async def offline(self) -> None:
         await self._watch.until(lambda: not self.is_online())
@@ -136,81 +119,71 @@ class Producer(Generic[D]):
         with ``TooSlow`` (or, without ``disconnect_lagging``, skipped), so one
         stuck consumer delays the stream by at most that long.
         """
-        if not self._online:
+        if not self.core.online:
             await self.online()
-        if self._any_full():
+        core = self.core
+        if core.any_full():
             try:
                 async with asyncio.timeout(self.config.lag_timeout_s):
-                    await self._space.until(lambda: not self._any_full())
+                    await self._space.until(lambda: not core.any_full())
             except TimeoutError:
-                pass  # _fanout below evicts (or skips) whoever is still full
+                pass  # publish below evicts (or skips) whoever is still full
         self.try_send(datum)
-
-    def _any_full(self) -> bool:
-        limit = self.config.buffer_size
-        return any(len(s.queue) >= limit for s in self._subs.values() if s.info.is_connected)
 
     def try_send(self, datum: D) -> None:
         """Send without waiting; `Offline` / `Closed` hand the datum back."""
-        if not self._online:
-            if self._closed:
+        if not self.core.online:
+            if self.core.closed:
                 raise Closed(datum, "producer is closed")
             raise Offline(datum, "producer is offline")
-        self._fanout(datum, encode(datum))
-
-    def _fanout(self, datum: D, data: bytes) -> None:
-        delivered = False
+        result = self.core.publish(encode(datum), datum)
+        for out in result.kicked:
+            self._ended(out)
         for sub in self._subs.values():
-            if not sub.info.is_connected:
-                continue
-            if len(sub.queue) >= self.config.buffer_size:
-                if self.config.disconnect_lagging:
-                    self._kick(sub, reasons.TOO_SLOW)
-                else:
-                    sub.info.stats.dropped += 1
-                    self.stats.dropped += 1
-                continue
-            sub.queue.append(data)
-            sub.wake.set()
-            delivered = True
-        if delivered:
-            self.stats.datums += 1
-            self.stats.bytes += len(data)
-        elif self.config.undelivered is not None:
-            self.config.undelivered(datum)
+            if sub.out.queue:
+                sub.wake.set()
 
-    def _kick(self, sub: _Subscriber, reason: CloseReason) -> None:
-        if sub.kick is None:
-            sub.kick = reason
-            sub.info.state = ChannelState.TERMINATED
+    def _kick(self, out: Outbound, reason: CloseReason) -> None:
+        if self.core.kick(out, reason):
+            self._ended(out)
+
+    def _ended(self, out: Outbound) -> None:
+        """The core decided to end ``out``: wake its session task and status waiters."""
+        sub = self._subs.get(out.key)
+        if sub is not None:
             sub.kicked.set()
-            self._status_changed()
-            self._space.bump()
+        self._watch.bump()
+        self._space.bump()
 
-    # ---- serving one admitted consumer (runs inside the link's accept handler)
-    async def serve(self, link: Link, tags: frozenset[UniqueId], expires: Expiration) -> None:
+    # ---- serving one consumer (runs inside the link's accept handler) ---
+    async def accept(self, link: Link, peer: PeerView, hs: ConsumerHandshake) -> None:
+        """Admit (or refuse) the consumer on ``link``, then serve it until the session ends."""
         clock = self._streams.clock
-        info = ChannelInfo(
-            self.stream_id,
-            self.local_id,
-            link.peer_id,
-            ChannelState.CONNECTED,
-            Stats(started_ms=clock.now_ms()),
-            tags,
+        key = next(self._keys)
+        decision = self.core.admit(
+            key,
+            peer,
+            requested_network=hs.network_id,
+            requested_stream=hs.stream_id,
+            now_ms=clock.now_ms(),
+            rtt_ms=self._streams.directory.rtt_ms(peer.peer_id),
         )
-        sub = _Subscriber(link, info, expires)
-        key = id(sub)
+        if decision.refused is not None:
+            await link.close(decision.refused)
+            return
+        sub = _Subscriber(link, self.core.sessions[key])
         self._subs[key] = sub
-        await link.send(SubscriptionAccepted(self.stream_id))
-        self._status_changed()
         try:
+            await link.send(SubscriptionAccepted(self.stream_id))
+            self._watch.bump()
             reason = await self._run(sub, clock)
             with contextlib.suppress(LinkClosedError):
                 await link.close(reason)
         finally:
-            sub.info.state = ChannelState.TERMINATED
             del self._subs[key]
-            self._status_changed()
+            self.core.remove(key)
+            self._watch.bump()
+            self._space.bump()
 
     async def _run(self, sub: _Subscriber, clock: Clock) -> CloseReason:
         """Pump data until the consumer leaves, is kicked, or its ticket expires."""
@@ -218,22 +191,24 @@ class Producer(Generic[D]):
         closed = asyncio.ensure_future(sub.link.closed())
         kicked = asyncio.ensure_future(sub.kicked.wait())
         waiters: list[asyncio.Future[object]] = [sender, closed, kicked]  # type: ignore[list-item]
+        out = sub.out
         try:
             while True:
                 now = clock.now_ms()
-                if sub.expires.is_expired(now):
-                    return reasons.STREAM_NOT_ALLOWED  # the consumer's ticket expired
-                remaining = sub.expires.remaining_ms(now)
+                if out.expires.is_expired(now):
+                    self._kick(out, reasons.STREAM_NOT_ALLOWED)  # the consumer's ticket expired
+                if out.kick is not None:
+                    return out.kick
+                remaining = out.expires.remaining_ms(now)
                 done, _ = await asyncio.wait(
                     waiters,
                     timeout=None if remaining is None else remaining / 1000 + 0.001,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
-                if kicked in done and sub.kick is not None:
-                    return sub.kick
+                if out.kick is not None:
+                    return out.kick
                 if sender in done:
-                    result = sender.result() if not sender.cancelled() else reasons.SUCCESS
-                    return result
+                    return sender.result() if not sender.cancelled() else reasons.SUCCESS
                 if closed in done:
                     return reasons.SUCCESS
         finally:
@@ -242,46 +217,34 @@ class Producer(Generic[D]):
             await asyncio.gather(*waiters, return_exceptions=True)
 
     async def _sender(self, sub: _Subscriber) -> CloseReason:
-        link = sub.link
+        link, out, core = sub.link, sub.out, self.core
         while True:
-            if not sub.queue:
+            if not out.queue:
                 sub.wake.clear()
                 await sub.wake.wait()
                 continue
-            batch = list(sub.queue)
-            sub.queue.clear()
+            batch = core.drain(out)
             try:
                 size = link.feed_raw_many(batch)
                 await link.flush()
             except LinkClosedError:
                 return reasons.SUCCESS
-            sub.info.stats.datums += len(batch)
-            sub.info.stats.bytes += size
+            core.sent(out, len(batch), size)
             self._space.bump()
 
     # ---- catalog changes and shutdown ---------------------------------
     def recheck(self, directory: Directory, now_ms: int) -> None:
-        """Drop consumers that no longer qualify (left the catalog, lost tickets)."""
-        for sub in list(self._subs.values()):
-            peer = directory.get(sub.link.peer_id)
-            if peer is None:
-                continue  # a departed peer's link ends on its own
-            if not all(p(peer) for p in self.config.predicates):
-                self._kick(sub, reasons.STREAM_NOT_ALLOWED)
-                continue
-            try:
-                sub.expires = _tickets_expiry(self.config.requirements, peer, now_ms)
-            except InvalidTicketError:
-                self._kick(sub, reasons.STREAM_NOT_ALLOWED)
+        """Drop consumers that no longer qualify (left the catalog, lost tickets, too far)."""
+        for out in self.core.recheck(directory.get, directory.rtt_ms, now_ms):
+            self._ended(out)
 
     async def close(self) -> None:
         """Stop accepting, disconnect every consumer, and remove the stream."""
-        if self._closed:
+        if self.core.closed:
             return
-        self._closed = True
-        self._status_changed()
-        for sub in list(self._subs.values()):
-            self._kick(sub, reasons.GRACEFUL_SHUTDOWN)
+        for out in self.core.close():
+            self._ended(out)
+        self._watch.bump()
         self._streams._remove_producer(self)
         await self._watch.until(lambda: not self._subs)
 

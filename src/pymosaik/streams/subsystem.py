@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 from ..primitives import Clock, DecodeError, NetworkId, PeerId, UniqueId
 from ..transport import Endpoint, Link, LinkClosedError, reasons
@@ -14,11 +14,11 @@ from .datum import schema_stream_id
 from .directory import Directory
 from .messages import STREAMS_PROTOCOL, ConsumerHandshake
 from .producer import Producer, ProducerBuilder, ProducerConfig
+from .session import HANDSHAKE_TIMEOUT_S
 
 __all__ = ["AlreadyExistsError", "Streams"]
 
 D = TypeVar("D")
-HANDSHAKE_TIMEOUT_S: Final = 10.0
 
 
 class AlreadyExistsError(Exception):
@@ -113,22 +113,23 @@ class Streams:
         except LinkClosedError:
             return
         producer = self._producers.get(hs.stream_id)
-        decision = admit_consumer(
-            peer,
-            local_network=self.network_id,
-            requested_network=hs.network_id,
-            stream_known=producer is not None,
-            predicates=producer.config.predicates if producer else (),
-            requirements=producer.config.requirements if producer else (),
-            consumers=len(producer.consumers()) if producer else 0,
-            max_consumers=producer.config.max_consumers if producer else None,
-            now_ms=self.clock.now_ms(),
-        )
-        if decision.refused is not None or producer is None or decision.expires is None:
+        if producer is None:
+            # Refused in mosaik's order: another network first, then no such stream.
+            decision = admit_consumer(
+                peer,
+                local_network=self.network_id,
+                requested_network=hs.network_id,
+                stream_known=False,
+                predicates=(),
+                requirements=(),
+                consumers=0,
+                max_consumers=None,
+                now_ms=self.clock.now_ms(),
+            )
             await link.close(decision.refused or reasons.STREAM_NOT_FOUND)
             return
         with contextlib.suppress(LinkClosedError):
-            await producer.serve(link, frozenset(peer.tags), decision.expires)
+            await producer.accept(link, peer, hs)
 
     # ---- catalog changes -------------------------------------------------
     def _ensure_recheck(self) -> None:
