@@ -179,6 +179,7 @@ class Correlator:
             Almanac.read(network, coalition),
             lambda p: encode(Observe(p)),
             lambda tick, ps: encode(Apply(tick, tuple(ps))),
+            lambda result: decode(result, CorrelatorResult).ok,
             policy,
         )
         driver.start()
@@ -186,7 +187,11 @@ class Correlator:
 
     @staticmethod
     def read(
-        network: Network, cfg: OrganismConfig, *, timeout_s: float = 10.0
+        network: Network,
+        cfg: OrganismConfig,
+        *,
+        timeout_s: float = 10.0,
+        follow_successors: bool = False,
     ) -> SurfaceReader[Alignment]:
         return SurfaceReader(
             network,
@@ -194,4 +199,5 @@ class Correlator:
             _ids(cfg).surface,
             lambda body: decode(body, Alignment),
             connect_timeout_s=timeout_s,
+            follow_successors=follow_successors,
         )

@@ -107,7 +107,11 @@ class Feed:
 
     @staticmethod
     def read(
-        network: Network, cfg: OrganismConfig, *, timeout_s: float = 10.0
+        network: Network,
+        cfg: OrganismConfig,
+        *,
+        timeout_s: float = 10.0,
+        follow_successors: bool = False,
     ) -> SurfaceReader[FeedItem]:
         return SurfaceReader(
             network,
@@ -115,6 +119,7 @@ class Feed:
             _ids(cfg).surface,
             lambda body: decode(body, FeedItem),
             connect_timeout_s=timeout_s,
+            follow_successors=follow_successors,
         )
 
     @staticmethod

@@ -158,3 +158,23 @@ def test_evidence_book_refuses_conflicts_and_outsiders() -> None:
     restored = EvidenceBook([a, b])
     restored.restore(book.image())
     assert restored.resolves(p) and restored.image() == book.image()
+
+
+def test_a_resend_after_retirement_gets_its_original_answer() -> None:
+    m, _ = feed_surface()
+    rid = UniqueId.hash("late reply")
+    first = run(m, Wrapped(post(b"a"), rid))
+    run(m, Retire(RetirementMarker.retired(AtSequence(1))))
+    assert run(m, Wrapped(post(b"a"), rid)) == first  # committed before retiring: say so
+    assert run(m, Wrapped(post(b"a"), UniqueId.hash("new"))).reason == "retired"
+
+
+def test_a_replayed_signed_append_is_refused() -> None:
+    m = chronicle()
+    append = Append.signed(OPERATOR, Other("once"), 5)
+    assert apply(m, append).ok
+    replay = apply(m, append)
+    assert not replay.ok and "already recorded" in replay.reason
+    copy = chronicle()
+    copy.restore(m.snapshot())
+    assert not apply(copy, append).ok and len(copy.entries) == 1

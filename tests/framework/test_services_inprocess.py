@@ -115,7 +115,7 @@ async def test_integrator_reads_atlas_almanac_and_chronicle(cluster: Cluster) ->
     chronicle = Chronicle.read(integrator, cfg, timeout_s=15)
     entry0 = await chronicle.ready(drain=False)
     assert entry0.seq == 0 and entry0.coalition == cfg.stable_id()
-    writer = Chronicle.writer(integrator, cfg, operator)
+    writer = Chronicle.publish(integrator, cfg, operator)
     change = MembershipChanged(cfg.stable_id(), (UniqueId.hash("new member"),), ())
     seq = await writer.record(change)
     assert seq == 1
@@ -136,7 +136,7 @@ async def test_integrator_reads_atlas_almanac_and_chronicle(cluster: Cluster) ->
     assert report is not None and report.seq == 1
 
     # a write not signed by the coalition operator is refused by the committee
-    rogue = Chronicle.writer(integrator, cfg, SecretKey.generate())
+    rogue = Chronicle.publish(integrator, cfg, SecretKey.generate())
     with pytest.raises(Exception, match="not signed by a coalition operator"):
         await rogue.record(change)
     for handle in (atlas, almanac, chronicle):
@@ -174,7 +174,9 @@ async def test_retirement_marker_ends_readers(cluster: Cluster) -> None:
     with pytest.raises(OrganismRetired, match="retired"):
         await read_until_end(reader)
     # every member refuses further observations: the surface stays retired
-    assert all(m.status()["retired"] for m in cluster.members)
+    async with asyncio.timeout(10):  # followers apply the marker at their next commit
+        while not all(m.status()["retired"] for m in cluster.members):
+            await asyncio.sleep(0.05)
     late = Almanac.read(integrator, cfg, timeout_s=15)
     with pytest.raises(OrganismRetired):
         await late.ready()

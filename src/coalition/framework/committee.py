@@ -34,6 +34,9 @@ from .surface import Frame, Retire, SurfaceMachine, SurfaceResult, Wrapped
 
 __all__ = ["CommitteeMember", "Reply", "Request", "SurfaceIds"]
 
+#: How often a member looks for newly subscribed readers to replay history to.
+HISTORY_POLL_S = 0.05
+
 
 class Request(Wire, frozen=True):
     """A write from outside the committee: a unique id and one inner command."""
@@ -155,17 +158,21 @@ class CommitteeMember:
                 _offer(self.producer, last)
 
     async def _history(self) -> None:
-        """When a new reader subscribes, replay recent frames (readers drop duplicates)."""
-        seen = 0
+        """When a new reader subscribes, replay recent frames (readers drop duplicates).
+
+        Compares the set of connected channels, not a count, so a departure and
+        an arrival between two looks still count as an arrival.
+        """
+        known: set[tuple[bytes, int]] = set()
         while True:
-            await self.producer.subscribed(seen + 1)
-            seen = self.producer.subscribed_count()
-            for frame in list(self.machine.recent):
-                _offer(self.producer, frame)
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.sleep(0.05)
-            # Track departures so the next arrival is noticed again.
-            seen = min(seen, self.producer.subscribed_count())
+            current = {
+                (c.consumer_id.bytes, id(c)) for c in self.producer.consumers() if c.is_connected
+            }
+            if current - known:
+                for frame in list(self.machine.recent):
+                    _offer(self.producer, frame)
+            known = current
+            await asyncio.sleep(HISTORY_POLL_S)
 
     async def _intake(self) -> None:
         assert self.requests is not None

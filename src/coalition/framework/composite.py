@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,8 @@ from .reader import SurfaceReader
 
 __all__ = ["CompositeDriver", "StallPolicy"]
 
+log = logging.getLogger("coalition.composite")
+
 
 class StallPolicy(enum.Enum):
     PARTIAL = "partial"
@@ -46,6 +49,10 @@ ApplyBuilder = Callable[[int, Sequence[EvidencePointer]], bytes]
 ObserveBuilder = Callable[[EvidencePointer], bytes]
 
 
+#: The organism's verdict on its own result bytes: did the machine accept the command?
+Accepted = Callable[[bytes], bool]
+
+
 @dataclass
 class CompositeDriver:
     member: CommitteeMember
@@ -53,20 +60,31 @@ class CompositeDriver:
     clock: SurfaceReader[AlmanacTick]
     observe: ObserveBuilder
     apply: ApplyBuilder
+    accepted: Accepted
     policy: StallPolicy = StallPolicy.PARTIAL
-    #: Open windows: tick → pointers observed in it.
+    #: Open windows: tick → pointers the machine accepted in it.
     windows: dict[int, list[EvidencePointer]] = field(default_factory=dict)
     applied: list[int] = field(default_factory=list)
+    #: Why a subscription ended (a retired or unreachable member, the clock): the stall is visible.
+    failures: list[str] = field(default_factory=list)
     tick: int | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _clock_started: asyncio.Event = field(default_factory=asyncio.Event)
 
     def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._follow_clock(), name="composite:clock"))
+        self._tasks.append(asyncio.create_task(self._watch("clock", self._follow_clock())))
         for member, reader in self.spans.items():
-            self._tasks.append(
-                asyncio.create_task(self._follow_member(member, reader), name="composite:span")
-            )
+            task = self._watch(member.short(), self._follow_member(member, reader))
+            self._tasks.append(asyncio.create_task(task))
+
+    async def _watch(self, what: str, loop: Coroutine[Any, Any, None]) -> None:
+        try:
+            await loop
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.failures.append(f"{what}: {exc}")
+            log.error("composite %s: subscription %s ended: %s", self.member.what, what, exc)
 
     async def _follow_member(self, member: UniqueId, reader: SurfaceReader[Any]) -> None:
         async for item in reader:
@@ -79,7 +97,7 @@ class CompositeDriver:
                 result = await self.member.execute(self.observe(pointer))
             except GroupError:
                 continue
-            if result.ok:
+            if result.ok and self.accepted(result.result):
                 self.windows.setdefault(tick, []).append(pointer)
 
     async def _follow_clock(self) -> None:
@@ -95,17 +113,22 @@ class CompositeDriver:
         closed = sorted(t for t in self.windows if t < now)
         if not closed:
             return
-        pointers = [p for t in closed for p in self.windows[t]]
-        present = {p.member for p in pointers}
+        cited = [p for t in closed for p in self.windows[t]]
+        present = {p.member for p in cited}
         if self.policy is StallPolicy.STALL and present != set(self.spans):
             return  # hold the evidence; a later window may complete it
         try:
-            result = await self.member.execute(self.apply(now - 1, tuple(pointers)))
+            result = await self.member.execute(self.apply(now - 1, tuple(cited)))
         except GroupError:
-            return
-        for t in closed:
-            del self.windows[t]
-        if result.ok:
+            return  # not committed (or unknown): the evidence stays for the next window
+        done = set(cited)
+        for t in closed:  # drop what was cited; keep what arrived while Apply was in flight
+            kept = [p for p in self.windows.get(t, []) if p not in done]
+            if kept:
+                self.windows[t] = kept
+            else:
+                self.windows.pop(t, None)
+        if result.ok and self.accepted(result.result):
             self.applied.append(now - 1)
 
     async def close(self) -> None:

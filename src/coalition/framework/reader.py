@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 from pymosaik.network import Network
 from pymosaik.primitives import DecodeError, UniqueId
 from pymosaik.streams import Consumer
+from pymosaik.tickets import TicketValidator
 
 from .errors import ConnectTimeout, OrganismRetired
 from .surface import Frame, Published, Retirement
@@ -23,6 +24,8 @@ T = TypeVar("T")
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 #: ``ready()`` stops draining the catch-up burst after this long without a frame.
 DRAIN_QUIET_S = 0.1
+#: How long a missing sequence number may take to arrive before the reader skips it.
+GAP_WAIT_S = 0.25
 
 
 @dataclass
@@ -41,6 +44,11 @@ class SurfaceReader(Generic[T]):
     not decode is a committee bug and ends the reader with `DecodeError`.
     With ``follow_successors`` a retirement that names a successor surface
     moves the reader there; otherwise iteration raises `OrganismRetired`.
+
+    Surface ids derive from public Configs, so anyone can produce on one:
+    ``producers`` (a TicketValidator, e.g. the committee's TDX measurements or
+    the coalition issuer) limits the reader to producers holding a valid
+    ticket — the way a reader authenticates the committee.
     """
 
     def __init__(
@@ -52,6 +60,7 @@ class SurfaceReader(Generic[T]):
         *,
         follow_successors: bool = False,
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        producers: TicketValidator | None = None,
     ) -> None:
         self._network = network
         self.what = what
@@ -63,10 +72,15 @@ class SurfaceReader(Generic[T]):
         self.latest: T | None = None
         self.last_seq: int | None = None
         self.retirement: Retirement | None = None
+        self._pending: dict[int, Frame] = {}
+        self._producers = producers
         self._consumer: Consumer[Frame] = self._subscribe(surface)
 
     def _subscribe(self, surface: UniqueId) -> Consumer[Frame]:
-        return self._network.streams.consumer(Frame, stream_id=surface).build()
+        builder = self._network.streams.consumer(Frame, stream_id=surface)
+        if self._producers is not None:
+            builder = builder.require_ticket(self._producers)
+        return builder.build()
 
     async def ready(self, *, drain: bool = True) -> T:
         """The current item; `ConnectTimeout` if nothing answers within the deadline.
@@ -103,19 +117,54 @@ class SurfaceReader(Generic[T]):
         while True:
             yield await self._next_frame()
 
-    async def _next_frame(self) -> T:
+    async def _recv(self) -> Frame:
         while True:
             frame = await self._consumer.recv()
             if frame is None:
                 raise ConnectionError(f"{self.what}: reader closed")
-            if frame.surface != self.surface:
-                continue  # a producer on the wrong stream id: not ours
-            self.stats.frames += 1
-            if self.last_seq is not None and frame.seq <= self.last_seq:
-                self.stats.duplicates += 1
+            if frame.surface == self.surface:  # else: a producer on the wrong stream id
+                self.stats.frames += 1
+                return frame
+
+    def _stash(self, frame: Frame) -> None:
+        if (self.last_seq is not None and frame.seq <= self.last_seq) or frame.seq in self._pending:
+            self.stats.duplicates += 1
+        else:
+            self._pending[frame.seq] = frame
+
+    async def _ordered(self) -> Frame:
+        """The next frame in sequence order, waiting briefly for a missing one.
+
+        Members replay history to a new reader while also republishing their
+        newest frame; frames from several members interleave. A gap is given
+        ``GAP_WAIT_S`` to fill before the reader skips it (and counts it).
+        """
+        loop = asyncio.get_running_loop()
+        gap_since: float | None = None
+        while True:
+            want = None if self.last_seq is None else self.last_seq + 1
+            if want is not None and want in self._pending:
+                return self._pending.pop(want)
+            if not self._pending:
+                self._stash(await self._recv())
                 continue
-            if self.last_seq is not None and frame.seq > self.last_seq + 1:
-                self.stats.gaps += frame.seq - self.last_seq - 1
+            gap_since = loop.time() if gap_since is None else gap_since
+            left = GAP_WAIT_S - (loop.time() - gap_since)
+            if left > 0:
+                try:
+                    async with asyncio.timeout(left):
+                        self._stash(await self._recv())
+                    continue
+                except TimeoutError:
+                    pass
+            first = min(self._pending)
+            if self.last_seq is not None:
+                self.stats.gaps += first - self.last_seq - 1
+            return self._pending.pop(first)
+
+    async def _next_frame(self) -> T:
+        while True:
+            frame = await self._ordered()
             self.last_seq = frame.seq
             content = frame.content
             if isinstance(content, Retirement):
@@ -139,6 +188,8 @@ class SurfaceReader(Generic[T]):
         old = self._consumer
         self.surface = successor
         self.last_seq = None
+        self.latest = None
+        self._pending.clear()
         self.stats.successors_followed += 1
         self._consumer = self._subscribe(successor)
         with contextlib.suppress(Exception):

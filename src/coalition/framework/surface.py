@@ -120,14 +120,14 @@ class SurfaceMachine:
             cmd: Wrapped | Retire = decode(command, _COMMAND)  # type: ignore[arg-type]
         except DecodeError as exc:
             return encode(SurfaceResult(False, f"malformed command: {exc}"))
+        if isinstance(cmd, Wrapped) and cmd.request is not None and cmd.request in self.requests:
+            return self.requests[cmd.request]  # a resend: answer it, even after retirement
         if self.retired is not None:
             return encode(SurfaceResult(False, "retired"))
         if isinstance(cmd, Retire):
             self.retired = Retirement(cmd.marker, cmd.successor_surface)
             self._emit(self.retired)
             return encode(SurfaceResult(True))
-        if cmd.request is not None and cmd.request in self.requests:
-            return self.requests[cmd.request]
         result = self.inner.apply(cmd.command, ctx)
         for body in self._extract(result):
             self._emit(Published(body))

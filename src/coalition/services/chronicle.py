@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 _APPEND_DOMAIN: Final = b"mosaik.chronicle.append.v1|"
+#: Recorded append signatures remembered against replays.
+APPEND_MEMORY: Final = 65536
 #: Most entries one query returns.
 MAX_QUERY: Final = 512
 
@@ -85,6 +87,7 @@ class _Image(Wire, frozen=True):
     entries: tuple[ChronicleEntry, ...]
     sealed: int
     anchored: tuple[tuple[int, UniqueId], ...]
+    appended: tuple[bytes, ...]
 
 
 _COMMAND = Append | Sign | Anchored
@@ -101,6 +104,8 @@ class ChronicleMachine:
         #: Entries [0, sealed) carry a majority of committee signatures.
         self.sealed = 0
         self.anchored: list[tuple[int, UniqueId]] = []
+        #: Signatures of recorded appends: a replayed signed append is refused.
+        self._appended: dict[bytes, None] = {}
 
     def signature(self) -> UniqueId:
         return UniqueId.from_parts(b"coalition.chronicle.v1")
@@ -128,11 +133,16 @@ class ChronicleMachine:
     def _append(self, cmd: Append) -> bytes:
         if cmd.signer not in self._operators or not cmd.verify():
             return self._result(False, "append not signed by a coalition operator")
+        if cmd.signature in self._appended:
+            return self._result(False, "this signed append was already recorded")
         prev = self.entries[-1].digest() if self.entries else ZERO_ID
         entry = ChronicleEntry(
             len(self.entries), cmd.kind, self.coalition, prev, cmd.requested_at_ms
         )
         self.entries.append(entry)
+        self._appended[cmd.signature] = None
+        while len(self._appended) > APPEND_MEMORY:
+            del self._appended[next(iter(self._appended))]
         return self._result(True)
 
     def _sign(self, cmd: Sign) -> bytes:
@@ -187,10 +197,13 @@ class ChronicleMachine:
         )
 
     def snapshot(self) -> bytes:
-        return encode(_Image(tuple(self.entries), self.sealed, tuple(self.anchored)))
+        return encode(
+            _Image(tuple(self.entries), self.sealed, tuple(self.anchored), tuple(self._appended))
+        )
 
     def restore(self, data: bytes) -> None:
         image = decode(data, _Image)
         self.entries = list(image.entries)
         self.sealed = image.sealed
         self.anchored = list(image.anchored)
+        self._appended = dict.fromkeys(image.appended)

@@ -3,7 +3,7 @@
 ``start_member(kind, network, coalition, committee=..., ...)`` runs one member
 of a module committee (Atlas, Almanac or Chronicle) on the organism framework;
 ``Atlas.read(network, coalition)``, ``Almanac.read(...)``,
-``Chronicle.read(...)`` and ``Chronicle.writer(...)`` are what integrators
+``Chronicle.read(...)`` and ``Chronicle.publish(...)`` are what integrators
 call. Every id comes from the CoalitionConfig (D3): a reader with a wrong
 Config subscribes to a surface nobody serves and gets `ConnectTimeout`.
 """
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
 from pymosaik.groups.driver import GroupError
 from pymosaik.groups.raft import RaftConfig
@@ -330,109 +330,74 @@ async def start_member(
 
 
 # ---- typed verbs for integrators -------------------------------------------------------
-def _reader(
-    network: Network,
-    coalition: CoalitionConfig,
-    kind: ModuleKind,
-    item: type[T],
-    *,
-    timeout_s: float,
-    follow_successors: bool,
-) -> SurfaceReader[T]:
-    return SurfaceReader(
-        network,
-        _what(coalition, kind),
-        module_ids(coalition, kind).surface,
-        lambda body: decode(body, item),
-        follow_successors=follow_successors,
-        connect_timeout_s=timeout_s,
-    )
+class _ModuleReader(Generic[T]):
+    """``Module.read(network, coalition)``: the module's public items, as a typed reader."""
 
+    KIND: ClassVar[ModuleKind]
+    ITEM: ClassVar[type]
 
-class Atlas:
-    """``Atlas.read(network, coalition)`` → the member directory, kept current."""
-
-    @staticmethod
+    @classmethod
     def read(
+        cls,
         network: Network,
         coalition: CoalitionConfig,
         *,
         timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
         follow_successors: bool = False,
-    ) -> SurfaceReader[AtlasView]:
-        return _reader(
+    ) -> SurfaceReader[T]:
+        item: type[T] = cls.ITEM
+        return SurfaceReader(
             network,
-            coalition,
-            ModuleKind.ATLAS,
-            AtlasView,
-            timeout_s=timeout_s,
+            _what(coalition, cls.KIND),
+            module_ids(coalition, cls.KIND).surface,
+            lambda body: decode(body, item),
             follow_successors=follow_successors,
+            connect_timeout_s=timeout_s,
         )
+
+
+class Atlas(_ModuleReader[AtlasView]):
+    """``Atlas.read(network, coalition)`` → the member directory (the whole map per item)."""
+
+    KIND = ModuleKind.ATLAS
+    ITEM = AtlasView
 
     @staticmethod
     def publish(network: Network, coalition: CoalitionConfig) -> AtlasWriter:
-        return AtlasWriter(
-            SurfaceWriter(
-                network, _what(coalition, ModuleKind.ATLAS), module_ids(coalition, ModuleKind.ATLAS)
-            )
-        )
+        what = _what(coalition, ModuleKind.ATLAS)
+        return AtlasWriter(SurfaceWriter(network, what, module_ids(coalition, ModuleKind.ATLAS)))
 
 
 @dataclass
 class AtlasWriter:
     writer: SurfaceWriter
 
-    async def upsert(self, card: SignedMemberCard, *, timeout_s: float = 10.0) -> AtlasResult:
+    async def upsert(self, card: SignedMemberCard, *, timeout_s: float = 10.0) -> None:
+        """Merge a signed card; `Refused` says why the committee would not (stale, signer)."""
         raw = await self.writer.submit(encode(UpsertCard(card)), timeout_s=timeout_s)
-        return decode(raw, AtlasResult)
+        result = decode(raw, AtlasResult)
+        if not result.ok:
+            raise Refused(self.writer.what, result.reason)
 
     async def close(self) -> None:
         await self.writer.close()
 
 
-class Almanac:
+class Almanac(_ModuleReader[AlmanacTick]):
     """``Almanac.read(network, coalition)`` → the coalition's ticks, in order."""
 
-    @staticmethod
-    def read(
-        network: Network,
-        coalition: CoalitionConfig,
-        *,
-        timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
-        follow_successors: bool = False,
-    ) -> SurfaceReader[AlmanacTick]:
-        return _reader(
-            network,
-            coalition,
-            ModuleKind.ALMANAC,
-            AlmanacTick,
-            timeout_s=timeout_s,
-            follow_successors=follow_successors,
-        )
+    KIND = ModuleKind.ALMANAC
+    ITEM = AlmanacTick
 
 
-class Chronicle:
-    """``Chronicle.read(...)`` → sealed entries in order; ``Chronicle.writer(...)`` appends."""
+class Chronicle(_ModuleReader[ChronicleEntry]):
+    """``Chronicle.read(...)`` → sealed entries in order; ``Chronicle.publish(...)`` appends."""
+
+    KIND = ModuleKind.CHRONICLE
+    ITEM = ChronicleEntry
 
     @staticmethod
-    def read(
-        network: Network,
-        coalition: CoalitionConfig,
-        *,
-        timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
-        follow_successors: bool = False,
-    ) -> SurfaceReader[ChronicleEntry]:
-        return _reader(
-            network,
-            coalition,
-            ModuleKind.CHRONICLE,
-            ChronicleEntry,
-            timeout_s=timeout_s,
-            follow_successors=follow_successors,
-        )
-
-    @staticmethod
-    def writer(
+    def publish(
         network: Network, coalition: CoalitionConfig, operator_key: SecretKey
     ) -> ChronicleWriter:
         ids = module_ids(coalition, ModuleKind.CHRONICLE)
