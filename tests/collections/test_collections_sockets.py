@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from pymosaik.collections import CellHandle, MapHandle
+from pymosaik.collections import CellHandle, MapHandle, SetHandle
 from pymosaik.groups.driver import Groups
 from pymosaik.groups.raft import RaftConfig
-from pymosaik.primitives import UNIVERSE, SecretKey, UniqueId
+from pymosaik.primitives import UNIVERSE, SecretKey, UniqueId, unique_id
+from pymosaik.tickets import Expiration, InvalidTicketError, PeerIdentity, Ticket
 from pymosaik.transport import Endpoint
 
 FAST = RaftConfig(
@@ -69,6 +70,71 @@ async def test_writer_updates_map_readers_see_it() -> None:
             cv = await cells[2].write("ready")
             await cells[0].when.reaches(cv)
             assert cells[0].get() == "ready"
+    finally:
+        for g in groups:
+            await g.aclose()
+        for ep in eps:
+            await ep.aclose()
+
+
+class AllowList:
+    """Test validator: a ticket is the holder's PeerId bytes."""
+
+    CLASS = unique_id("test.collections.allow")
+
+    def ticket_class(self) -> UniqueId:
+        return self.CLASS
+
+    def signature(self) -> UniqueId:
+        return unique_id("test.collections.allow.validator")
+
+    def validate(self, data: bytes, peer: PeerIdentity, now_ms: int) -> Expiration:
+        if data != peer.peer_id.bytes:
+            raise InvalidTicketError("not the holder")
+        return Expiration.never()
+
+
+async def test_reader_handle_observes_without_voting() -> None:
+    eps = [Endpoint(SecretKey.generate(), UNIVERSE) for _ in range(5)]
+    for ep in eps:
+        await ep.__aenter__()
+    groups = [Groups(ep) for ep in eps]
+    writers_addrs = [ep.addr for ep in eps[:3]]
+    schema = "seen: Set[str] v1"
+    gate = {"require_ticket": AllowList(), "config": FAST}
+
+    def own(i: int) -> list[Ticket]:
+        return [Ticket(AllowList.CLASS, eps[i].peer_id.bytes)]
+
+    try:
+        writers = [
+            SetHandle.join(g, SECRET, schema, writers_addrs, str, seed=i, tickets=own(i), **gate)
+            for i, g in enumerate(groups[:3])
+        ]
+        async with asyncio.timeout(15):
+            await writers[0].group.when_leader_known()
+            v1 = await writers[0].extend(["a", "b"])
+            # A reader joins the running store later and replays what it missed; one
+            # without a ticket is refused.
+            reader = SetHandle.join(
+                groups[3], SECRET, schema, writers_addrs, str, reader=True, tickets=own(3), **gate
+            )
+            refused = SetHandle.join(
+                groups[4], SECRET, schema, writers_addrs, str, reader=True, tickets=own(0), **gate
+            )
+            assert reader.group.is_observer
+            assert reader.group.group_id == writers[0].group.group_id
+            await reader.when.reaches(v1)
+            assert sorted(reader.items()) == ["a", "b"]
+            v2 = await writers[1].insert("c")
+            await reader.when.reaches(v2)
+            assert reader.contains("c")
+        for w in writers:
+            assert w.group.observers == {eps[3].peer_id}
+            assert eps[3].peer_id.bytes not in w.group.node.membership.voters
+        assert not reader.group.is_leader
+        assert not refused.group.links
+        assert len(refused) == 0
     finally:
         for g in groups:
             await g.aclose()

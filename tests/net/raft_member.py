@@ -1,12 +1,15 @@
 """A group member process for the kill -9 test: writes steadily, records acknowledged writes.
 
-argv: index, comma-separated ports of all members, data directory.
+argv: index, comma-separated ports of all members, data directory, and optionally the
+snapshot threshold (default: RaftConfig's). At the end it dumps its map and how many
+snapshots it installed from the leader (``restores-<index>.txt``).
 """
 
 import asyncio
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from pymosaik.groups.driver import GroupError, Groups
@@ -27,6 +30,14 @@ FAST = RaftConfig(
 )
 
 
+class CountingMap(MapMachine):
+    restores = 0
+
+    def restore(self, data: bytes) -> None:
+        self.restores += 1
+        super().restore(data)
+
+
 async def main() -> None:
     index, ports, data = (
         int(sys.argv[1]),
@@ -37,7 +48,8 @@ async def main() -> None:
     addrs = [EndpointAddr.of(k.peer_id, ("127.0.0.1", p)) for k, p in zip(keys, ports, strict=True)]
     acks = data / f"acks-{index}.txt"
     seq = len(acks.read_text().splitlines()) if acks.exists() else 0
-    machine = MapMachine()
+    config = replace(FAST, snapshot_threshold=int(sys.argv[4])) if len(sys.argv) > 4 else FAST
+    machine = CountingMap()
     async with Endpoint(keys[index], UNIVERSE, port=ports[index]) as ep:
         groups = Groups(ep)
         group = groups.join(
@@ -45,8 +57,9 @@ async def main() -> None:
             machine,
             addrs,
             storage=SqliteStorage(data / f"{index}.db"),
-            config=FAST,
+            config=config,
         )
+        local_restores = machine.restores  # its own snapshot, loaded at start
         client = f"writer-{index}".encode()
         with acks.open("a") as out:
             while not (data / "stop").exists():
@@ -71,6 +84,7 @@ async def main() -> None:
         await asyncio.sleep(1.0)
         dump = {k.decode(): v.decode() for k, v in machine.items.items()}
         (data / f"dump-{index}.json").write_text(json.dumps(dump))
+        (data / f"restores-{index}.txt").write_text(str(machine.restores - local_restores))
         await groups.aclose()
 
 

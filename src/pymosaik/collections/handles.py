@@ -14,8 +14,8 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-from ..groups.driver import Group, Groups
-from ..groups.raft import RaftConfig
+from ..groups.driver import Group, Groups, TicketPolicy, TicketSource
+from ..groups.raft import LeadershipPreference, RaftConfig
 from ..groups.storage.base import LogStorage
 from ..primitives import UniqueId, Wire, decode, encode
 from .base import MAX_SIZE, CollectionMachine, Outcome, Version, store_id
@@ -113,8 +113,23 @@ def _join(
     storage: LogStorage | None,
     config: RaftConfig | None,
     seed: int | None,
+    reader: bool = False,
+    require_ticket: TicketPolicy | None = None,
+    tickets: TicketSource = (),
 ) -> Group:
-    return groups.join(secret, machine, members, storage=storage, config=config, seed=seed)
+    """Writers are members; readers join as observers (replicate, read locally, never vote)."""
+    preference = LeadershipPreference.observer() if reader else None
+    return groups.join(
+        secret,
+        machine,
+        members,
+        storage=storage,
+        config=config,
+        seed=seed,
+        preference=preference,
+        require_ticket=require_ticket,
+        tickets=tickets,
+    )
 
 
 def _dec(data: bytes, typ: type[V]) -> V:
@@ -141,9 +156,23 @@ class MapHandle(_Handle[MapMachine], Generic[K, V]):
         storage: LogStorage | None = None,
         config: RaftConfig | None = None,
         seed: int | None = None,
+        reader: bool = False,
+        require_ticket: TicketPolicy | None = None,
+        tickets: TicketSource = (),
     ) -> MapHandle[K, V]:
         machine = MapMachine(store_id(secret, schema))
-        group = _join(groups, secret, machine, members, storage=storage, config=config, seed=seed)
+        group = _join(
+            groups,
+            secret,
+            machine,
+            members,
+            storage=storage,
+            config=config,
+            seed=seed,
+            reader=reader,
+            require_ticket=require_ticket,
+            tickets=tickets,
+        )
         return cls(group, machine, key, value)
 
     # reads
@@ -205,10 +234,24 @@ class VecHandle(_Handle[VecMachine], Generic[V]):
         storage: LogStorage | None = None,
         config: RaftConfig | None = None,
         seed: int | None = None,
+        reader: bool = False,
+        require_ticket: TicketPolicy | None = None,
+        tickets: TicketSource = (),
     ) -> VecHandle[V]:
         machine = VecMachine(store_id(secret, schema))
         return cls(
-            _join(groups, secret, machine, members, storage=storage, config=config, seed=seed),
+            _join(
+                groups,
+                secret,
+                machine,
+                members,
+                storage=storage,
+                config=config,
+                seed=seed,
+                reader=reader,
+                require_ticket=require_ticket,
+                tickets=tickets,
+            ),
             machine,
             value,
         )
@@ -273,10 +316,24 @@ class SetHandle(_Handle[SetMachine], Generic[V]):
         storage: LogStorage | None = None,
         config: RaftConfig | None = None,
         seed: int | None = None,
+        reader: bool = False,
+        require_ticket: TicketPolicy | None = None,
+        tickets: TicketSource = (),
     ) -> SetHandle[V]:
         machine = SetMachine(store_id(secret, schema))
         return cls(
-            _join(groups, secret, machine, members, storage=storage, config=config, seed=seed),
+            _join(
+                groups,
+                secret,
+                machine,
+                members,
+                storage=storage,
+                config=config,
+                seed=seed,
+                reader=reader,
+                require_ticket=require_ticket,
+                tickets=tickets,
+            ),
             machine,
             value,
         )
@@ -322,10 +379,24 @@ class CellHandle(_Handle[CellMachine], Generic[V]):
         storage: LogStorage | None = None,
         config: RaftConfig | None = None,
         seed: int | None = None,
+        reader: bool = False,
+        require_ticket: TicketPolicy | None = None,
+        tickets: TicketSource = (),
     ) -> CellHandle[V]:
         machine = CellMachine(store_id(secret, schema))
         return cls(
-            _join(groups, secret, machine, members, storage=storage, config=config, seed=seed),
+            _join(
+                groups,
+                secret,
+                machine,
+                members,
+                storage=storage,
+                config=config,
+                seed=seed,
+                reader=reader,
+                require_ticket=require_ticket,
+                tickets=tickets,
+            ),
             machine,
             value,
         )
@@ -364,10 +435,24 @@ class OnceHandle(_Handle[OnceMachine], Generic[V]):
         storage: LogStorage | None = None,
         config: RaftConfig | None = None,
         seed: int | None = None,
+        reader: bool = False,
+        require_ticket: TicketPolicy | None = None,
+        tickets: TicketSource = (),
     ) -> OnceHandle[V]:
         machine = OnceMachine(store_id(secret, schema))
         return cls(
-            _join(groups, secret, machine, members, storage=storage, config=config, seed=seed),
+            _join(
+                groups,
+                secret,
+                machine,
+                members,
+                storage=storage,
+                config=config,
+                seed=seed,
+                reader=reader,
+                require_ticket=require_ticket,
+                tickets=tickets,
+            ),
             machine,
             value,
         )
@@ -402,9 +487,23 @@ class PriorityQueueHandle(_Handle[PriorityQueueMachine], Generic[K, V]):
         storage: LogStorage | None = None,
         config: RaftConfig | None = None,
         seed: int | None = None,
+        reader: bool = False,
+        require_ticket: TicketPolicy | None = None,
+        tickets: TicketSource = (),
     ) -> PriorityQueueHandle[K, V]:
         machine = PriorityQueueMachine(store_id(secret, schema))
-        group = _join(groups, secret, machine, members, storage=storage, config=config, seed=seed)
+        group = _join(
+            groups,
+            secret,
+            machine,
+            members,
+            storage=storage,
+            config=config,
+            seed=seed,
+            reader=reader,
+            require_ticket=require_ticket,
+            tickets=tickets,
+        )
         return cls(group, machine, key, value)
 
     def __len__(self) -> int:

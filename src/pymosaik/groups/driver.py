@@ -7,6 +7,14 @@
   proof cannot be replayed on another link. Unknown group → ``GroupNotFound``,
   a non-member → ``NotAllowed``, a wrong proof → ``InvalidProof``. A dropped
   bond is re-dialled with backoff; Raft tolerates the messages lost meanwhile.
+* **Tickets.** With ``require_ticket``, each side presents its tickets in the
+  hello and the other validates them against the link's authenticated peer:
+  no valid ticket → ``NotAllowed``; the bond is dropped when the validity
+  lapses (re-dialling presents fresh tickets). Validator signatures enter the
+  GroupId, so members that disagree on the requirement never bond.
+* **Observers.** A node joining with ``LeadershipPreference.observer()`` is not
+  listed in ``members``: it dials every member, says so in its hello, and the
+  members replicate to it as a non-voting learner (never counted in a quorum).
 * **Loop.** One task per member feeds inbound Raft messages and timer ticks to
   the sans-IO `RaftNode`, then sends what ``ready()`` returns (after storage
   sync, per the core's persistence rule) and resolves client futures.
@@ -19,14 +27,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
 import blake3
 
 from ..primitives import Clock, DecodeError, PeerId, SystemClock, UniqueId, Wire, encode, unique_id
+from ..tickets import (
+    NEVER,
+    AllOf,
+    Expiration,
+    InvalidTicketError,
+    Require,
+    Ticket,
+    TicketRequirement,
+    TicketValidator,
+)
 from ..transport import Endpoint, EndpointAddr, Link, LinkError, reasons
 from .machine import StateMachine
 from .raft import (
@@ -51,6 +70,7 @@ from .storage.memory import MemoryStorage
 __all__ = ["GROUPS_PROTOCOL", "Group", "GroupError", "Groups", "derive_group_id"]
 
 GROUPS_PROTOCOL: Final = "/mosaik/groups/1"
+_log = logging.getLogger(__name__)
 _PROOF_DOMAIN: Final = b"mosaik.group.bond.proof.v1|"
 BOND_TIMEOUT_S: Final = 5.0
 
@@ -58,6 +78,23 @@ BOND_TIMEOUT_S: Final = 5.0
 class BondHello(Wire, frozen=True):
     group_id: UniqueId
     proof: bytes
+    #: The sender joins as an observer (not in the members' list; never votes).
+    observer: bool
+    #: The sender's tickets, validated by a peer whose group requires tickets.
+    tickets: tuple[Ticket, ...]
+
+
+#: What ``join(require_ticket=...)`` accepts: one validator or requirement, or several (all).
+TicketPolicy = TicketValidator | TicketRequirement | Sequence[TicketValidator | TicketRequirement]
+#: The tickets this node presents: fixed, or read afresh for each bond (renewals).
+TicketSource = Sequence[Ticket] | Callable[[], Sequence[Ticket]]
+
+
+def _requirement_parts(policy: TicketPolicy | None) -> tuple[TicketRequirement, ...]:
+    if policy is None:
+        return ()
+    parts = tuple(policy) if isinstance(policy, list | tuple) else (policy,)
+    return tuple(p if isinstance(p, TicketRequirement) else Require(p) for p in parts)
 
 
 class GroupError(Exception):
@@ -128,6 +165,12 @@ class Group:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _leader_changed: asyncio.Event = field(default_factory=asyncio.Event)
     _closed: bool = False
+    #: Every part must pass for a peer to bond (empty: no tickets needed).
+    requirements: tuple[TicketRequirement, ...] = ()
+    tickets: TicketSource = ()
+    preference: LeadershipPreference = field(default_factory=LeadershipPreference.normal)
+    #: Until when each bonded peer's tickets are valid.
+    bond_expiry: dict[PeerId, Expiration] = field(default_factory=dict)
 
     # ---- client API ------------------------------------------------------------
     @property
@@ -142,6 +185,21 @@ class Group:
     @property
     def is_leader(self) -> bool:
         return self.node.is_leader
+
+    @property
+    def is_observer(self) -> bool:
+        return self.preference.is_observer
+
+    @property
+    def observers(self) -> frozenset[PeerId]:
+        """Observers currently bonded to this member (they replicate, never vote)."""
+        return frozenset(
+            PeerId(n) for n in self.node.membership.observers if n != self.node.node_id
+        )
+
+    @property
+    def applied_index(self) -> int:
+        return self.node.applied_index
 
     async def execute(self, command: bytes) -> bytes:
         """Commit ``command`` and return the state machine's result."""
@@ -186,15 +244,27 @@ class Group:
 
     # ---- the node loop ---------------------------------------------------------
     def start(self) -> None:
-        self._spawn(self._run())
+        self._spawn(self._guarded_run())
         for peer, addr in self.members.items():
-            if peer != self.peer_id and self.peer_id < peer:
+            if peer != self.peer_id and (self.is_observer or self.peer_id < peer):
                 self._spawn(self._dial(peer, addr))
 
     def _spawn(self, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _guarded_run(self) -> None:
+        """A bug in the loop must not leave clients waiting forever: fail them, loudly."""
+        try:
+            await self._run()
+        except Exception:
+            _log.exception("group %s: node loop crashed", self.group_id.short())
+            self._closed = True
+            for pending in self._pending.values():
+                if not pending.future.done():
+                    pending.future.set_exception(GroupError(FailReason.OFFLINE, True))
+            self._pending.clear()
 
     async def _run(self) -> None:
         node = self.node
@@ -251,6 +321,9 @@ class Group:
         if pending is None:
             return
         fut = pending.future
+        if fut.done():  # the caller gave up (cancelled or timed out): nobody to tell
+            del self._pending[request]  # type: ignore[arg-type]
+            return
         if isinstance(event, CommandAssigned) and pending.kind == "feed":
             fut.set_result(event.first)
         elif isinstance(event, CommandCommitted) and pending.kind == "execute":
@@ -274,17 +347,15 @@ class Group:
                 try:
                     async with asyncio.timeout(BOND_TIMEOUT_S):
                         link = await self.groups.endpoint.connect(addr, GROUPS_PROTOCOL)
-                        await link.send(
-                            BondHello(
-                                self.group_id,
-                                _proof(self.secret, link, self.group_id, self.peer_id),
-                            )
-                        )
+                        await link.send(self._hello(link))
                         hello = await link.recv(BondHello)
+                    expires = self._admit(link, hello)
                     if hello.proof != _proof(self.secret, link, self.group_id, peer):
                         await link.close(reasons.INVALID_PROOF)
+                    elif hello.observer or expires is None:
+                        await link.close(reasons.GROUP_NOT_ALLOWED)
                     else:
-                        await self._bonded(peer, link)
+                        await self._bonded(peer, link, expires)
                         backoff = 0.05
                         continue
                 except (LinkError, OSError, TimeoutError):
@@ -294,26 +365,51 @@ class Group:
 
     async def accept_bond(self, link: Link, hello: BondHello) -> None:
         peer = link.peer_id
-        if peer not in self.members:
+        # Members are listed; observers are not and say so. Observers accept no bonds.
+        listed = peer in self.members
+        if self.is_observer or listed == hello.observer:
             await link.close(reasons.GROUP_NOT_ALLOWED)
             return
         if hello.proof != _proof(self.secret, link, self.group_id, peer):
             await link.close(reasons.INVALID_PROOF)
             return
-        await link.send(
-            BondHello(self.group_id, _proof(self.secret, link, self.group_id, self.peer_id))
-        )
-        await self._bonded(peer, link)
+        expires = self._admit(link, hello)
+        if expires is None:
+            await link.close(reasons.GROUP_NOT_ALLOWED)
+            return
+        await link.send(self._hello(link))
+        if hello.observer and self.node.add_observer(peer.bytes):
+            self._wake.set()
+        await self._bonded(peer, link, expires)
 
     def _hello(self, link: Link) -> BondHello:
-        return BondHello(self.group_id, _proof(self.secret, link, self.group_id, self.peer_id))
+        tickets = self.tickets() if callable(self.tickets) else self.tickets
+        return BondHello(
+            self.group_id,
+            _proof(self.secret, link, self.group_id, self.peer_id),
+            self.is_observer,
+            tuple(tickets),
+        )
 
-    async def _bonded(self, peer: PeerId, link: Link) -> None:
-        """Own the bond until it closes: read Raft messages into the loop's inbox."""
+    def _admit(self, link: Link, hello: BondHello) -> Expiration | None:
+        """Until when the peer's hello tickets satisfy every requirement; None: refuse."""
+        if not self.requirements:
+            return NEVER
+        now = self.clock.now_ms()
+        try:
+            expires = AllOf(*self.requirements).evaluate(hello.tickets, link, now)
+        except InvalidTicketError:
+            return None
+        return None if expires.is_expired(now) else expires
+
+    async def _bonded(self, peer: PeerId, link: Link, expires: Expiration = NEVER) -> None:
+        """Own the bond until it closes (or its tickets lapse): read Raft messages."""
         old = self.links.get(peer)
         self.links[peer] = link
+        self.bond_expiry[peer] = expires
         if old is not None and old is not link:
             self._spawn(old.close(reasons.ALREADY_BONDED))
+        watch = None if expires.is_never else asyncio.ensure_future(self._expire(link, expires))
         try:
             while True:
                 for raw in await link.recv_raw_many():
@@ -321,16 +417,33 @@ class Group:
         except LinkError:
             pass
         finally:
+            if watch is not None:
+                watch.cancel()
             if self.links.get(peer) is link:
                 del self.links[peer]
+                self.bond_expiry.pop(peer, None)
+                if peer not in self.members and self.node.remove_observer(peer.bytes):
+                    self._wake.set()
+
+    async def _expire(self, link: Link, expires: Expiration) -> None:
+        """mosaik: a bond lives only as long as the peer's tickets."""
+        while True:
+            remaining = expires.remaining_ms(self.clock.now_ms())
+            if remaining is None:
+                break
+            await asyncio.sleep(remaining / 1000 + 0.001)
+        with contextlib.suppress(LinkError):
+            await link.close(reasons.GROUP_NOT_ALLOWED)
 
     async def close(self) -> None:
         """Leave the group: stop the loop, close every bond, fail what is pending."""
         self._closed = True
+        # Snapshot the bonds first: cancelling a bond's task drops it from ``links``.
+        links = list(self.links.values())
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for link in list(self.links.values()):
+        for link in links:
             with contextlib.suppress(LinkError):
                 await link.close(reasons.GRACEFUL_SHUTDOWN)
         for pending in self._pending.values():
@@ -359,26 +472,57 @@ class Groups:
         storage: LogStorage | None = None,
         config: RaftConfig | None = None,
         seed: int | None = None,
+        preference: LeadershipPreference | None = None,
+        require_ticket: TicketPolicy | None = None,
+        tickets: TicketSource = (),
     ) -> Group:
-        """Join (or re-join after a restart, with the same durable ``storage``)."""
+        """Join (or re-join after a restart, with the same durable ``storage``).
+
+        ``preference``: ``normal()`` (default), ``reluctant(k)`` (k× slower to
+        campaign) or ``observer()`` — then this node must not be in ``members``; it
+        bonds to them, replicates and answers weak queries, never votes or leads.
+        ``require_ticket``: validator(s) every bonded peer's hello tickets must
+        pass; ``tickets``: what this node presents (a callable is read per bond).
+        """
         config = config or RaftConfig()
+        preference = preference or LeadershipPreference.normal()
+        me = self.endpoint.peer_id
         addrs = {a.peer_id: a for a in members}
-        if self.endpoint.peer_id not in addrs:
-            addrs[self.endpoint.peer_id] = self.endpoint.addr
-        group_id = derive_group_id(secret, config, machine)
+        if preference.is_observer:
+            if me in addrs:
+                raise ValueError("an observer must not be listed among the members")
+            if not addrs:
+                raise ValueError("an observer needs members to follow")
+        elif me not in addrs:
+            addrs[me] = self.endpoint.addr
+        parts = _requirement_parts(require_ticket)
+        group_id = derive_group_id(secret, config, machine, [p.signature() for p in parts])
         if group_id in self._groups:
             raise ValueError("this node already joined that group")
-        membership = Membership.of({p.bytes: LeadershipPreference.normal() for p in addrs})
+        prefs = {p.bytes: LeadershipPreference.normal() for p in addrs}
+        if preference.is_observer:
+            prefs[me.bytes] = preference
         node = RaftNode(
-            self.endpoint.peer_id.bytes,
-            membership,
+            me.bytes,
+            Membership.of(prefs),
             storage or MemoryStorage(),
             machine,
             rng=random.Random(seed),  # noqa: S311 - timer jitter, not security
             now_ms=self.clock.now_ms(),
             config=config,
+            preference=preference,
         )
-        group = Group(self, group_id, secret, addrs, node, self.clock)
+        group = Group(
+            self,
+            group_id,
+            secret,
+            addrs,
+            node,
+            self.clock,
+            requirements=parts,
+            tickets=tickets,
+            preference=preference,
+        )
         self._groups[group_id] = group
         group.start()
         return group

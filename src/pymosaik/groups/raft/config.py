@@ -76,6 +76,9 @@ class RaftConfig:
     max_entries_per_append: int = 64
     #: Take a snapshot and compact the log every this many applied entries (0: never).
     snapshot_threshold: int = 1024
+    #: Largest InstallSnapshot chunk; keeps frames under the transport's limit. A
+    #: local knob (followers accept any chunking), so not part of the GroupId.
+    snapshot_chunk_bytes: int = 1 << 20
     #: D5 switch — keep term and vote in memory only, as mosaik does (UNSAFE).
     volatile_vote: bool = False
     #: D5 switch — commit any entry a quorum holds, whatever its term; no leader
@@ -98,6 +101,8 @@ class RaftConfig:
             raise ValueError("max_entries_per_append must be >= 1")
         if self.snapshot_threshold < 0:
             raise ValueError("snapshot_threshold must be >= 0")
+        if self.snapshot_chunk_bytes < 1:
+            raise ValueError("snapshot_chunk_bytes must be >= 1")
 
     @property
     def unsafe(self) -> bool:

@@ -72,6 +72,8 @@ from .messages import (
     Vote,
 )
 
+#: AppendEntries batches in flight to a follower that is catching up.
+_CATCH_UP_BATCHES = 4
 #: How many applied results a node remembers for late forward acknowledgements.
 _RECENT_RESULTS = 1024
 
@@ -176,6 +178,10 @@ class RaftNode:
         self._heartbeat_at = 0
         self._broadcast_pending = False
         self._reads: list[_Read] = []
+        #: Snapshot transfer in progress per peer: (snapshot index, next byte offset).
+        self._snap_out: dict[NodeId, tuple[int, int]] = {}
+        # follower: the chunks of one leader snapshot received so far
+        self._snap_in: tuple[tuple[int, int, int], bytearray] | None = None
         # client requests
         self._next_request = 1
         self._forwards: dict[int, _Forward] = {}
@@ -260,6 +266,50 @@ class RaftNode:
         for _, query_deadline in self._fwd_queries.values():
             deadline = min(deadline, query_deadline)
         return deadline
+
+    # ------------------------------------------------------------- observers
+
+    def add_observer(self, node: NodeId) -> bool:
+        """Start replicating to ``node`` as an observer (a non-voting learner).
+
+        Not committed through the log: an observer never votes, never leads and is
+        never counted in a quorum, so members may disagree about who observes without
+        any effect on safety. Returns False if ``node`` is already a member.
+        """
+        if node == self._id or node in self._member_set:
+            return False
+        self._member_set = self._member_set | {node}
+        self._peers = (*self._peers, node)
+        m = self._membership
+        self._membership = Membership(
+            voters=m.voters,
+            members=tuple(sorted((*m.members, node))),
+            observers=m.observers | {node},
+        )
+        if self._role is Role.LEADER:
+            # Probe from our log end; the follower's resume hint walks us back, to
+            # the snapshot if its log is behind our compaction point.
+            self._next[node] = self._storage.last_index() + 1
+            self._match[node] = 0
+            self._send_append(node)
+        return True
+
+    def remove_observer(self, node: NodeId) -> bool:
+        """Stop replicating to an observer added by :meth:`add_observer`."""
+        if node not in self._membership.observers or node == self._id:
+            return False
+        self._member_set = self._member_set - {node}
+        self._peers = tuple(p for p in self._peers if p != node)
+        m = self._membership
+        self._membership = Membership(
+            voters=m.voters,
+            members=tuple(p for p in m.members if p != node),
+            observers=m.observers - {node},
+        )
+        self._next.pop(node, None)
+        self._match.pop(node, None)
+        self._ack_seq.pop(node, None)
+        return True
 
     # ----------------------------------------------------------------- inputs
 
@@ -529,6 +579,7 @@ class RaftNode:
         self._match = dict.fromkeys(self._peers, 0)
         self._ack_seq = {}
         self._reads = []
+        self._snap_out = {}
         if not self._config.any_term_commit:
             # Raft §8: commit an entry of our own term so earlier ones commit too.
             self._storage.append([LogEntry(self._term, EntryKind.NOOP, b"")])
@@ -550,13 +601,27 @@ class RaftNode:
         if prev < snapshot_index:
             snapshot = self._storage.snapshot()
             assert snapshot is not None
+            index, offset = self._snap_out.get(peer, (snapshot.index, 0))
+            if index != snapshot.index or offset > len(snapshot.data):
+                offset = 0
+            chunk = snapshot.data[offset : offset + self._config.snapshot_chunk_bytes]
+            done = offset + len(chunk) >= len(snapshot.data)
             self._send(
                 peer,
                 InstallSnapshot(
-                    self._term, self._id, snapshot.index, snapshot.term, snapshot.data, self._seq
+                    self._term,
+                    self._id,
+                    snapshot.index,
+                    snapshot.term,
+                    chunk,
+                    self._seq,
+                    offset,
+                    done,
                 ),
             )
-            self._next[peer] = snapshot.index + 1
+            self._snap_out[peer] = (snapshot.index, offset)
+            if done:
+                self._next[peer] = snapshot.index + 1
             return
         last = self._storage.last_index()
         high = min(last, prev + self._config.max_entries_per_append)
@@ -592,7 +657,15 @@ class RaftNode:
         if self._role is not Role.LEADER:
             return
         self._ack_seq[sender] = max(self._ack_seq.get(sender, 0), response.seq)
-        self._acknowledge(sender, response.last_index)
+        sending = self._snap_out.get(sender)
+        if response.received > 0 and sending is not None:
+            # Mid-transfer: send the next chunk from what the follower holds.
+            self._snap_out[sender] = (sending[0], response.received)
+            if self._next[sender] <= sending[0]:
+                self._send_append(sender)
+        else:
+            self._snap_out.pop(sender, None)
+            self._acknowledge(sender, response.last_index)
         self._check_reads()
 
     def _acknowledge(self, peer: NodeId, index: int) -> None:
@@ -602,8 +675,15 @@ class RaftNode:
                 self._advance_commit()
         if self._next[peer] <= index:
             self._next[peer] = index + 1
-        if self._next[peer] == index + 1 and index < self._storage.last_index():
-            self._send_append(peer)  # keep a catching-up follower streaming
+        # Keep a catching-up follower streaming, a few batches in flight (the link is
+        # ordered; a lost or refused batch only costs a resend from the resume hint).
+        window = self._config.max_entries_per_append * _CATCH_UP_BATCHES
+        last = self._storage.last_index()
+        while self._next[peer] <= last and self._next[peer] - 1 - index < window:
+            before = self._next[peer]
+            self._send_append(peer)
+            if self._next[peer] == before:
+                break  # a snapshot chunk: one at a time
 
     def _advance_commit(self) -> None:
         if self._role is not Role.LEADER:
@@ -699,16 +779,48 @@ class RaftNode:
         self._leader_contact = self._now
         self._reset_election_timer()
         if request.index > self._commit:
-            snapshot = Snapshot(request.index, request.snapshot_term, request.data)
+            data = self._receive_chunk(request)
+            if data is None:
+                received = len(self._snap_in[1]) if self._snap_in is not None else 0
+                response = InstallSnapshotResponse(self._term, self._commit, request.seq, received)
+                self._send(sender, response)
+                return
+            snapshot = Snapshot(request.index, request.snapshot_term, data)
             self._storage.save_snapshot(snapshot)
-            self._machine.restore(request.data)
+            self._machine.restore(data)
             self._commit = self._applied = request.index
             self._recent.clear()
-            for index in [i for i in self._awaiting if i <= request.index]:
-                self._fail_command(self._awaiting[index], FailReason.UNKNOWN)
+            for index in sorted(i for i in self._awaiting if i <= request.index):
+                # Failing one request drops all its indices: look each up afresh.
+                waiting = self._awaiting.get(index)
+                if waiting is not None:
+                    self._fail_command(waiting, FailReason.UNKNOWN)
             self._emit(CommitAdvanced(self._commit))
         matched = max(request.index, self._commit)
         self._send(sender, InstallSnapshotResponse(self._term, matched, request.seq))
+
+    def _receive_chunk(self, request: InstallSnapshot) -> bytes | None:
+        """Assemble a chunked snapshot; the whole of it once the last chunk is in.
+
+        Chunks are matched by (index, snapshot term, leader term): one leader's
+        snapshot at one index, so bytes of different encodings never mix.
+        """
+        if request.offset == 0 and request.done:
+            self._snap_in = None
+            return request.data
+        key = (request.index, request.snapshot_term, request.term)
+        if request.offset == 0 and (self._snap_in is None or self._snap_in[0] != key):
+            self._snap_in = (key, bytearray())
+        if self._snap_in is None or self._snap_in[0] != key:
+            return None  # no start of this snapshot held: the leader starts over
+        buffer = self._snap_in[1]
+        if request.offset != len(buffer):
+            return None  # duplicate or gap: the response says where we are
+        buffer += request.data
+        if not request.done:
+            return None
+        self._snap_in = None
+        return bytes(buffer)
 
     # ------------------------------------------------------------ application
 

@@ -70,18 +70,27 @@ class RequestVoteResponse(Wire, frozen=True, tag="rvr"):
 
 
 class InstallSnapshot(Wire, frozen=True, tag="is"):
+    """One chunk of the leader's snapshot: ``data`` is bytes ``offset..`` of it."""
+
     term: int
     leader: bytes
     index: int
     snapshot_term: int
     data: bytes
     seq: int
+    #: Where ``data`` starts in the whole snapshot (chunks keep frames under the limit).
+    offset: int = 0
+    #: The last chunk: the follower installs once it holds every byte.
+    done: bool = True
 
 
 class InstallSnapshotResponse(Wire, frozen=True, tag="isr"):
     term: int
     last_index: int
     seq: int
+    #: Bytes of the snapshot at the leader's ``index`` held so far (send from there
+    #: next); 0 once installed, or when the follower holds none of it.
+    received: int = 0
 
 
 class ForwardCommand(Wire, frozen=True, tag="fc"):
