@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/coalition demo --out build/handshakes
+	rm -rf build/demo
+	$(BIN)/coalition up examples/coalitions/local-trio.toml --data build/demo --for 25s
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -29,6 +29,7 @@ from rich.table import Table
 from .config import CoalitionConfig, HandshakeError
 from .config_file import CoalitionFile, ConfigError, load_coalition, parse_id
 from .handshake_page import facts_of, write_pages
+from .runtime.anchoring import AnchorMode, parse_anchor_option
 from .runtime.files import read_json
 from .runtime.plan import PLAN_FILE, Plan, PlanError, create_or_load, default_data_dir, load_plan
 from .runtime.status import collect, render, supervisor_pid
@@ -238,11 +239,25 @@ def up(
             "(default: the Almanac's tick_cadence_ms, else 1000).",
         ),
     ] = None,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            metavar="URL,CONTRACT,KEYFILE",
+            help="Anchor Chronicle heads on this JSON-RPC chain (ChronicleAnchor at CONTRACT, "
+            "signing with the hex key in KEYFILE, mode 600) instead of the simulated local chain.",
+        ),
+    ] = None,
+    no_anchor: Annotated[
+        bool, typer.Option("--no-anchor", help="Do not anchor Chronicle heads at all.")
+    ] = False,
 ) -> None:
     """Run 3 committee members per shipped module (Atlas, Almanac, Chronicle) on loopback.
 
     Ctrl-C or `coalition down` stops them without retiring the modules;
-    `coalition down --retire` commits the retirement markers first.
+    `coalition down --retire` commits the retirement markers first. With a Chronicle,
+    its sealed heads are anchored at every cadence boundary on a SIMULATED local chain
+    (in memory: fresh on every `up`) unless --anchor or --no-anchor says otherwise.
     """
     duration = None
     if run_for is not None:
@@ -252,13 +267,21 @@ def up(
             raise BadInputError(f"--for: {exc}") from None
     if grace < 0 or backoff <= 0 or (cadence_ms is not None and cadence_ms <= 0):
         raise BadInputError("--grace must be >= 0, --backoff and --cadence-ms > 0")
+    anchor_mode: AnchorMode = None if no_anchor else "simulated"
+    if anchor is not None:
+        if no_anchor:
+            raise BadInputError("--anchor and --no-anchor exclude each other")
+        try:
+            anchor_mode = parse_anchor_option(anchor)
+        except ValueError as exc:
+            raise BadInputError(f"--anchor: {exc}") from None
     cfg = _load(file).config
     data_dir = data or default_data_dir(cfg, DEFAULT_DATA_ROOT)
     try:
         plan, created = create_or_load(data_dir, cfg, cadence_ms)
     except PlanError as exc:
         raise BadInputError(str(exc)) from None
-    sup = Supervisor(data_dir, plan, grace=grace, backoff=backoff)
+    sup = Supervisor(data_dir, plan, grace=grace, backoff=backoff, anchor=anchor_mode)
     if (other := supervisor_pid(data_dir)) is not None:
         raise BadInputError(
             f"{data_dir}: a supervisor is already running (pid {other}); "
@@ -268,6 +291,10 @@ def up(
     out.print(f"fingerprint {cfg.stable_id().hex()}")
     action = "created" if created else "reusing keys, ports and state of"
     out.print(f"{action} {data_dir}/ ({len(plan.processes)} members, pid {os.getpid()})")
+    if sup.anchor == "simulated":
+        out.print("anchor: SIMULATED local chain (in memory, fresh on every up), see anchor/")
+    elif sup.anchor is not None:
+        out.print(f"anchor: {sup.anchor.url}, contract {sup.anchor.contract}")
     reason = asyncio.run(_supervise(sup, duration))
     out.print(render(collect(data_dir, plan)))
     out.print(f"stopped: {reason}" + (f", {sup.killed} member(s) killed" if sup.killed else ""))

@@ -13,10 +13,11 @@ import pytest
 
 from coalition.cli import main
 from coalition.config_file import load_coalition
+from coalition.runtime.anchoring import ExternalAnchor
 from coalition.runtime.files import read_key, write_key
 from coalition.runtime.member import FAKE_ENV
 from coalition.runtime.plan import PlanError, create_or_load, default_data_dir, load_plan
-from coalition.runtime.supervisor import parse_duration
+from coalition.runtime.supervisor import Supervisor, parse_duration
 from pymosaik.primitives import SecretKey
 
 HERE = Path(__file__).parent
@@ -132,6 +133,16 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     check("status", "--data", str(tmp_path), needles=("several coalitions",))
     other = str(EXAMPLES / "ethereum-superchain.toml")
     check("up", other, "--data", str(tmp_path / "x"), needles=("holds coalition",))
+    key = tmp_path / "anchor.key"
+    key.write_text("11" * 32)
+    key.chmod(0o644)
+    url, contract = "http://127.0.0.1:8545", "0x" + "ab" * 20
+    check("up", str(TRIO), "--anchor", "http://x", needles=("--anchor", "URL,CONTRACT,KEYFILE"))
+    check("up", str(TRIO), "--anchor", f"{url},0x12,{key}", needles=("not a contract address",))
+    check("up", str(TRIO), "--anchor", f"{url},{contract},{key}", needles=("must be 600",))
+    key.chmod(0o600)
+    both = ("--anchor", f"{url},{contract},{key}", "--no-anchor")
+    check("up", str(TRIO), *both, needles=("exclude each other",))
 
 
 def test_up_for_a_bounded_time_with_the_fake_member(tmp_path: Path) -> None:
@@ -139,7 +150,7 @@ def test_up_for_a_bounded_time_with_the_fake_member(tmp_path: Path) -> None:
     env = os.environ | {FAKE_ENV: "1"}
     data = tmp_path / "fake"
     oracle = EXAMPLES / "oracle-gamma.toml"  # Chronicle only: 3 members
-    res = cli("up", str(oracle), "--data", str(data), "--for", "2s", env=env)
+    res = cli("up", str(oracle), "--data", str(data), "--for", "2s", "--no-anchor", env=env)
     assert res.returncode == 0, res.stdout + res.stderr
     fingerprint = load_coalition(oracle).config.stable_id().hex()
     assert f"fingerprint {fingerprint}" in res.stdout
@@ -147,5 +158,31 @@ def test_up_for_a_bounded_time_with_the_fake_member(tmp_path: Path) -> None:
     statuses = [json.loads(p.read_text()) for p in data.glob("*/*/status.json")]
     assert len(statuses) == 3 and {s["state"] for s in statuses} == {"stopped"}
     assert {s["module"] for s in statuses} == {"chronicle"}
-    assert json.loads((data / "supervisor.json").read_text())["state"] == "stopped"
+    supervisor = json.loads((data / "supervisor.json").read_text())
+    assert supervisor["state"] == "stopped"
+    assert supervisor["anchor"] == {"mode": "off"} and not (data / "anchor").exists()
     assert not (data / "supervisor.pid").exists()
+
+
+def test_where_chronicle_members_anchor(tmp_path: Path) -> None:
+    """Only Chronicle seats get an anchor; only the simulated mode runs the anchor node."""
+    plan, _ = create_or_load(tmp_path / "d", load_coalition(TRIO).config)
+    chronicle = next(p for p in plan.processes if p.module == "chronicle")
+    almanac = next(p for p in plan.processes if p.module == "almanac")
+    simulated = Supervisor(tmp_path / "d", plan)
+    assert simulated.anchor_node is not None
+    assert "--anchor-info" in simulated._member_argv(chronicle)
+    assert not any(a.startswith("--anchor") for a in simulated._member_argv(almanac))
+    external = ExternalAnchor("http://127.0.0.1:8545", "0x" + "ab" * 20, tmp_path / "k")
+    remote = Supervisor(tmp_path / "d", plan, anchor=external)
+    assert remote.anchor_node is None
+    assert remote._member_argv(chronicle)[-2:] == external.as_args()
+    assert Supervisor(tmp_path / "d", plan, anchor=None)._member_argv(chronicle)[-1] == "0"
+    oracle_plan, _ = create_or_load(
+        tmp_path / "o", load_coalition(EXAMPLES / "oracle-gamma.toml").config
+    )
+    assert Supervisor(tmp_path / "o", oracle_plan).anchor_node is not None
+    atlas_only = tmp_path / "atlas.toml"
+    atlas_only.write_text('instance_name = "a"\n[atlas]\nname = "a.atlas"\n')
+    atlas_plan, _ = create_or_load(tmp_path / "a", load_coalition(atlas_only).config)
+    assert Supervisor(tmp_path / "a", atlas_plan).anchor is None  # no Chronicle, no node

@@ -6,11 +6,15 @@ SIGKILL keeps the committee serving and is restarted; a killed majority stalls
 the committee, which resumes with its history intact once the supervisor has
 restarted the members; ``down`` leaves no process behind; ``up`` again on the
 same data directory keeps keys, ports and state; ``down --retire`` commits the
-retirement markers. The tests share the running coalition and run in file order.
+retirement markers. Chronicle anchors its sealed head on the simulated anchor
+node (checked over JSON-RPC against the entry read from the network), again after
+the node is killed with a member and restarted, and again on the fresh chain of a
+restarted ``up``. The tests share the running coalition and run in file order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -25,10 +29,18 @@ from unittest import mock
 import pytest
 
 from coalition.cli import main
+from coalition.modules import ModuleKind
+from coalition.runtime.anchoring import ANCHOR_INFO
 from coalition.runtime.files import pid_alive
 from coalition.runtime.member import FAKE_ENV
 from coalition.runtime.plan import load_plan
 from coalition.runtime.status import Snapshot, collect
+from coalition.services.anchor import EvmAnchor
+from coalition.services.anchor_node import read_info
+from coalition.services.chronicle_log import ChronicleEntry
+from coalition.services.committees import Chronicle
+from pymosaik import UniqueId
+from pymosaik.network import Network
 
 TRIO = Path(__file__).parent / "trio.toml"
 #: The supervisor waits this long before the first restart of a dead member, so a
@@ -99,6 +111,49 @@ def seq(snap: Snapshot) -> int:
     return int(committee(snap, "almanac").figures.get("almanac_seq", -1))
 
 
+def anchored(snap: Snapshot) -> int:
+    return int(committee(snap, "chronicle").figures.get("anchored_seq", -1))
+
+
+def chain_latest(data: Path) -> tuple[int, UniqueId] | None:
+    """``latest(chronicle)`` of the ChronicleAnchor contract, over JSON-RPC."""
+    info = read_info(data / ANCHOR_INFO)
+    chronicle = load_plan(data).coalition().module_root(ModuleKind.CHRONICLE)
+    assert chronicle is not None
+    return EvmAnchor.json_rpc(info.url, info.contract, info.private_key).latest(chronicle)
+
+
+def wait_chain(data: Path, what: str, cond: Callable[[tuple[int, UniqueId] | None], bool]) -> Any:
+    deadline = time.monotonic() + DEADLINE_S
+    latest: tuple[int, UniqueId] | None = None
+    while time.monotonic() < deadline:
+        try:
+            latest = chain_latest(data)
+        except (OSError, ValueError):
+            latest = None  # the node is (re)starting
+        if cond(latest):
+            return latest
+        time.sleep(0.25)
+    pytest.fail(f"timed out waiting for {what}: chain says {latest}")
+
+
+def read_head(data: Path) -> ChronicleEntry:
+    """The Chronicle's newest sealed entry, read from the running committee like a client."""
+    plan = load_plan(data)
+
+    async def read() -> ChronicleEntry:
+        net = await Network.create(
+            UniqueId.from_hex(plan.network_id), bootstrap=[p.endpoint() for p in plan.processes]
+        )
+        try:
+            async with Chronicle.read(net, plan.coalition(), timeout_s=20) as reader:
+                return await reader.ready()
+        finally:
+            await net.close()
+
+    return asyncio.run(read())
+
+
 def processes_mentioning(text: str) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
@@ -158,13 +213,37 @@ def test_up_elects_a_leader_in_every_committee(
     assert "already running" in capsys.readouterr().err
 
 
-def test_killed_member_keeps_committee_serving_and_is_restarted(running: Running) -> None:
+ANCHORED: dict[str, Any] = {}
+
+
+def test_chronicle_anchors_its_head_on_the_simulated_chain(running: Running, data: Path) -> None:
+    snap = running.wait("an anchored chronicle head", lambda s: anchored(s) >= 0)
+    assert snap.anchor is not None and snap.anchor.mode == "simulated" and snap.anchor.up
+    info = data / ANCHOR_INFO
+    assert info.stat().st_mode & 0o777 == 0o600
+    assert json.loads(info.read_text())["simulated"] is True
+    head = read_head(data)
+    seq = anchored(snap)
+    assert head.seq >= seq
+    # what the contract holds is the digest of the sealed entry at the anchored seq
+    latest = wait_chain(data, "the anchor on chain", lambda x: x is not None and x[0] >= seq)
+    if head.seq == latest[0]:
+        assert latest[1] == head.digest()
+    assert latest[0] == anchored(running.snap())
+    ANCHORED.update(seq=latest[0], digest=latest[1], head=head)
+    assert "anchored" in cli("status", "--data", str(data)).stdout
+
+
+def test_killed_member_and_anchor_node_are_restarted(running: Running) -> None:
     snap = running.wait("led almanac", all_led)
     almanac = committee(snap, "almanac")
     victim = next(m for m in almanac.members if not m.is_leader and m.name != almanac.leader)
     assert victim.pid is not None
     before = seq(snap)
     os.kill(victim.pid, signal.SIGKILL)
+    # the anchor node dies at the same time (its fresh chain is checked below)
+    assert snap.anchor is not None and snap.anchor.pid is not None
+    os.kill(snap.anchor.pid, signal.SIGKILL)
     # the two survivors keep committing ticks while the victim is down (backoff 3 s)
     served = running.wait("ticks with one member down", lambda s: seq(s) >= before + 2)
     assert not next(m for m in committee(served, "almanac").members if m.name == victim.name).up
@@ -177,6 +256,18 @@ def test_killed_member_keeps_committee_serving_and_is_restarted(running: Running
         ),
     )
     assert committee(back, "almanac").restarts == 1
+    running.wait(
+        "the anchor node back",
+        lambda s: s.anchor is not None and s.anchor.restarts == 1 and s.anchor.up,
+    )
+    # a fresh chain: the members register again and the leader anchors the head again
+    latest = wait_chain(
+        running.data,
+        "the head on the new chain",
+        lambda x: x is not None and x[0] >= ANCHORED["seq"],
+    )
+    if latest[0] == ANCHORED["seq"]:
+        assert latest[1] == ANCHORED["digest"]
 
 
 def test_killed_majority_stalls_then_resumes(running: Running) -> None:
@@ -253,6 +344,11 @@ def test_restart_on_same_data_keeps_keys_and_state(data: Path) -> None:
         assert length >= LAST_SEQ["chronicle"]
         assert committee(snap, "atlas").figures.get("atlas_members") == 3
         assert [p.peer_id for p in load_plan(data).processes] == peers
+        # a fresh simulated chain: anchoring resumes there with the same head
+        latest = wait_chain(data, "anchoring on the new chain", lambda x: x is not None)
+        assert latest[0] >= ANCHORED["seq"]
+        if latest[0] == ANCHORED["seq"]:
+            assert latest[1] == ANCHORED["digest"]
         res = cli("down", "--retire", "--data", str(data))
         assert res.returncode == 0, res.stdout + res.stderr
         assert run.proc.wait(10) == 0

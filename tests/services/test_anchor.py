@@ -1,17 +1,14 @@
 """The Chronicle anchor on a real EVM: in process, and over JSON-RPC via HTTP."""
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
 
 import pytest
-from eth_tester import EthereumTester
 from web3 import Web3
-from web3.providers.eth_tester import EthereumTesterProvider
 
 from coalition.services.anchor import AnchorError, EvmAnchor, deploy
+from coalition.services.anchor_node import AnchorNode, read_info, write_info
 from pymosaik import UniqueId
 
 CHRONICLE = UniqueId.hash("chronicle-root")
@@ -54,43 +51,12 @@ def test_only_the_registered_account_anchors(anchor: EvmAnchor) -> None:
     assert anchor.latest(other) is None
 
 
-class _Bridge(BaseHTTPRequestHandler):
-    """Minimal Ethereum JSON-RPC over HTTP, answered by an in-process eth-tester chain."""
-
-    w3: Any = None
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        # The tester provider's own middleware turns JSON-RPC hex params into the
-        # Python values eth-tester takes, as it does for an in-process Web3.
-        request = self.w3.provider.request_func(self.w3, self.w3.middleware_onion)
-        response = request(body["method"], body.get("params", []))
-        payload = json.loads(Web3.to_json(response))  # HexBytes/AttributeDict -> JSON
-        payload.setdefault("jsonrpc", "2.0")
-        payload["id"] = body.get("id")
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
 @pytest.fixture
 def rpc_node() -> Iterator[tuple[str, bytes]]:
-    tester = EthereumTester()
-    handler = type("Bridge", (_Bridge,), {"w3": Web3(EthereumTesterProvider(tester))})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", tester.backend.account_keys[1].to_bytes()
-    finally:
-        server.shutdown()
-        server.server_close()
+    """The simulated local chain of `coalition up`, answering JSON-RPC on loopback."""
+    with AnchorNode() as node:
+        # a second funded account deploys its own contract below
+        yield node.url, node.tester.backend.account_keys[1].to_bytes()
 
 
 def test_json_rpc_anchor(rpc_node: tuple[str, bytes]) -> None:
@@ -103,9 +69,32 @@ def test_json_rpc_anchor(rpc_node: tuple[str, bytes]) -> None:
     remote.anchor(CHRONICLE, 7, UniqueId.hash("seven"))
     assert remote.digest_at(CHRONICLE, 7) == UniqueId.hash("seven")
     assert remote.latest(CHRONICLE) == (7, UniqueId.hash("seven"))
+    # reverts carry their reason over JSON-RPC, as a real node reports them
+    with pytest.raises(AnchorError, match="already registered"):
+        remote.register(CHRONICLE)
+    with pytest.raises(AnchorError, match="sequence not increasing"):
+        remote.anchor(CHRONICLE, 7, UniqueId.hash("again"))
 
 
 def test_unreachable_node_is_a_clear_error() -> None:
     remote = EvmAnchor.json_rpc("http://127.0.0.1:9", "0x" + "11" * 20, b"\x01" * 32)
     with pytest.raises(AnchorError, match="anchor transaction failed"):
         remote.register(CHRONICLE)
+
+
+def test_anchor_node_info_file(tmp_path: Path) -> None:
+    """The node's info file is labelled simulated, private (0600), and enough to anchor."""
+    with AnchorNode() as node:
+        path = tmp_path / "anchor.json"
+        write_info(path, node.info)
+        assert path.stat().st_mode & 0o777 == 0o600
+        raw = json.loads(path.read_text())
+        assert raw["simulated"] is True and "SIMULATED" in raw["label"]
+        info = read_info(path)
+        remote = EvmAnchor.json_rpc(info.url, info.contract, info.private_key)
+        remote.register(CHRONICLE)
+        remote.anchor(CHRONICLE, 3, UniqueId.hash("three"))
+        assert remote.latest(CHRONICLE) == (3, UniqueId.hash("three"))
+        path.chmod(0o644)
+        with pytest.raises(ValueError, match="must be 600"):
+            read_info(path)

@@ -84,6 +84,7 @@ async def start_fake_member(
     operator_key: SecretKey,
     data_dir: Path,
     cadence_ms: int = 1000,
+    anchor: object = None,
 ) -> FakeMember:
     me = network.peer_id.hex()
     return FakeMember(kind, me, committee[0].peer_id.hex(), data_dir, cadence_ms)

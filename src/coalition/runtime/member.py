@@ -3,7 +3,10 @@
 ``--plan DATA/plan.json --module KIND --index I`` loads the plan, its own key
 and the coalition operator key, joins the network on its planned loopback port
 with every other planned process as a bootstrap peer, and runs the module's
-committee member (`coalition.services.committees.start_member`).
+committee member (`coalition.services.committees.start_member`). A Chronicle
+member given ``--anchor-info DATA/anchor/anchor.json`` (the simulated anchor node;
+it waits for the file) or ``--anchor URL,CONTRACT,KEYFILE`` anchors its sealed heads
+over JSON-RPC (runtime.anchor_client); without either it does not anchor.
 
 Every ~0.5 s it rewrites ``status.json`` in its own directory (atomically):
 pid, module, index, peer id, times, ``state`` (starting, running, retiring,
@@ -33,7 +36,7 @@ import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from pymosaik.network import Network
 from pymosaik.primitives import SecretKey, UniqueId
@@ -41,9 +44,13 @@ from pymosaik.transport import EndpointAddr
 
 from ..config import CoalitionConfig
 from ..modules import ModuleKind
+from .anchoring import ExternalAnchor, parse_anchor_option
 from .fake import start_fake_member
 from .files import now, write_json_atomic
 from .plan import PlanError, load_plan, load_process_key
+
+if TYPE_CHECKING:  # web3 costs ~1 s to import: only Chronicle members load the client
+    from .anchor_client import SteadyAnchor
 
 __all__ = ["FAKE_ENV", "ModuleMember", "StartMember", "load_start_member", "main"]
 
@@ -80,6 +87,7 @@ class StartMember(Protocol):
         operator_key: SecretKey,
         data_dir: Path,
         cadence_ms: int = ...,
+        anchor: Any = ...,
     ) -> Coroutine[Any, Any, ModuleMember]: ...
 
 
@@ -103,6 +111,7 @@ class _Member:
         self.starting: asyncio.Task[ModuleMember] | None = None
         self.retiring: asyncio.Task[None] | None = None
         self.retired = False
+        self.anchor: SteadyAnchor | None = None
 
     def write(self) -> None:
         figures: dict[str, object] = {}
@@ -111,6 +120,10 @@ class _Member:
                 figures = self.member.status()
             except Exception as exc:  # a status bug must not kill a serving member
                 figures = {"status_error": repr(exc)}
+        if self.anchor is not None:
+            figures = figures | {"anchor": self.anchor.label}
+            if self.anchor.last_error is not None:
+                figures["anchor_error"] = self.anchor.last_error
         record = self.base | {
             "state": self.state,
             "error": self.error,
@@ -147,6 +160,21 @@ class _Member:
             self.retiring = None
         return True
 
+    async def open_anchor(self, source: AnchorSource, stop: asyncio.Event) -> int | None:
+        """Build the anchor client; an exit code when the process must end instead."""
+        if source is None:
+            return None
+        try:
+            self.anchor = await open_anchor(source, stop)
+        except PlanError as exc:
+            self.state, self.error = "failed", f"anchor: {exc}"
+            log.error("%s", self.error)
+            return 1
+        if self.anchor is None:  # stopped while waiting for the anchor node
+            return 0
+        log.info("anchoring sealed heads to %s", self.anchor.label)
+        return None
+
     async def shutdown(self, net: Network) -> None:
         """Ordinary stop: cancel pending work, close the member, then the network."""
         if self.state != "failed":
@@ -157,6 +185,8 @@ class _Member:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
+        if self.anchor is not None:
+            self.anchor.close()  # wakes anchoring threads that are waiting to retry
         if self.member is not None:
             try:
                 await asyncio.wait_for(self.member.close(), CLOSE_TIMEOUT)
@@ -172,7 +202,22 @@ class _Member:
         log.info("stopped (%s)", self.state)
 
 
-async def run(plan_path: Path, kind: ModuleKind, index: int) -> int:
+#: Where a Chronicle member anchors: the simulated node's info file, an external chain, or none.
+AnchorSource = Path | ExternalAnchor | None
+
+
+async def open_anchor(source: AnchorSource, stop: asyncio.Event) -> SteadyAnchor | None:
+    """The anchor client for ``source`` (web3 is imported only here, for Chronicle members)."""
+    if source is None:
+        return None
+    client = importlib.import_module("coalition.runtime.anchor_client")
+    opened: SteadyAnchor | None = await client.open_anchor(source, stop)
+    return opened
+
+
+async def run(
+    plan_path: Path, kind: ModuleKind, index: int, anchor_source: AnchorSource = None
+) -> int:
     data_dir = plan_path.parent
     plan = load_plan(data_dir)
     me = plan.process(kind, index)
@@ -208,6 +253,10 @@ async def run(plan_path: Path, kind: ModuleKind, index: int) -> int:
         log.error("%s", proc.error)
         return 1
     log.info("%s-%d up as %s on %s:%d", kind.value, index, me.peer_id[:8], me.host, me.port)
+    source = anchor_source if kind is ModuleKind.CHRONICLE else None
+    if (exit_code := await proc.open_anchor(source, stop)) is not None:
+        await proc.shutdown(net)
+        return exit_code
     proc.starting = asyncio.create_task(
         start_member(
             kind,
@@ -217,6 +266,7 @@ async def run(plan_path: Path, kind: ModuleKind, index: int) -> int:
             operator_key=operator_key,
             data_dir=my_dir,
             cadence_ms=plan.cadence_ms,
+            anchor=proc.anchor,
         )
     )
     try:
@@ -240,13 +290,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plan", type=Path, required=True, help="DATA/plan.json")
     parser.add_argument("--module", required=True, choices=[k.value for k in ModuleKind])
     parser.add_argument("--index", type=int, required=True)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--anchor-info", type=Path, help="the simulated anchor node's anchor.json (Chronicle)"
+    )
+    where.add_argument("--anchor", help="URL,CONTRACT,KEYFILE of an external chain (Chronicle)")
     args = parser.parse_args(argv)
+    source: AnchorSource = args.anchor_info
+    if args.anchor is not None:
+        try:
+            source = parse_anchor_option(args.anchor)
+        except ValueError as exc:
+            parser.error(f"--anchor: {exc}")
     logging.basicConfig(
         level=logging.INFO,
         format=f"%(asctime)s {args.module}-{args.index} %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return asyncio.run(run(args.plan, ModuleKind(args.module), args.index))
+        return asyncio.run(run(args.plan, ModuleKind(args.module), args.index, source))
     except PlanError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

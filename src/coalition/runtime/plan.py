@@ -34,6 +34,7 @@ __all__ = [
     "ProcessPlan",
     "create_or_load",
     "default_data_dir",
+    "free_ports",
     "load_plan",
     "runnable_modules",
 ]
@@ -126,7 +127,7 @@ def cadence_of(cfg: CoalitionConfig) -> int:
     return DEFAULT_CADENCE_MS
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """Distinct free loopback ports (all held open until every one is chosen)."""
     socks: list[socket.socket] = []
     try:
@@ -177,7 +178,7 @@ def _new_plan(
     keys.mkdir(mode=DIR_MODE, exist_ok=True)
     operator = SecretKey.generate()
     write_key(keys / "operator.key", operator)
-    ports = iter(_free_ports(COMMITTEE_SIZE * len(modules)))
+    ports = iter(free_ports(COMMITTEE_SIZE * len(modules)))
     procs = []
     for kind in modules:
         (data_dir / kind.value).mkdir(mode=DIR_MODE, exist_ok=True)

@@ -2,8 +2,9 @@
 
 ``coalition up`` redraws this table live and ``coalition status`` prints it
 once; both read only files (the members' ``status.json`` and the
-supervisor's ``supervisor.json``), so ``status`` works from any terminal and
-never talks to the network. A member counts as up while its status file is
+supervisor's ``supervisor.json``, whose ``anchor`` entry says where Chronicle
+anchors and whether the simulated anchor node is alive), so ``status`` works
+from any terminal and never talks to the network. A member counts as up while its status file is
 fresh (rewritten within `STALE_AFTER` seconds) and its pid is alive.
 """
 
@@ -21,7 +22,7 @@ from ..modules import ModuleKind
 from .files import now, pid_alive, read_json
 from .plan import Plan
 
-__all__ = ["CommitteeView", "MemberView", "Snapshot", "collect", "render"]
+__all__ = ["AnchorView", "CommitteeView", "MemberView", "Snapshot", "collect", "render"]
 
 STALE_AFTER: Final = 3.0
 SUPERVISOR_FILE: Final = "supervisor.json"
@@ -68,18 +69,45 @@ class CommitteeView:
 
 
 @dataclass(frozen=True)
+class AnchorView:
+    """Where Chronicle anchors: ``simulated`` (the local node), ``external`` or ``off``."""
+
+    mode: str
+    url: str | None
+    contract: str | None
+    pid: int | None
+    up: bool  # the simulated node runs and wrote anchor.json; an external chain: unknown, True
+    restarts: int
+    state: str = "up"  # up, starting (no anchor.json yet), down, stopped (no supervisor)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "simulated": self.mode == "simulated",
+            "url": self.url,
+            "contract": self.contract,
+            "pid": self.pid,
+            "up": self.up,
+            "state": self.state,
+            "restarts": self.restarts,
+        }
+
+
+@dataclass(frozen=True)
 class Snapshot:
     instance_name: str
     fingerprint: str
     supervisor_pid: int | None
     supervisor_state: str
     committees: tuple[CommitteeView, ...]
+    anchor: AnchorView | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "instance_name": self.instance_name,
             "fingerprint": self.fingerprint,
             "supervisor": {"pid": self.supervisor_pid, "state": self.supervisor_state},
+            "anchor": None if self.anchor is None else self.anchor.as_json(),
             "committees": {
                 c.module: {
                     "up": c.up,
@@ -125,6 +153,31 @@ def supervisor_pid(data_dir: Path) -> int | None:
 
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _anchor_view(sup: Mapping[str, Any], supervisor_running: bool) -> AnchorView | None:
+    raw = sup.get("anchor")
+    if not isinstance(raw, dict) or not isinstance(mode := raw.get("mode"), str):
+        return None
+    url, contract = raw.get("url"), raw.get("contract")
+    pid = _int(raw.get("pid"))
+    alive = bool(pid and pid_alive(pid))
+    if not supervisor_running:
+        up, state = False, "stopped"
+    elif mode == "simulated":
+        up = alive and raw.get("ready") is True
+        state = "up" if up else "starting" if alive else "down"
+    else:
+        up, state = mode == "external", "up"
+    return AnchorView(
+        mode,
+        url if isinstance(url, str) else None,
+        contract if isinstance(contract, str) else None,
+        pid,
+        up,
+        _int(raw.get("restarts")) or 0,
+        state,
+    )
 
 
 def collect(data_dir: Path, plan: Plan) -> Snapshot:
@@ -184,7 +237,20 @@ def collect(data_dir: Path, plan: Plan) -> Snapshot:
             v.figures.get("retired") is True or v.state == "retired" for v in views
         )
         committees.append(CommitteeView(kind.value, tuple(views), leader, agg, retired))
-    return Snapshot(plan.instance_name, plan.fingerprint, pid, sup_state, tuple(committees))
+    anchor = _anchor_view(sup, pid is not None)
+    return Snapshot(plan.instance_name, plan.fingerprint, pid, sup_state, tuple(committees), anchor)
+
+
+def _anchor_caption(a: AnchorView) -> str:
+    if a.mode == "off":
+        return "anchor off"
+    where = f"{a.url or '?'}" + (f" contract {a.contract[:10]}…" if a.contract else "")
+    if a.mode == "external":
+        return f"anchor external {where}"
+    colour = {"up": "green", "starting": "yellow", "stopped": "default"}.get(a.state, "red")
+    state = f"[{colour}]{a.state}[/]" + (f" (pid {a.pid})" if a.up else "")
+    restarts = f", {a.restarts} restart(s)" if a.restarts else ""
+    return f"anchor SIMULATED local chain {where} {state}{restarts}"
 
 
 def render(snap: Snapshot) -> Table:
@@ -193,6 +259,8 @@ def render(snap: Snapshot) -> Table:
         if snap.supervisor_pid is not None
         else "supervisor not running"
     )
+    if snap.anchor is not None:
+        sup += "\n" + _anchor_caption(snap.anchor)
     table = Table(
         title=f"coalition {snap.instance_name}  {snap.fingerprint[:16]}…",
         caption=sup,

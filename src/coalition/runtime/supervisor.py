@@ -6,6 +6,14 @@ stops the members in order), restarts a member that exits unexpectedly with
 exponential backoff, and writes ``supervisor.json`` (its pid, state and each
 member's pid and restart count) atomically every half second.
 
+When the coalition ships a Chronicle and no external chain was named, it first
+starts the SIMULATED anchor node (``python -m coalition.services.anchor_node``,
+``anchor/anchor.json`` and ``anchor/anchor.log``), supervised like a member, and
+hands the Chronicle members that file's path (each waits until it exists). The
+node keeps its port for the whole run and its contract address is the same on
+every fresh chain, so members survive a node restart (they register again; see
+runtime.anchor_client).
+
 Stopping: SIGINT / SIGTERM (Ctrl-C, ``coalition down``) → SIGTERM to every
 member, wait ``grace`` seconds, then SIGKILL; modules are *not* retired.
 SIGUSR1 (``coalition down --retire``) → first ask every member to retire
@@ -23,21 +31,24 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from .files import now, pid_alive, read_json, write_json_atomic
+from ..modules import ModuleKind
+from .anchoring import ANCHOR_INFO, ANCHOR_LOG, AnchorMode, ExternalAnchor
+from .files import DIR_MODE, now, pid_alive, read_json, write_json_atomic
 from .member import RETIRE_FILE, STATUS_FILE
-from .plan import PLAN_FILE, Plan, PlanError, ProcessPlan
+from .plan import HOST, PLAN_FILE, Plan, PlanError, ProcessPlan, free_ports
 from .status import SUPERVISOR_FILE, SUPERVISOR_PID, supervisor_pid
 
-__all__ = ["Supervisor", "is_member_process", "parse_duration", "wait_gone"]
+__all__ = ["Supervisor", "is_anchor_node", "is_member_process", "parse_duration", "wait_gone"]
 
 TICK: Final = 0.25
 #: A member that ran this long before dying starts over at the shortest backoff.
 HEALTHY_AFTER: Final = 30.0
 MAX_BACKOFF: Final = 10.0
+ANCHOR_NODE_MODULE: Final = "coalition.services.anchor_node"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -52,10 +63,10 @@ def parse_duration(text: str) -> float:
 
 
 @dataclass
-class _Child:
-    """Mutable bookkeeping for one member seat (not a data type)."""
+class _Proc:
+    """Mutable bookkeeping for one supervised process (not a data type)."""
 
-    plan: ProcessPlan
+    name: str
     process: asyncio.subprocess.Process | None = None
     started: float = 0.0
     next_start: float = 0.0
@@ -63,6 +74,13 @@ class _Child:
     failures: int = 0
     spawned_once: bool = False
     last_exit: int | None = None
+
+
+@dataclass
+class _Child(_Proc):
+    """A member seat."""
+
+    plan: ProcessPlan = field(kw_only=True)
 
 
 class Supervisor:
@@ -74,13 +92,18 @@ class Supervisor:
         grace: float = 10.0,
         backoff: float = 0.5,
         retire_timeout: float = 30.0,
+        anchor: AnchorMode = "simulated",
     ) -> None:
         self.data_dir = data_dir
         self.plan = plan
         self.grace = grace
         self.backoff = backoff
         self.retire_timeout = retire_timeout
-        self.children = [_Child(p) for p in plan.processes]
+        self.children = [_Child(p.name, plan=p) for p in plan.processes]
+        #: where Chronicle anchors (None: it does not, or the coalition ships no Chronicle)
+        self.anchor: AnchorMode = anchor if ModuleKind.CHRONICLE in plan.modules() else None
+        self.anchor_node = _Proc("anchor") if self.anchor == "simulated" else None
+        self.anchor_port = free_ports(1)[0] if self.anchor_node is not None else 0
         self.state = "starting"
         self.started_at = now()
         self.stop_requested = asyncio.Event()
@@ -102,6 +125,12 @@ class Supervisor:
         # Stale retire requests from an interrupted `down --retire` must not fire now.
         for p in self.plan.processes:
             (self.data_dir / p.data_dir / RETIRE_FILE).unlink(missing_ok=True)
+        # A node left behind by a killed supervisor holds a stale chain: end it.
+        info = read_json(self.data_dir / ANCHOR_INFO) or {}
+        if isinstance(pid := info.get("pid"), int) and is_anchor_node(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        (self.data_dir / ANCHOR_INFO).unlink(missing_ok=True)
 
     def release(self) -> None:
         path = self.data_dir / SUPERVISOR_PID
@@ -125,21 +154,32 @@ class Supervisor:
 
     # -- children ---------------------------------------------------------------
 
-    async def _spawn(self, child: _Child) -> None:
-        p = child.plan
-        member_dir = self.data_dir / p.data_dir
-        member_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with (member_dir / "member.log").open("ab") as log:
+    def _member_argv(self, p: ProcessPlan) -> list[str]:
+        argv = ["-m", "coalition.runtime.member", "--plan", str(self.data_dir / PLAN_FILE)]
+        argv += ["--module", p.module, "--index", str(p.index)]
+        if p.kind is ModuleKind.CHRONICLE:
+            if isinstance(self.anchor, ExternalAnchor):
+                argv += self.anchor.as_args()
+            elif self.anchor == "simulated":
+                argv += ["--anchor-info", str(self.data_dir / ANCHOR_INFO)]
+        return argv
+
+    def _anchor_argv(self) -> list[str]:
+        argv = ["-m", ANCHOR_NODE_MODULE, "--host", HOST, "--port", str(self.anchor_port)]
+        return [*argv, "--out", str(self.data_dir / ANCHOR_INFO), "--exit-with-parent"]
+
+    async def _spawn(self, child: _Proc) -> None:
+        if isinstance(child, _Child):
+            log_path = self.data_dir / child.plan.data_dir / "member.log"
+            argv = self._member_argv(child.plan)
+        else:
+            log_path = self.data_dir / ANCHOR_LOG
+            argv = self._anchor_argv()
+        log_path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
             child.process = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-m",
-                "coalition.runtime.member",
-                "--plan",
-                str(self.data_dir / PLAN_FILE),
-                "--module",
-                p.module,
-                "--index",
-                str(p.index),
+                *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
@@ -150,7 +190,7 @@ class Supervisor:
             child.restarts += 1
         child.spawned_once = True
 
-    def _reap(self, child: _Child) -> None:
+    def _reap(self, child: _Proc) -> None:
         """Notice an unexpected exit and schedule the restart with backoff."""
         proc = child.process
         if proc is None or proc.returncode is None:
@@ -161,7 +201,7 @@ class Supervisor:
         child.failures = 1 if t - child.started > HEALTHY_AFTER else child.failures + 1
         delay = min(self.backoff * 2 ** (child.failures - 1), MAX_BACKOFF)
         child.next_start = t + delay
-        self._log(f"{child.plan.name} exited with {proc.returncode}; restarting in {delay:.1f}s")
+        self._log(f"{child.name} exited with {proc.returncode}; restarting in {delay:.1f}s")
 
     def _log(self, line: str) -> None:
         path = self.data_dir / "supervisor.log"
@@ -170,7 +210,10 @@ class Supervisor:
 
     async def _keep_alive(self) -> None:
         t = time.monotonic()
-        for child in self.children:
+        # the anchor node first; Chronicle members wait for its anchor.json themselves
+        # (meanwhile they import web3 and join the network, which saves seconds)
+        anchor = [self.anchor_node] if self.anchor_node is not None else []
+        for child in [*anchor, *self.children]:
             self._reap(child)
             if child.process is None and t >= child.next_start:
                 try:
@@ -178,7 +221,24 @@ class Supervisor:
                 except OSError as exc:
                     child.failures += 1
                     child.next_start = t + MAX_BACKOFF
-                    self._log(f"cannot spawn {child.plan.name}: {exc}")
+                    self._log(f"cannot spawn {child.name}: {exc}")
+
+    def _anchor_state(self) -> dict[str, object]:
+        if isinstance(self.anchor, ExternalAnchor):
+            return {"mode": "external", "url": self.anchor.url, "contract": self.anchor.contract}
+        node = self.anchor_node
+        if node is None:
+            return {"mode": "off"}
+        info = read_json(self.data_dir / ANCHOR_INFO) or {}
+        return {
+            "mode": "simulated",
+            "url": f"http://{HOST}:{self.anchor_port}",
+            "contract": info.get("contract"),
+            "ready": bool(info),
+            "pid": node.process.pid if node.process and node.process.returncode is None else None,
+            "restarts": node.restarts,
+            "last_exit": node.last_exit,
+        }
 
     def write_state(self) -> None:
         write_json_atomic(
@@ -189,6 +249,7 @@ class Supervisor:
                 "started_at": self.started_at,
                 "updated_at": now(),
                 "fingerprint": self.plan.fingerprint,
+                "anchor": self._anchor_state(),
                 "members": {
                     c.plan.name: {
                         "pid": c.process.pid
@@ -250,6 +311,7 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     c.process.kill()
             await c.process.wait()
+        await self._stop_anchor_node()
         # Members outlive nobody: also end any member a previous supervisor left behind.
         for c in self.children:
             st = read_json(self.data_dir / c.plan.data_dir / STATUS_FILE) or {}
@@ -258,10 +320,30 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
 
+    async def _stop_anchor_node(self) -> None:
+        """After the members (they may be anchoring): SIGTERM, then SIGKILL after 5 s."""
+        node = self.anchor_node
+        if node is None or node.process is None or node.process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            node.process.terminate()
+        try:
+            await asyncio.wait_for(node.process.wait(), 5.0)
+        except TimeoutError:
+            self.killed += 1
+            self._log("anchor node did not stop within 5s; SIGKILL")
+            with contextlib.suppress(ProcessLookupError):
+                node.process.kill()
+            await node.process.wait()
+
     async def run(self, duration: float | None, refresh: Callable[[], None]) -> str:
         """Supervise until asked to stop or ``duration`` elapses; returns why it stopped."""
         self.acquire()
         self._log(f"supervisor {os.getpid()} starting {len(self.children)} members")
+        if self.anchor_node is not None:
+            self._log(f"anchor: SIMULATED local chain on {HOST}:{self.anchor_port} (in memory)")
+        elif isinstance(self.anchor, ExternalAnchor):
+            self._log(f"anchor: external chain {self.anchor.url}, contract {self.anchor.contract}")
         reason = "stop requested"
         try:
             self.state = "running"
@@ -284,6 +366,16 @@ class Supervisor:
             self.release()
             self._log(f"supervisor stopped ({reason}, {self.killed} killed)")
         return reason
+
+
+def is_anchor_node(pid: int) -> bool:
+    """True for a live simulated anchor node process (never an unrelated reused pid)."""
+    if not pid_alive(pid):
+        return False
+    try:
+        return ANCHOR_NODE_MODULE.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def is_member_process(pid: int) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from .atlas import AtlasMachine, AtlasResult, MemberCard, SignedMemberCard, Upse
 from .chronicle import Anchored, Append, ChronicleMachine, ChronicleResult, Sign
 from .chronicle_log import ChronicleEntry, ChronicleKind, CoalitionPublished
 
+log = logging.getLogger("coalition.services.committees")
+
 __all__ = [
     "Almanac",
     "Atlas",
@@ -49,7 +52,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # web3 costs ~1 s to import; only anchoring members need it
-    from .anchor import Anchor
+    from .anchor import Anchor, AnchorReceipt
 
 T = TypeVar("T")
 
@@ -193,6 +196,7 @@ class ChronicleMember(_Member):
     operator_key: SecretKey | None = None
     anchor: Anchor | None = None
     cadence_ms: int = 1000
+    anchor_error: str | None = None
 
     def extra(self) -> dict[str, object]:
         assert self.inner is not None
@@ -201,6 +205,7 @@ class ChronicleMember(_Member):
             "chronicle_length": self.inner.sealed,
             "chronicle_pending": len(self.inner.entries) - self.inner.sealed,
             "anchored_seq": anchored,
+            "anchor_error": self.anchor_error,
         }
 
     async def publish_coalition(self) -> None:
@@ -227,32 +232,69 @@ class ChronicleMember(_Member):
                     await self.member.execute(encode(Sign(entry.seq, entry.sign(self.key))))
 
     async def anchor_heads(self) -> None:
-        """The leader writes the sealed head to the anchor at every cadence boundary."""
+        """The leader writes the sealed head to the anchor at every cadence boundary.
+
+        Each boundary it compares the chain with the sealed head and anchors
+        when the chain lacks it (a new entry, or a fresh/forgotten chain), then
+        records ``Anchored`` in the log. Anchor failures (unreachable node,
+        revert) are logged and retried at the next boundary; they never stop
+        the member.
+        """
         assert self.inner is not None
-        assert self.anchor is not None
         assert self.coalition is not None
         chronicle = self.coalition.module_root(ModuleKind.CHRONICLE)
         assert chronicle is not None
-        await asyncio.to_thread(_register, self.anchor, chronicle)
+        anchor_error = _anchor_error_type()
+        registered = False
         while True:
             now = _wall_ms()
             await asyncio.sleep((self.cadence_ms - now % self.cadence_ms) / 1000)
             inner = self.inner
-            done = inner.anchored[-1][0] if inner.anchored else -1
-            if not self.member.group.is_leader or inner.sealed - 1 <= done:
+            if not self.member.group.is_leader or inner.sealed == 0:
                 continue
             head = inner.entries[inner.sealed - 1]
-            receipt = await asyncio.to_thread(
-                self.anchor.anchor, chronicle, head.seq, head.digest()
-            )
-            with contextlib.suppress(GroupError):
-                cmd = Anchored(head.seq, head.digest(), receipt.tx_hash)
-                await self.member.execute(encode(cmd))
+            try:
+                if not registered:
+                    await asyncio.to_thread(_register, self.anchor, chronicle)
+                    registered = True
+                receipt = await asyncio.to_thread(self._anchor_once, chronicle, head)
+            except (anchor_error, OSError) as exc:
+                registered = False  # a fresh chain forgets registrations: try again
+                self.anchor_error = str(exc)
+                log.warning("chronicle: anchoring seq %d failed: %s", head.seq, exc)
+                continue
+            self.anchor_error = None
+            recorded = inner.anchored[-1][0] if inner.anchored else -1
+            if receipt is not None or recorded < head.seq:
+                tx = receipt.tx_hash if receipt is not None else "already-on-chain"
+                with contextlib.suppress(GroupError):
+                    await self.member.execute(encode(Anchored(head.seq, head.digest(), tx)))
+
+    def _anchor_once(self, chronicle: UniqueId, head: ChronicleEntry) -> AnchorReceipt | None:
+        """Anchor ``head`` unless the chain already holds it (then None)."""
+        assert self.anchor is not None
+        latest = self.anchor.latest(chronicle)
+        if latest is not None and latest[0] >= head.seq:
+            if latest[0] == head.seq and latest[1] != head.digest():
+                raise _anchor_error_type()(f"the chain holds another digest for seq {head.seq}")
+            return None
+        return self.anchor.anchor(chronicle, head.seq, head.digest())
 
 
-def _register(anchor: Anchor, chronicle: UniqueId) -> None:
-    with contextlib.suppress(Exception):  # already registered (by an earlier leader)
+def _register(anchor: Anchor | None, chronicle: UniqueId) -> None:
+    assert anchor is not None
+    try:
         anchor.register(chronicle)
+    except _anchor_error_type() as exc:
+        if "already registered" not in str(exc):
+            raise
+
+
+def _anchor_error_type() -> type[Exception]:
+    """`AnchorError`, imported only where anchoring runs (web3 is slow to import)."""
+    from .anchor import AnchorError  # noqa: PLC0415 - deferred heavy import
+
+    return AnchorError
 
 
 async def start_member(
