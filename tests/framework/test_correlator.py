@@ -16,16 +16,8 @@ from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
 from pymosaik.primitives import SecretKey, UniqueId, decode, encode
 
-FAST = RaftConfig(
-    heartbeat_interval_ms=50,
-    heartbeat_jitter_ms=10,
-    election_timeout_ms=300,
-    election_jitter_ms=150,
-    bootstrap_delay_ms=100,
-    forward_timeout_ms=1000,
-    query_timeout_ms=1000,
-)
-DISC = DiscoveryConfig(announce_interval_ms=200, sync_interval_ms=300, ping_interval_ms=300)
+FAST = RaftConfig.loopback()
+DISC = DiscoveryConfig.loopback()
 A, B = UniqueId.hash("member a"), UniqueId.hash("member b")
 CTX = ApplyContext(1, 1, 1)
 

@@ -15,15 +15,7 @@ from pymosaik.groups.storage.sqlite import SqliteStorage
 from pymosaik.primitives import UNIVERSE, SecretKey, UniqueId, decode, encode
 from pymosaik.transport import Endpoint
 
-FAST = RaftConfig(
-    heartbeat_interval_ms=50,
-    heartbeat_jitter_ms=10,
-    election_timeout_ms=300,
-    election_jitter_ms=150,
-    bootstrap_delay_ms=100,
-    forward_timeout_ms=1000,
-    query_timeout_ms=1000,
-)
+FAST = RaftConfig.loopback()
 SECRET = UniqueId.hash("test group secret")
 
 

@@ -25,16 +25,7 @@ from pymosaik.primitives import (
 from pymosaik.tickets import Expiration, InvalidTicketError, PeerIdentity, Ticket
 from pymosaik.transport import Endpoint
 
-FAST = RaftConfig(
-    heartbeat_interval_ms=50,
-    heartbeat_jitter_ms=10,
-    election_timeout_ms=300,
-    election_jitter_ms=150,
-    bootstrap_delay_ms=100,
-    forward_timeout_ms=1000,
-    query_timeout_ms=1000,
-    snapshot_threshold=0,
-)
+FAST = RaftConfig.loopback(snapshot_threshold=0)
 SECRET = UniqueId.hash("ticket group secret")
 CLASS = unique_id("test.group.ticket")
 

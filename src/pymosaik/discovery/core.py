@@ -46,6 +46,11 @@ class DiscoveryConfig:
     ttl_ms: int = 60_000
     max_drift_ms: int = 10_000
 
+    @classmethod
+    def loopback(cls) -> DiscoveryConfig:
+        """Fast gossip for nodes sharing one host (tests, local demos)."""
+        return cls(announce_interval_ms=200, sync_interval_ms=300, ping_interval_ms=300)
+
 
 @dataclass(frozen=True)
 class Send:

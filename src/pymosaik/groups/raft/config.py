@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Final
 
@@ -87,6 +87,24 @@ class RaftConfig:
     #: D5 switch — no pre-vote and no leader stickiness, as mosaik does (UNSAFE for
     #: availability: a rejoining node with an inflated term deposes a healthy leader).
     no_prevote: bool = False
+
+    @classmethod
+    def loopback(cls, **overrides: int | bool) -> RaftConfig:
+        """Tight timings for groups whose members share one host (tests, local demos).
+
+        Elections settle in well under a second on loopback; a group spread
+        over real networks keeps the defaults.
+        """
+        base = cls(
+            heartbeat_interval_ms=50,
+            heartbeat_jitter_ms=10,
+            election_timeout_ms=300,
+            election_jitter_ms=150,
+            bootstrap_delay_ms=100,
+            forward_timeout_ms=1000,
+            query_timeout_ms=1000,
+        )
+        return replace(base, **overrides)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         if self.heartbeat_interval_ms <= 0 or self.election_timeout_ms <= 0:
