@@ -115,3 +115,39 @@ async def test_durable_member_restarts_with_its_log(tmp_path: Path) -> None:
             await g.aclose()
         for ep in eps:
             await ep.aclose()
+
+
+async def test_builder_when_conditions_and_handed_back_commands(
+    cluster: list[tuple[Endpoint, Groups]],
+) -> None:
+    addrs = [ep.addr for ep, _ in cluster]
+    members = [
+        g.with_key(SECRET)
+        .with_state_machine(MapMachine())
+        .with_members(addrs)
+        .with_config(FAST)
+        .join()
+        for _, g in cluster
+    ]
+    assert len({m.group_id for m in members}) == 1  # the builder derives the same GroupId
+    async with asyncio.timeout(10):
+        leader = await members[1].when().leader_elected()
+        for m in members:
+            await m.when().online()
+        index = await members[0].feed(put(b"c", 1, b"k", b"v"))
+        for m in members:
+            await m.when().committed_reaches(index)
+            await m.when().applied_reaches(index)
+    assert all(m.applied_index >= index for m in members)
+    old = next(m for m in members if m.peer_id == leader)
+    other = next(m for m in members if m is not old)
+    await old.close()
+    async with asyncio.timeout(15):
+        assert await other.when().leader_changed(leader) != leader
+    commands = [put(b"c", 2, b"k", b"w"), put(b"c", 3, b"k", b"x")]
+    with pytest.raises(GroupError) as refused:
+        await old.execute_many(commands)  # closed: nothing was sent, both come back
+    assert not refused.value.maybe_applied
+    assert refused.value.commands == tuple(commands)
+    with pytest.raises(ValueError, match="state machine"):
+        cluster[0][1].with_key(SECRET).join()

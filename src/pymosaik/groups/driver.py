@@ -67,7 +67,15 @@ from .raft import (
 from .storage.base import LogStorage
 from .storage.memory import MemoryStorage
 
-__all__ = ["GROUPS_PROTOCOL", "Group", "GroupError", "Groups", "derive_group_id"]
+__all__ = [
+    "GROUPS_PROTOCOL",
+    "Group",
+    "GroupBuilder",
+    "GroupError",
+    "GroupWhen",
+    "Groups",
+    "derive_group_id",
+]
 
 GROUPS_PROTOCOL: Final = "/mosaik/groups/1"
 _log = logging.getLogger(__name__)
@@ -98,12 +106,20 @@ def _requirement_parts(policy: TicketPolicy | None) -> tuple[TicketRequirement, 
 
 
 class GroupError(Exception):
-    """A command or query that did not complete; ``maybe_applied`` says if it may have."""
+    """A command or query that did not complete; ``maybe_applied`` says if it may have.
 
-    def __init__(self, reason: FailReason, maybe_applied: bool) -> None:
+    When the commands certainly never reached the log (``maybe_applied`` is
+    False, e.g. the group is offline or closed), ``commands`` hands them back
+    so the caller can resubmit them elsewhere — mosaik's errors do the same.
+    """
+
+    def __init__(
+        self, reason: FailReason, maybe_applied: bool, commands: tuple[bytes, ...] = ()
+    ) -> None:
         super().__init__(f"group request failed: {reason.value}")
         self.reason = reason
         self.maybe_applied = maybe_applied
+        self.commands = commands
 
 
 def derive_group_id(
@@ -164,6 +180,7 @@ class Group:
     _pending: dict[int, _Pending] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _leader_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _progress: asyncio.Event = field(default_factory=asyncio.Event)
     _closed: bool = False
     #: Every part must pass for a peer to bond (empty: no tickets needed).
     requirements: tuple[TicketRequirement, ...] = ()
@@ -207,17 +224,30 @@ class Group:
         return results[0]
 
     async def execute_many(self, commands: Sequence[bytes]) -> tuple[bytes, ...]:
-        result = await self._request(
-            self.node.submit(list(commands), self.clock.now_ms()), "execute"
-        )
+        try:
+            result = await self._request(self._submit(commands), "execute")
+        except GroupError as exc:
+            raise _handing_back(exc, commands) from None
         assert isinstance(result, tuple)
         return result
 
     async def feed(self, command: bytes) -> int:
         """Append ``command``; return its log index once assigned (not yet committed)."""
-        result = await self._request(self.node.submit([command], self.clock.now_ms()), "feed")
+        try:
+            result = await self._request(self._submit([command]), "feed")
+        except GroupError as exc:
+            raise _handing_back(exc, [command]) from None
         assert isinstance(result, int)
         return result
+
+    def _submit(self, commands: Sequence[bytes]) -> int:
+        if self._closed:
+            raise GroupError(FailReason.OFFLINE, False)
+        return self.node.submit(list(commands), self.clock.now_ms())
+
+    def when(self) -> GroupWhen:
+        """Conditions to wait for: ``await group.when().committed_reaches(i)`` and friends."""
+        return GroupWhen(self)
 
     async def query(self, query: bytes, consistency: Consistency = Consistency.STRONG) -> bytes:
         result = await self._request(
@@ -297,6 +327,7 @@ class Group:
         self.node.receive(sender.bytes, message, self.clock.now_ms())
 
     async def _flush_ready(self) -> None:
+        self._progress.set()  # wake `when()` waiters: the node may have moved on
         ready = self.node.ready()
         touched: set[Link] = set()
         for out in ready.messages:
@@ -463,6 +494,10 @@ class Groups:
         self._groups: dict[UniqueId, Group] = {}
         endpoint.accept(GROUPS_PROTOCOL, self._accept)
 
+    def with_key(self, secret: UniqueId) -> GroupBuilder:
+        """Start mosaik's builder: ``with_key(k).with_state_machine(m)...join()``."""
+        return GroupBuilder(self, secret)
+
     def join(
         self,
         secret: UniqueId,
@@ -542,3 +577,113 @@ class Groups:
     async def aclose(self) -> None:
         for group in list(self._groups.values()):
             await group.close()
+
+
+def _handing_back(exc: GroupError, commands: Sequence[bytes]) -> GroupError:
+    if exc.maybe_applied or exc.commands:
+        return exc
+    return GroupError(exc.reason, False, tuple(commands))
+
+
+class GroupWhen:
+    """Awaitable conditions on one group member (mosaik's ``group.when()``)."""
+
+    def __init__(self, group: Group) -> None:
+        self._group = group
+
+    async def _until(self, predicate: Callable[[], bool]) -> None:
+        group = self._group
+        while not predicate():
+            if group._closed:
+                raise GroupError(FailReason.OFFLINE, False)
+            group._progress.clear()
+            await group._progress.wait()
+
+    async def leader_elected(self) -> PeerId:
+        """Some leader is known (returns it)."""
+        await self._until(lambda: self._group.leader is not None)
+        leader = self._group.leader
+        assert leader is not None
+        return leader
+
+    async def leader_changed(self, since: PeerId | None) -> PeerId:
+        """A leader other than ``since`` is known (returns it)."""
+        await self._until(lambda: self._group.leader not in (None, since))
+        leader = self._group.leader
+        assert leader is not None
+        return leader
+
+    async def online(self) -> None:
+        """This member can serve: it leads, or it is bonded to the known leader."""
+
+        def serving() -> bool:
+            g = self._group
+            lead = g.leader
+            return lead is not None and (lead == g.peer_id or lead in g.links)
+
+        await self._until(serving)
+
+    async def committed_reaches(self, index: int) -> None:
+        """The commit index learned by this member is at least ``index``."""
+        await self._until(lambda: self._group.node.commit_index >= index)
+
+    async def applied_reaches(self, index: int) -> None:
+        """This member's state machine has applied up to ``index``."""
+        await self._until(lambda: self._group.applied_index >= index)
+
+
+class GroupBuilder:
+    """``net.groups.with_key(k).with_state_machine(m).with_members(a).join()`` (mosaik's shape)."""
+
+    def __init__(self, groups: Groups, secret: UniqueId) -> None:
+        self._groups = groups
+        self._secret = secret
+        self._machine: StateMachine | None = None
+        self._members: list[EndpointAddr] = []
+        self._storage: LogStorage | None = None
+        self._config: RaftConfig | None = None
+        self._preference: LeadershipPreference | None = None
+        self._require: list[TicketValidator | TicketRequirement] = []
+        self._tickets: TicketSource = ()
+
+    def with_state_machine(self, machine: StateMachine) -> GroupBuilder:
+        self._machine = machine
+        return self
+
+    def with_members(self, members: Sequence[EndpointAddr]) -> GroupBuilder:
+        self._members = list(members)
+        return self
+
+    def with_storage(self, storage: LogStorage) -> GroupBuilder:
+        self._storage = storage
+        return self
+
+    def with_config(self, config: RaftConfig) -> GroupBuilder:
+        self._config = config
+        return self
+
+    def with_preference(self, preference: LeadershipPreference) -> GroupBuilder:
+        self._preference = preference
+        return self
+
+    def require_ticket(self, validator: TicketValidator | TicketRequirement) -> GroupBuilder:
+        self._require.append(validator)
+        return self
+
+    def with_tickets(self, tickets: TicketSource) -> GroupBuilder:
+        self._tickets = tickets
+        return self
+
+    def join(self) -> Group:
+        if self._machine is None:
+            raise ValueError("a group needs a state machine: call with_state_machine() first")
+        return self._groups.join(
+            self._secret,
+            self._machine,
+            self._members,
+            storage=self._storage,
+            config=self._config,
+            preference=self._preference,
+            require_ticket=list(self._require) or None,
+            tickets=self._tickets,
+        )
