@@ -1,5 +1,6 @@
-"""Real processes, `kill -9` of random members (the leader included) under a steady write
-load, restarts from durable storage: every acknowledged write is on every member afterwards."""
+"""Real processes (3 and 5 members), `kill -9` of random members (the leader included) under
+a steady write load, restarts from durable storage: every acknowledged write is on every member
+afterwards."""
 
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ def free_ports(n: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_kill9_members_under_load_loses_no_acknowledged_write(tmp_path: Path) -> None:
-    ports = free_ports(3)
+@pytest.mark.parametrize("n", [3, 5])
+def test_kill9_members_under_load_loses_no_acknowledged_write(tmp_path: Path, n: int) -> None:
+    ports = free_ports(n)
     arg = ",".join(map(str, ports))
 
     def spawn(i: int) -> subprocess.Popen[bytes]:
@@ -38,7 +40,7 @@ def test_kill9_members_under_load_loses_no_acknowledged_write(tmp_path: Path) ->
             stderr=subprocess.DEVNULL,
         )
 
-    procs = [spawn(i) for i in range(3)]
+    procs = [spawn(i) for i in range(n)]
     rng = random.Random(9)
     kills = leader_kills = 0
     try:
@@ -47,11 +49,11 @@ def test_kill9_members_under_load_loses_no_acknowledged_write(tmp_path: Path) ->
         while time.monotonic() < deadline:
             leaders = [
                 i
-                for i in range(3)
+                for i in range(n)
                 if (tmp_path / f"leader-{i}").exists()
                 and (tmp_path / f"leader-{i}").read_text() == "1"
             ]
-            victim = leaders[0] if leaders and kills % 2 == 0 else rng.randrange(3)
+            victim = leaders[0] if leaders and kills % 2 == 0 else rng.randrange(n)
             leader_kills += victim in leaders
             procs[victim].send_signal(signal.SIGKILL)
             procs[victim].wait()
@@ -67,14 +69,14 @@ def test_kill9_members_under_load_loses_no_acknowledged_write(tmp_path: Path) ->
             if p.poll() is None:
                 p.kill()
     acked: dict[str, str] = {}
-    for i in range(3):
+    for i in range(n):
         for line in (tmp_path / f"acks-{i}.txt").read_text().splitlines():
             key, value = line.split()
             acked[key] = value
     assert kills >= 4
     assert leader_kills >= 1
     assert len(acked) > 50  # the load kept committing through the kills
-    for i in range(3):
+    for i in range(n):
         state = json.loads((tmp_path / f"dump-{i}.json").read_text())
         missing = [k for k, v in acked.items() if state.get(k) != v]
         assert not missing, f"member {i} lost {len(missing)} acknowledged writes: {missing[:5]}"
