@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from coalition import CoalitionConfig, OrganismRef
-from coalition.framework import ConnectTimeout, OrganismRetired, SurfaceReader
+from coalition.framework import ConnectTimeout, OrganismRetired, Refused, SurfaceReader
 from coalition.modules import AlmanacConfig, AtlasConfig, ChronicleConfig, ModuleConfig, ModuleKind
 from coalition.organism import LatticeConfig
 from coalition.services.almanac import AlmanacTick
 from coalition.services.anchor import EvmAnchor
+from coalition.services.atlas import MemberCard
 from coalition.services.chronicle_log import MembershipChanged, check_against_anchor
 from coalition.services.committees import Almanac, Atlas, Chronicle, ModuleMember, start_member
 from pymosaik.discovery import DiscoveryConfig
@@ -174,3 +175,27 @@ async def test_retirement_marker_ends_readers(cluster: Cluster) -> None:
         await late.ready()
     await reader.close()
     await late.close()
+
+
+async def test_member_operator_signs_its_own_card(cluster: Cluster) -> None:
+    cfg, operator, oracle_op = coalition(), SecretKey.generate(), SecretKey.generate()
+    await cluster.committee(
+        cfg, (ModuleKind.ATLAS,), operator, member_operators={ORACLE.stable_id: oracle_op.peer_id}
+    )
+    integrator = await cluster.network()
+    atlas = Atlas.read(integrator, cfg, timeout_s=15)
+    writer = Atlas.publish(integrator, cfg)
+    card = MemberCard("oracle", ORACLE.stable_id, 2, endpoint_hints=("oracle.example:443",))
+    await writer.upsert(card.sign(oracle_op), timeout_s=15)
+    with pytest.raises(Refused, match="not this member's operator"):
+        await writer.upsert(card.sign(SecretKey.generate()), timeout_s=15)
+    lattice_card = MemberCard("lattice", cfg.lattices[0], 2)
+    with pytest.raises(Refused, match="not this member's operator"):
+        await writer.upsert(lattice_card.sign(oracle_op), timeout_s=15)  # not its member
+    async with asyncio.timeout(15):
+        view = await atlas.ready()
+        while (got := view.card(ORACLE.stable_id)) is None or got.version < 2:
+            view = await atlas.next()
+    assert got.endpoint_hints == ("oracle.example:443",)
+    await atlas.close()
+    await writer.close()

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 from pymosaik.groups.driver import GroupError
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
-from pymosaik.primitives import SecretKey, UniqueId, Wire, decode, encode
+from pymosaik.primitives import PeerId, SecretKey, UniqueId, Wire, decode, encode
 from pymosaik.tickets import TicketValidator
 from pymosaik.transport import EndpointAddr
 
@@ -309,8 +309,15 @@ async def start_member(
     anchor: Anchor | None = None,
     writers: TicketValidator | None = None,
     raft: RaftConfig | None = None,
+    member_operators: Mapping[UniqueId, PeerId] | None = None,
 ) -> ModuleMember:
-    """Run this node's member of ``kind``'s committee for ``coalition``."""
+    """Run this node's member of ``kind``'s committee for ``coalition``.
+
+    ``member_operators`` (Atlas): stable id → the key of that member's own
+    operator, who may then sign its card; the coalition operator signs the
+    others (single-operator coalitions need none). Every member of the
+    committee must be started with the same map: it is part of the machine.
+    """
     if kind not in SHIPPED:
         raise ValueError(f"the {kind.value} module is not implemented yet")
     ids = module_ids(coalition, kind)
@@ -335,7 +342,7 @@ async def start_member(
     if kind is ModuleKind.ATLAS:
         atlas = AtlasMachine(
             [*coalition.lattices, *(r.stable_id for r in coalition.organisms)],
-            {},
+            dict(member_operators or {}),
             operator_key.peer_id,
         )
 
