@@ -83,6 +83,9 @@ def make_plan(rng: random.Random, nodes: int, config: RaftConfig) -> Plan:
     if rng.random() < 0.4:
         # Small snapshot threshold: compaction and InstallSnapshot on most runs.
         config = replace(config, snapshot_threshold=rng.randint(8, 40))
+        if rng.random() < 0.5:
+            # Tiny chunks: InstallSnapshot arrives in many pieces, out of order under faults.
+            config = replace(config, snapshot_chunk_bytes=rng.choice([32, 64, 256]))
     if rng.random() < 0.3:
         config = replace(config, max_entries_per_append=rng.randint(1, 4))
     clocks = tuple((rng.uniform(0.97, 1.03), rng.randint(0, 10**9)) for _ in range(nodes))
