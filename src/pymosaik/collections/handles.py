@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar, Unpack
 
 from ..groups.driver import Group, Groups, TicketPolicy, TicketSource
 from ..groups.raft import LeadershipPreference, RaftConfig
@@ -53,6 +53,7 @@ M = TypeVar("M", bound=CollectionMachine[Any])
 
 __all__ = [
     "CellHandle",
+    "JoinOptions",
     "MapHandle",
     "OnceHandle",
     "PriorityQueueHandle",
@@ -104,31 +105,37 @@ class _Handle(Generic[M]):
         return Version(outcome.version), outcome.changed
 
 
+class JoinOptions(TypedDict, total=False):
+    """How a collection handle joins its store's group (all optional)."""
+
+    storage: LogStorage | None
+    config: RaftConfig | None
+    seed: int | None
+    #: Join as a reader: an observer that replicates and reads locally, never votes.
+    reader: bool
+    require_ticket: TicketPolicy | None
+    tickets: TicketSource
+
+
 def _join(
     groups: Groups,
     secret: UniqueId,
     machine: CollectionMachine[Any],
     members: Sequence[Any],
-    *,
-    storage: LogStorage | None,
-    config: RaftConfig | None,
-    seed: int | None,
-    reader: bool = False,
-    require_ticket: TicketPolicy | None = None,
-    tickets: TicketSource = (),
+    **options: Unpack[JoinOptions],
 ) -> Group:
     """Writers are members; readers join as observers (replicate, read locally, never vote)."""
-    preference = LeadershipPreference.observer() if reader else None
+    preference = LeadershipPreference.observer() if options.get("reader") else None
     return groups.join(
         secret,
         machine,
         members,
-        storage=storage,
-        config=config,
-        seed=seed,
+        storage=options.get("storage"),
+        config=options.get("config"),
+        seed=options.get("seed"),
         preference=preference,
-        require_ticket=require_ticket,
-        tickets=tickets,
+        require_ticket=options.get("require_ticket"),
+        tickets=options.get("tickets", ()),
     )
 
 
@@ -152,27 +159,10 @@ class MapHandle(_Handle[MapMachine], Generic[K, V]):
         members: Sequence[Any],
         key: type[K],
         value: type[V],
-        *,
-        storage: LogStorage | None = None,
-        config: RaftConfig | None = None,
-        seed: int | None = None,
-        reader: bool = False,
-        require_ticket: TicketPolicy | None = None,
-        tickets: TicketSource = (),
+        **options: Unpack[JoinOptions],
     ) -> MapHandle[K, V]:
         machine = MapMachine(store_id(secret, schema))
-        group = _join(
-            groups,
-            secret,
-            machine,
-            members,
-            storage=storage,
-            config=config,
-            seed=seed,
-            reader=reader,
-            require_ticket=require_ticket,
-            tickets=tickets,
-        )
+        group = _join(groups, secret, machine, members, **options)
         return cls(group, machine, key, value)
 
     # reads
@@ -230,28 +220,11 @@ class VecHandle(_Handle[VecMachine], Generic[V]):
         schema: str,
         members: Sequence[Any],
         value: type[V],
-        *,
-        storage: LogStorage | None = None,
-        config: RaftConfig | None = None,
-        seed: int | None = None,
-        reader: bool = False,
-        require_ticket: TicketPolicy | None = None,
-        tickets: TicketSource = (),
+        **options: Unpack[JoinOptions],
     ) -> VecHandle[V]:
         machine = VecMachine(store_id(secret, schema))
         return cls(
-            _join(
-                groups,
-                secret,
-                machine,
-                members,
-                storage=storage,
-                config=config,
-                seed=seed,
-                reader=reader,
-                require_ticket=require_ticket,
-                tickets=tickets,
-            ),
+            _join(groups, secret, machine, members, **options),
             machine,
             value,
         )
@@ -312,28 +285,11 @@ class SetHandle(_Handle[SetMachine], Generic[V]):
         schema: str,
         members: Sequence[Any],
         value: type[V],
-        *,
-        storage: LogStorage | None = None,
-        config: RaftConfig | None = None,
-        seed: int | None = None,
-        reader: bool = False,
-        require_ticket: TicketPolicy | None = None,
-        tickets: TicketSource = (),
+        **options: Unpack[JoinOptions],
     ) -> SetHandle[V]:
         machine = SetMachine(store_id(secret, schema))
         return cls(
-            _join(
-                groups,
-                secret,
-                machine,
-                members,
-                storage=storage,
-                config=config,
-                seed=seed,
-                reader=reader,
-                require_ticket=require_ticket,
-                tickets=tickets,
-            ),
+            _join(groups, secret, machine, members, **options),
             machine,
             value,
         )
@@ -375,28 +331,11 @@ class CellHandle(_Handle[CellMachine], Generic[V]):
         schema: str,
         members: Sequence[Any],
         value: type[V],
-        *,
-        storage: LogStorage | None = None,
-        config: RaftConfig | None = None,
-        seed: int | None = None,
-        reader: bool = False,
-        require_ticket: TicketPolicy | None = None,
-        tickets: TicketSource = (),
+        **options: Unpack[JoinOptions],
     ) -> CellHandle[V]:
         machine = CellMachine(store_id(secret, schema))
         return cls(
-            _join(
-                groups,
-                secret,
-                machine,
-                members,
-                storage=storage,
-                config=config,
-                seed=seed,
-                reader=reader,
-                require_ticket=require_ticket,
-                tickets=tickets,
-            ),
+            _join(groups, secret, machine, members, **options),
             machine,
             value,
         )
@@ -431,28 +370,11 @@ class OnceHandle(_Handle[OnceMachine], Generic[V]):
         schema: str,
         members: Sequence[Any],
         value: type[V],
-        *,
-        storage: LogStorage | None = None,
-        config: RaftConfig | None = None,
-        seed: int | None = None,
-        reader: bool = False,
-        require_ticket: TicketPolicy | None = None,
-        tickets: TicketSource = (),
+        **options: Unpack[JoinOptions],
     ) -> OnceHandle[V]:
         machine = OnceMachine(store_id(secret, schema))
         return cls(
-            _join(
-                groups,
-                secret,
-                machine,
-                members,
-                storage=storage,
-                config=config,
-                seed=seed,
-                reader=reader,
-                require_ticket=require_ticket,
-                tickets=tickets,
-            ),
+            _join(groups, secret, machine, members, **options),
             machine,
             value,
         )
@@ -483,27 +405,10 @@ class PriorityQueueHandle(_Handle[PriorityQueueMachine], Generic[K, V]):
         members: Sequence[Any],
         key: type[K],
         value: type[V],
-        *,
-        storage: LogStorage | None = None,
-        config: RaftConfig | None = None,
-        seed: int | None = None,
-        reader: bool = False,
-        require_ticket: TicketPolicy | None = None,
-        tickets: TicketSource = (),
+        **options: Unpack[JoinOptions],
     ) -> PriorityQueueHandle[K, V]:
         machine = PriorityQueueMachine(store_id(secret, schema))
-        group = _join(
-            groups,
-            secret,
-            machine,
-            members,
-            storage=storage,
-            config=config,
-            seed=seed,
-            reader=reader,
-            require_ticket=require_ticket,
-            tickets=tickets,
-        )
+        group = _join(groups, secret, machine, members, **options)
         return cls(group, machine, key, value)
 
     def __len__(self) -> int:
