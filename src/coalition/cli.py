@@ -28,10 +28,12 @@ from rich.table import Table
 
 from .config import CoalitionConfig, HandshakeError
 from .config_file import CoalitionFile, ConfigError, load_coalition, parse_id
+from .framework.errors import OrganismError
 from .handshake_page import facts_of, write_pages
 from .runtime.anchoring import AnchorMode, parse_anchor_option
 from .runtime.files import read_json
 from .runtime.plan import PLAN_FILE, Plan, PlanError, create_or_load, default_data_dir, load_plan
+from .runtime.republish import record_transition, transition
 from .runtime.status import collect, render, supervisor_pid
 from .runtime.supervisor import Supervisor, is_member_process, parse_duration, wait_gone
 
@@ -376,6 +378,38 @@ def down(
         err.print("stopped, but not every module reports its retirement marker committed")
         raise typer.Exit(EXIT_MISMATCH)
     out.print("stopped")
+
+
+@app.command()
+def republish(
+    file: FileArg,
+    *,
+    data: DataOpt = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for each Chronicle commit.")
+    ] = 30.0,
+) -> None:
+    """Record a republication (new members, new fingerprint) in the running Chronicle."""
+    data_dir = _find_data(data)
+    plan = _load_plan(data_dir)
+    successor = _load(file).config
+    try:
+        change = transition(plan.coalition(), successor)
+    except PlanError as exc:
+        raise BadInputError(f"{file}: {exc}") from None
+    try:
+        published, changed = asyncio.run(
+            record_transition(plan, data_dir, change, timeout_s=timeout)
+        )
+    except OrganismError as exc:
+        err.print(f"{plan.instance_name}: {exc}")
+        raise typer.Exit(EXIT_MISMATCH) from None
+    out.print(
+        f"chronicle of {plan.instance_name}: CoalitionPublished at seq {published}, "
+        f"MembershipChanged (+{len(change.added)} −{len(change.removed)}) at seq {changed}"
+    )
+    out.print(f"new fingerprint {successor.stable_id().hex()}")
+    out.print(f"next: `coalition down --data {data_dir}` then `coalition up {file}`")
 
 
 def _stop_leftover_members(data_dir: Path, plan: Plan) -> int:

@@ -29,6 +29,7 @@ from unittest import mock
 import pytest
 
 from coalition.cli import main
+from coalition.config_file import load_coalition
 from coalition.modules import ModuleKind
 from coalition.runtime.anchoring import ANCHOR_INFO
 from coalition.runtime.files import pid_alive
@@ -37,7 +38,7 @@ from coalition.runtime.plan import load_plan
 from coalition.runtime.status import Snapshot, collect
 from coalition.services.anchor import EvmAnchor
 from coalition.services.anchor_node import read_info
-from coalition.services.chronicle_log import ChronicleEntry
+from coalition.services.chronicle_log import ChronicleEntry, MembershipChanged
 from coalition.services.committees import Chronicle
 from pymosaik import UniqueId
 from pymosaik.network import Network
@@ -232,6 +233,31 @@ def test_chronicle_anchors_its_head_on_the_simulated_chain(running: Running, dat
     assert latest[0] == anchored(running.snap())
     ANCHORED.update(seq=latest[0], digest=latest[1], head=head)
     assert "anchored" in cli("status", "--data", str(data)).stdout
+
+
+def test_republish_records_the_transition_in_the_chronicle(
+    running: Running, data: Path, tmp_path: Path
+) -> None:
+    before = int(committee(running.snap(), "chronicle").figures.get("chronicle_length", 0))
+    grown = tmp_path / "trio-grown.toml"
+    grown.write_text(
+        TRIO.read_text() + '\n[[organisms]]\nrole = "auditor"\ninstance_name = "trio.auditor"\n'
+    )
+    same = cli("republish", str(TRIO), "--data", str(data))
+    assert same.returncode == 2 and "nothing to record" in same.stderr
+    done = cli("republish", str(grown), "--data", str(data))
+    assert done.returncode == 0, done.stderr
+    assert "MembershipChanged (+1 −0)" in done.stdout
+    running.wait(
+        "two more sealed chronicle entries",
+        lambda s: int(committee(s, "chronicle").figures.get("chronicle_length", 0)) >= before + 2,
+    )
+    head = read_head(data)
+    assert isinstance(head.kind, MembershipChanged)
+    assert head.kind.previous == load_plan(data).coalition().stable_id()
+    auditor = load_coalition(grown).config.organisms_by_name("auditor")
+    assert auditor is not None
+    assert head.kind.added == (auditor.stable_id,) and head.kind.removed == ()
 
 
 def test_killed_member_and_anchor_node_are_restarted(running: Running) -> None:
