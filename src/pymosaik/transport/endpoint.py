@@ -149,6 +149,9 @@ class Endpoint:
             task.cancel()
         tg, self._tg = self._tg, None
         await tg.__aexit__(exc_type, exc, tb)
+        for link in list(self._links):  # opened after the snapshot above: release them too
+            link._sock.writer.transport.abort()
+        self._links.clear()
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -229,7 +232,11 @@ class Endpoint:
         link = Link(sock, established, on_finished=self._links.discard)
         link.deliver(after)
         self._links.add(link)
-        self._spawn(link.run())
+        try:
+            self._spawn(link.run())
+        except RuntimeError:  # the endpoint closed during the handshake
+            writer.transport.abort()
+            raise
         return link
 
     # ---- accepting -----------------------------------------------------------------
@@ -254,19 +261,26 @@ class Endpoint:
             log.debug("inbound handshake failed: %r", exc)
             await sock.abandon(CANCELLED)
             return
+        except BaseException:  # cancelled (endpoint closing): release the socket now
+            writer.transport.abort()
+            raise
         link = Link(sock, established, on_finished=self._links.discard)
         link.deliver(after)
         self._links.add(link)
-        self._spawn(link.run())
-        handler = self._handlers[link.protocol]
         try:
-            await handler(link)
-        except LinkClosedError:
-            pass
-        except Exception:
-            log.exception("handler for %s failed", link.protocol)
-            await link.close(UNEXPECTED_CLOSE)
-        await link.close(SUCCESS)
+            self._spawn(link.run())
+            handler = self._handlers[link.protocol]
+            try:
+                await handler(link)
+            except LinkClosedError:
+                pass
+            except Exception:
+                log.exception("handler for %s failed", link.protocol)
+                await link.close(UNEXPECTED_CLOSE)
+            await link.close(SUCCESS)
+        except BaseException:
+            writer.transport.abort()
+            raise
 
 
 async def _guarded(coro: Coroutine[Any, Any, None]) -> None:
