@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from pymosaik.groups.raft import (
     CommandAssigned,
     CommandCommitted,
     CommandFailed,
+    CommitConflict,
     Consistency,
     EntryKind,
     FailReason,
@@ -33,6 +35,7 @@ from pymosaik.groups.raft.messages import (
     RequestVoteResponse,
 )
 from pymosaik.groups.storage import MemoryStorage
+from pymosaik.groups.storage.sqlite import SqliteStorage
 from pymosaik.primitives import decode, encode
 from pymosaik.sim.cluster import LocalCluster
 
@@ -483,3 +486,93 @@ def test_partitioned_node_with_raised_term_rejoins() -> None:
     assert len(cluster.leaders()) == 1
     assert len({r.term for r in cluster.nodes.values()}) == 1
     assert len({r.commit_index for r in cluster.nodes.values()}) == 1
+
+
+def test_leader_sends_before_its_sync_but_counts_itself_only_after() -> None:
+    """Thesis §10.2.1: appends may leave before the leader's fsync, its vote may not."""
+    cluster = LocalCluster([A, B, C], config=FAST)
+    leader = cluster.wait_for_leader()
+    cluster.advance(100)
+    raft = cluster.nodes[leader]
+    follower = next(n for n in cluster.nodes if n != leader)
+    request = raft.submit([put(b"k", b"v", 1)], cluster.now)
+    early = raft.take_early_messages()
+    assert {o.to for o in early} == set(cluster.nodes) - {leader}
+    assert all(isinstance(o.message, AppendEntries) and o.message.entries for o in early)
+    to_follower = next(o.message for o in early if o.to == follower)
+    cluster.nodes[follower].receive(leader, to_follower, cluster.now)
+    acks = [o.message for o in cluster.nodes[follower].ready().messages]
+    assert any(isinstance(m, AppendEntriesResponse) and m.accepted for m in acks)
+    before = raft.commit_index
+    for ack in acks:
+        raft.receive(follower, ack, cluster.now)
+    # One durable follower plus a leader whose own write is not yet synced: no quorum.
+    assert raft.commit_index == before
+    assert raft.take_early_messages() == []  # nothing new to replicate
+    out = raft.ready()  # syncs: now the leader counts itself
+    assert raft.commit_index == raft.last_index > before
+    assert any(isinstance(e, CommandCommitted) and e.request == request for e in out.events)
+    assert not any(isinstance(o.message, AppendEntries) and o.message.entries for o in out.messages)
+
+
+def test_lone_voter_sends_nothing_early_before_its_new_term_is_durable() -> None:
+    """A sole voter wins in the step that raised its term; no append may precede that sync."""
+    prefs = {A: LeadershipPreference.normal(), D: LeadershipPreference.observer()}
+    raft = RaftNode(
+        A,
+        Membership.of(prefs),
+        MemoryStorage(),
+        MapMachine(),
+        rng=random.Random(1),
+        now_ms=0,
+        config=FAST,
+    )
+    raft.tick(raft.next_deadline())
+    assert raft.is_leader and raft.term == 1
+    assert raft.take_early_messages() == []  # term 1 and the vote are not synced yet
+    first = raft.ready()
+    assert {o.to for o in first.messages if isinstance(o.message, AppendEntries)} == {D}
+    raft.submit([put(b"k", b"v", 1)], raft.next_deadline() - 1)
+    early = raft.take_early_messages()
+    assert [o.to for o in early] == [D]
+    assert raft.commit_index < raft.last_index  # not counted before its own sync
+    raft.ready()
+    assert raft.commit_index == raft.last_index
+
+
+def test_leader_crash_between_early_send_and_sync_keeps_logs_consistent(tmp_path: Path) -> None:
+    """The follower holds an entry its leader lost in the crash; Raft carries on safely."""
+    cluster = LocalCluster(
+        [A, B, C], config=FAST, storage_factory=lambda n: SqliteStorage(tmp_path / n.decode())
+    )
+    leader = cluster.wait_for_leader()
+    cluster.advance(100)
+    raft = cluster.nodes[leader]
+    term, before = raft.term, raft.last_index
+    raft.submit([put(b"lost?", b"v", 1)], cluster.now)
+    early = raft.take_early_messages()
+    follower = early[0].to
+    cluster.nodes[follower].receive(leader, early[0].message, cluster.now)
+    cluster.nodes[follower].ready()  # durable on the follower; its ack never arrives
+    assert cluster.nodes[follower].last_index == before + 1
+    cluster.crash(leader)  # before ready(): the leader's transaction rolls back
+    cluster.storages[leader].close()
+    cluster.storages[leader] = SqliteStorage(tmp_path / leader.decode())
+    restarted = cluster.restart(leader)
+    assert (restarted.term, restarted.voted_for, restarted.last_index) == (term, leader, before)
+    cluster.advance(3000)
+    now_leader = cluster.wait_for_leader()
+    request = cluster.submit(now_leader, [put(b"k", b"after", 2)])
+    cluster.advance(500)
+    assert result_of(cluster, now_leader, request) is not None
+    commit = min(r.commit_index for r in cluster.nodes.values())
+    assert commit >= before + 2
+    logs = {n: cluster.storages[n].entries(1, commit) for n in cluster.nodes}
+    assert logs[A] == logs[B] == logs[C]
+    machines = [r.machine for r in cluster.nodes.values()]
+    items = [m.items for m in machines if isinstance(m, MapMachine)]
+    assert items[0] == items[1] == items[2]
+    assert items[0][b"k"] == b"after"
+    assert not any(events_of(cluster, n, CommitConflict) for n in cluster.nodes)
+    for storage in cluster.storages.values():
+        storage.close()

@@ -17,7 +17,8 @@
   members replicate to it as a non-voting learner (never counted in a quorum).
 * **Loop.** One task per member feeds inbound Raft messages and timer ticks to
   the sans-IO `RaftNode`, then sends what ``ready()`` returns (after storage
-  sync, per the core's persistence rule) and resolves client futures.
+  sync, per the core's persistence rule) and resolves client futures. A
+  leader's new entries go out before its own sync (``take_early_messages``).
 * **API.** ``execute`` (wait for results), ``feed`` (wait for log positions),
   ``query`` (weak or strong); failures raise `GroupError` with the reason and
   whether the command may still have been applied.
@@ -29,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -57,6 +59,7 @@ from .raft import (
     LeaderChanged,
     LeadershipPreference,
     Membership,
+    Outgoing,
     QueryAnswered,
     QueryFailed,
     RaftConfig,
@@ -158,6 +161,48 @@ def _proof(secret: UniqueId, link: Link, group_id: UniqueId, prover: PeerId) -> 
     return proof
 
 
+class _Wakeup:
+    """Wakes the node loop on input or at a deadline.
+
+    One future and one timer handle per wait: the loop runs once per message
+    batch, and ``asyncio.wait`` over fresh tasks cost more than the Raft step.
+    """
+
+    __slots__ = ("_flag", "_waiter")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._flag = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._flag = False
+
+    async def wait(self, timeout: float) -> None:
+        """Return once set (at once if set since the last ``clear``) or after ``timeout`` s."""
+        if self._flag:
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiter = waiter
+        timer = loop.call_later(timeout, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 @dataclass
 class _Pending:
     future: asyncio.Future[object]
@@ -175,8 +220,8 @@ class Group:
     node: RaftNode
     clock: Clock
     links: dict[PeerId, Link] = field(default_factory=dict)
-    _inbox: asyncio.Queue[tuple[PeerId, bytes]] = field(default_factory=asyncio.Queue)
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _inbox: deque[tuple[PeerId, bytes]] = field(default_factory=deque)
+    _wake: _Wakeup = field(default_factory=_Wakeup)
     _pending: dict[int, _Pending] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _leader_changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -298,19 +343,14 @@ class Group:
 
     async def _run(self) -> None:
         node = self.node
+        inbox = self._inbox
         while True:
-            delay = max(0, node.next_deadline() - self.clock.now_ms()) / 1000
-            self._wake.clear()
-            get = asyncio.ensure_future(self._inbox.get())
-            wake = asyncio.ensure_future(self._wake.wait())
-            done, _ = await asyncio.wait({get, wake}, timeout=delay, return_when="FIRST_COMPLETED")
-            wake.cancel()
-            if get in done:
-                self._receive(*get.result())
-            else:
-                get.cancel()
-            while not self._inbox.empty():
-                self._receive(*self._inbox.get_nowait())
+            if not inbox:
+                delay = max(0, node.next_deadline() - self.clock.now_ms()) / 1000
+                await self._wake.wait(delay)
+            self._wake.clear()  # what arrived so far is handled below
+            while inbox:
+                self._receive(*inbox.popleft())
             now = self.clock.now_ms()
             if now >= node.next_deadline():
                 node.tick(now)
@@ -328,33 +368,48 @@ class Group:
 
     async def _flush_ready(self) -> None:
         self._progress.set()  # wake `when()` waiters: the node may have moved on
+        # A leader's AppendEntries go out before its own fsync (the core counts the
+        # leader toward a commit only once ``ready()`` has synced), so the followers'
+        # disk writes overlap the leader's instead of following it.
+        early = self.node.take_early_messages()
+        if early:
+            await self._send_all(early)
         ready = self.node.ready()
+        resolved = False
+        for event in ready.events:
+            resolved = self._on_event(event) or resolved
+        if resolved and ready.messages:
+            # Let the callers we just answered run before the (durable, but not
+            # urgent) commit notices go out: a local client need not wait for them.
+            await asyncio.sleep(0)
+        await self._send_all(ready.messages)
+
+    async def _send_all(self, messages: Sequence[Outgoing]) -> None:
         touched: set[Link] = set()
-        for out in ready.messages:
+        for out in messages:
             link = self.links.get(PeerId(out.to))
             if link is None or link.is_closed:
                 continue  # not bonded right now: Raft retries
             with contextlib.suppress(LinkError):
                 link.feed_raw(encode_message(out.message))
                 touched.add(link)
-        for event in ready.events:
-            self._on_event(event)
         for link in touched:
             with contextlib.suppress(LinkError, OSError):
                 await link.flush()
 
-    def _on_event(self, event: object) -> None:
+    def _on_event(self, event: object) -> bool:
+        """Hand ``event`` to the caller waiting for it; True if a caller was answered."""
         if isinstance(event, LeaderChanged):
             self._leader_changed.set()
-            return
+            return False
         request = getattr(event, "request", None)
         pending = self._pending.get(request) if isinstance(request, int) else None
         if pending is None:
-            return
+            return False
         fut = pending.future
         if fut.done():  # the caller gave up (cancelled or timed out): nobody to tell
             del self._pending[request]  # type: ignore[arg-type]
-            return
+            return False
         if isinstance(event, CommandAssigned) and pending.kind == "feed":
             fut.set_result(event.first)
         elif isinstance(event, CommandCommitted) and pending.kind == "execute":
@@ -366,8 +421,9 @@ class Group:
         elif isinstance(event, QueryFailed):
             fut.set_exception(GroupError(event.reason, False))
         else:
-            return
+            return False
         del self._pending[request]  # type: ignore[arg-type]
+        return True
 
     # ---- bonds ---------------------------------------------------------------
     async def _dial(self, peer: PeerId, addr: EndpointAddr) -> None:
@@ -444,7 +500,8 @@ class Group:
         try:
             while True:
                 for raw in await link.recv_raw_many():
-                    self._inbox.put_nowait((peer, raw))
+                    self._inbox.append((peer, raw))
+                self._wake.set()
         except LinkError:
             pass
         finally:

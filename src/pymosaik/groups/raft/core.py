@@ -147,6 +147,12 @@ class RaftNode:
         self._voted_for = hard.voted_for
         self._commit = 0
         self._applied = 0
+        #: Our own log is durable up to here (what the last ``ready()`` synced). A
+        #: leader counts itself toward a commit quorum only up to this index, so its
+        #: AppendEntries may leave before its own write is synced (thesis §10.2.1).
+        self._durable = storage.last_index()
+        #: The term whose hard state (term, vote) the last ``ready()`` synced.
+        self._synced_term = self._term
         snapshot = storage.snapshot()
         if snapshot is not None:
             machine.restore(snapshot.data)
@@ -319,8 +325,45 @@ class RaftNode:
             self._broadcast()
         self._broadcast_pending = False
         self._storage.sync()
+        self._durable = self._storage.last_index()
+        self._synced_term = self._term
+        if self._role is Role.LEADER:
+            # Our own entries now count toward the quorum; tell followers at once.
+            self._advance_commit()
+            if self._broadcast_pending:
+                self._broadcast()
         out, self._out = self._out, Ready()
         return out
+
+    def take_early_messages(self) -> list[Outgoing]:
+        """The leader's AppendEntries with entries: they may leave before ``ready()``.
+
+        Raft thesis §10.2.1: a leader may replicate in parallel with its own disk
+        write, because it counts itself toward a commit quorum only once
+        ``ready()`` has synced its entries (``_durable``). Nothing leaves early
+        until the leader's term and vote are durable, and ``leader_commit`` only
+        covers entries durable on a quorum. Everything else (votes, follower
+        acknowledgements, forward acknowledgements, client answers, empty appends
+        with no write to overlap) waits for ``ready()``. Optional: a driver that
+        never calls this gets the same messages from ``ready()``.
+        """
+        if self._role is not Role.LEADER or self._synced_term != self._term:
+            # A lone voter wins in the very step that raised its term: until that
+            # term is durable, a crash could let a restart lead the same term again.
+            return []
+        if self._broadcast_pending:
+            self._broadcast()
+        early: list[Outgoing] = []
+        rest: list[Outgoing] = []
+        term = self._term
+        for out in self._out.messages:
+            message = out.message
+            if isinstance(message, AppendEntries) and message.term == term and message.entries:
+                early.append(out)
+            else:
+                rest.append(out)
+        self._out.messages = rest
+        return early
 
     def tick(self, now_ms: int) -> None:
         self._advance(now_ms)
@@ -688,9 +731,9 @@ class RaftNode:
     def _advance_commit(self) -> None:
         if self._role is not Role.LEADER:
             return
-        last = self._storage.last_index()
+        own = min(self._durable, self._storage.last_index())
         marks = sorted(
-            (last if v == self._id else self._match.get(v, 0) for v in self._membership.voters),
+            (own if v == self._id else self._match.get(v, 0) for v in self._membership.voters),
             reverse=True,
         )
         candidate = marks[self._quorum - 1]
@@ -740,6 +783,7 @@ class RaftNode:
             # (and may be committed), so keep them and only hint the leader to resume
             # from the start of that run; matching entries are then skipped.
             self._storage.truncate_from(prev)
+            self._durable = min(self._durable, prev - 1)
             start = prev
             while start - 1 > self._commit and self._storage.term_at(start - 1) == local_term:
                 start -= 1
@@ -756,6 +800,7 @@ class RaftNode:
                     self._reply_append(sender, False, self._commit, request.seq)
                     return
                 self._storage.truncate_from(index)
+                self._durable = min(self._durable, index - 1)
             self._storage.append(entries[offset:])
             break
         matched = prev + len(entries)
@@ -787,6 +832,7 @@ class RaftNode:
                 return
             snapshot = Snapshot(request.index, request.snapshot_term, data)
             self._storage.save_snapshot(snapshot)
+            self._durable = min(self._durable, request.index)
             self._machine.restore(data)
             self._commit = self._applied = request.index
             self._recent.clear()
