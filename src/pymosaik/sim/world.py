@@ -30,9 +30,9 @@ from ..groups.raft.events import (
 )
 from ..groups.raft.log import EntryKind
 from ..groups.raft.messages import RequestVoteResponse, Vote, decode_message, encode_message
-from ..groups.storage.memory import MemoryStorage
 from ..primitives import decode, encode
 from .checkers import SafetyChecker, Violation
+from .disk import SimDisk
 from .linearizability import Operation, OpKind, check_history
 from .network import CALM, VirtualNetwork
 from .rng import seeded
@@ -74,7 +74,7 @@ class SeedResult:
 class _Node:
     name: str
     nid: bytes
-    storage: MemoryStorage
+    storage: SimDisk
     rate: float
     offset: int
     raft: RaftNode | None = None
@@ -130,11 +130,18 @@ class World:
         self.first_trace: list[str] = []
         self.checker = SafetyChecker(self._violation)
         self.history: list[Operation] = []
-        self.stats = {"elections": 0, "acked": 0, "unknown": 0, "messages": 0, "crashes": 0}
+        self.stats = {
+            "elections": 0,
+            "acked": 0,
+            "unknown": 0,
+            "messages": 0,
+            "crashes": 0,
+            "early_crashes": 0,
+        }
 
         names = [f"n{i + 1}" for i in range(options.nodes)]
         self.nodes = {
-            name: _Node(name, name.encode(), MemoryStorage(), *self.plan.clocks[i])
+            name: _Node(name, name.encode(), SimDisk(), *self.plan.clocks[i])
             for i, name in enumerate(names)
         }
         self.by_id = {n.nid: n for n in self.nodes.values()}
@@ -145,6 +152,7 @@ class World:
         # hooks
         self.crash_after_vote = 0.0
         self.crash_before_send = 0.0
+        self.crash_before_sync = 0.0
         self.hook_downtime = (5, 150)
         self.rotate_restart = False
         self._down: list[_Node] = []
@@ -242,6 +250,15 @@ class World:
     def _drain(self, node: _Node) -> None:
         raft = node.raft
         assert raft is not None
+        early = raft.take_early_messages()  # the leader's appends, sent before its own sync
+        for out in early:
+            self._send(node, out.to, encode_message(out.message))
+        if early and self.crash_before_sync and self.faults_rng.random() < self.crash_before_sync:
+            # Power cut after the early send, before the leader's write reached the disk.
+            self.stats["early_crashes"] += 1
+            node.storage.lose_unsynced()
+            self.crash(node, self.faults_rng.randint(*self.hook_downtime))
+            return
         ready = raft.ready()
         for applied in ready.applied:
             self.checker.on_apply(self.now, node.name, raft.term, applied)
@@ -451,7 +468,7 @@ class World:
         self.log(f"PHASE {phase.kind.value} for {phase.duration_ms} ms {phase.faults}")
         self.net.faults = phase.faults
         self.net.heal()
-        self.crash_after_vote = self.crash_before_send = 0.0
+        self.crash_after_vote = self.crash_before_send = self.crash_before_sync = 0.0
         self.rotate_restart = False
         rng = self.faults_rng
         names = sorted(self.nodes)
@@ -479,6 +496,7 @@ class World:
             self._crash_leader(rng.randint(50, 400))
         elif kind is PhaseKind.CHURN:
             self.crash_before_send = rng.uniform(0.3, 0.7)
+            self.crash_before_sync = rng.uniform(0.1, 0.4)
             self.hook_downtime = (300, 4000)
         elif kind is PhaseKind.FIGURE8:
             self.crash_before_send = 1.0
@@ -490,7 +508,7 @@ class World:
     def _end_phase(self, phase: Phase) -> None:
         self.net.faults = CALM
         self.net.heal()
-        self.crash_after_vote = self.crash_before_send = 0.0
+        self.crash_after_vote = self.crash_before_send = self.crash_before_sync = 0.0
         self.rotate_restart = False
         self.log(f"END {phase.kind.value}")
 
