@@ -67,9 +67,9 @@ def test_cli_summary_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["raft", "--seeds", "3"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[-1].startswith("seeds=3 violations=0")
-    assert main(["raft", "--unsafe", "no-prevote", "--seed", "3"]) == 1
+    assert main(["raft", "--unsafe", "no-prevote", "--seed", "5"]) == 1
     out = capsys.readouterr().out
-    assert "seed 3:" in out
-    assert "--unsafe no-prevote --seed 3" in out
+    assert "seed 5:" in out
+    assert "--unsafe no-prevote --seed 5" in out
     assert "rejoin-disruption" in out
     assert out.splitlines()[-1].startswith("seeds=1 violations=1")
