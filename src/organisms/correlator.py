@@ -193,11 +193,11 @@ class Correlator:
         timeout_s: float = 10.0,
         follow_successors: bool = False,
     ) -> SurfaceReader[Alignment]:
-        return SurfaceReader(
+        return SurfaceReader.of(
             network,
             f"correlator {cfg.name!r}",
             _ids(cfg).surface,
-            lambda body: decode(body, Alignment),
-            connect_timeout_s=timeout_s,
+            Alignment,
+            timeout_s=timeout_s,
             follow_successors=follow_successors,
         )

@@ -113,12 +113,12 @@ class Feed:
         timeout_s: float = 10.0,
         follow_successors: bool = False,
     ) -> SurfaceReader[FeedItem]:
-        return SurfaceReader(
+        return SurfaceReader.of(
             network,
             _what(cfg),
             _ids(cfg).surface,
-            lambda body: decode(body, FeedItem),
-            connect_timeout_s=timeout_s,
+            FeedItem,
+            timeout_s=timeout_s,
             follow_successors=follow_successors,
         )
 

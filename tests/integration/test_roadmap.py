@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -48,6 +47,7 @@ from pymosaik.discovery import DiscoveryConfig
 from pymosaik.network import Network
 from pymosaik.primitives import UNIVERSE, PeerId, SecretKey, UniqueId, decode, encode
 from pymosaik.transport import EndpointAddr
+from pymosaik.transport.ports import free_ports
 
 NODE = Path(__file__).with_name("node.py")
 DISC = DiscoveryConfig(announce_interval_ms=300, sync_interval_ms=500, ping_interval_ms=500)
@@ -57,16 +57,6 @@ ISSUER = SecretKey.from_id(UniqueId.hash("roadmap ticket issuer"))
 LATTICE = LatticeConfig.derive("lattice-a")
 ORACLE = OrganismRef.by_stable_id("oracle", UniqueId.hash("oracle organism"))
 SCANNER = OrganismRef.by_stable_id("scanner", UniqueId.hash("scanner organism"))
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def node_key(seed: str, index: int) -> SecretKey:

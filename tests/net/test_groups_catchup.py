@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from .test_groups_kill9 import MEMBER, free_ports
+from pymosaik.transport.ports import free_ports
+
+from .test_groups_kill9 import MEMBER
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from pymosaik.transport.ports import free_ports
+
 MEMBER = Path(__file__).with_name("raft_member.py")
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 @pytest.mark.slow

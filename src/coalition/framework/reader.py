@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from pymosaik.network import Network
-from pymosaik.primitives import DecodeError, UniqueId
+from pymosaik.primitives import DecodeError, UniqueId, decode
 from pymosaik.streams import Consumer
 from pymosaik.tickets import TicketValidator
 
@@ -75,6 +75,29 @@ class SurfaceReader(Generic[T]):
         self._pending: dict[int, Frame] = {}
         self._producers = producers
         self._consumer: Consumer[Frame] = self._subscribe(surface)
+
+    @classmethod
+    def of(
+        cls,
+        network: Network,
+        what: str,
+        surface: UniqueId,
+        item: type[T],
+        *,
+        timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        follow_successors: bool = False,
+        producers: TicketValidator | None = None,
+    ) -> SurfaceReader[T]:
+        """A reader whose items are the canonical encoding of ``item``."""
+        return cls(
+            network,
+            what,
+            surface,
+            lambda body: decode(body, item),
+            follow_successors=follow_successors,
+            connect_timeout_s=timeout_s,
+            producers=producers,
+        )
 
     def _subscribe(self, surface: UniqueId) -> Consumer[Frame]:
         builder = self._network.streams.consumer(Frame, stream_id=surface)

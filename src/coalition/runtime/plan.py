@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -20,6 +19,7 @@ import msgspec
 
 from pymosaik.primitives import UNIVERSE, DecodeError, PeerId, SecretKey, decode
 from pymosaik.transport import EndpointAddr
+from pymosaik.transport.ports import free_ports as loopback_ports
 
 from ..config import CoalitionConfig
 from ..modules import ModuleKind
@@ -128,17 +128,8 @@ def cadence_of(cfg: CoalitionConfig) -> int:
 
 
 def free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports (all held open until every one is chosen)."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """Distinct free loopback ports for the plan's processes."""
+    return loopback_ports(count, HOST)
 
 
 def load_plan(data_dir: Path) -> Plan:

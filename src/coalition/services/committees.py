@@ -395,13 +395,13 @@ class _ModuleReader(Generic[T]):
         follow_successors: bool = False,
     ) -> SurfaceReader[T]:
         item: type[T] = cls.ITEM
-        return SurfaceReader(
+        return SurfaceReader.of(
             network,
             _what(coalition, cls.KIND),
             module_ids(coalition, cls.KIND).surface,
-            lambda body: decode(body, item),
+            item,
+            timeout_s=timeout_s,
             follow_successors=follow_successors,
-            connect_timeout_s=timeout_s,
         )
 
 
