@@ -50,7 +50,7 @@ from .files import now, write_json_atomic
 from .plan import PlanError, load_plan, load_process_key
 
 if TYPE_CHECKING:  # web3 costs ~1 s to import: only Chronicle members load the client
-    from .anchor_client import SteadyAnchor
+    from ..services.anchor import EvmAnchor
 
 __all__ = ["FAKE_ENV", "ModuleMember", "StartMember", "load_start_member", "main"]
 
@@ -111,7 +111,7 @@ class _Member:
         self.starting: asyncio.Task[ModuleMember] | None = None
         self.retiring: asyncio.Task[None] | None = None
         self.retired = False
-        self.anchor: SteadyAnchor | None = None
+        self.anchor: EvmAnchor | None = None
 
     def write(self) -> None:
         figures: dict[str, object] = {}
@@ -120,10 +120,8 @@ class _Member:
                 figures = self.member.status()
             except Exception as exc:  # a status bug must not kill a serving member
                 figures = {"status_error": repr(exc)}
-        if self.anchor is not None:
+        if self.anchor is not None:  # anchor_error, if any, comes with the member's figures
             figures = figures | {"anchor": self.anchor.label}
-            if self.anchor.last_error is not None:
-                figures["anchor_error"] = self.anchor.last_error
         record = self.base | {
             "state": self.state,
             "error": self.error,
@@ -185,8 +183,6 @@ class _Member:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
-        if self.anchor is not None:
-            self.anchor.close()  # wakes anchoring threads that are waiting to retry
         if self.member is not None:
             try:
                 await asyncio.wait_for(self.member.close(), CLOSE_TIMEOUT)
@@ -206,12 +202,12 @@ class _Member:
 AnchorSource = Path | ExternalAnchor | None
 
 
-async def open_anchor(source: AnchorSource, stop: asyncio.Event) -> SteadyAnchor | None:
+async def open_anchor(source: AnchorSource, stop: asyncio.Event) -> EvmAnchor | None:
     """The anchor client for ``source`` (web3 is imported only here, for Chronicle members)."""
     if source is None:
         return None
     client = importlib.import_module("coalition.runtime.anchor_client")
-    opened: SteadyAnchor | None = await client.open_anchor(source, stop)
+    opened: EvmAnchor | None = await client.open_anchor(source, stop)
     return opened
 
 
