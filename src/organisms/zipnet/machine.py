@@ -1,0 +1,174 @@
+"""The zipnet committee's replicated machine: OpenRound, SubmitAggregate, SubmitPartial.
+
+As the book's ``CommitteeMachine``: every command is idempotent and validated; a round
+finalizes when the aggregate and *every* server's partial are in (v1: all servers needed for
+liveness, one honest server enough for anonymity). Partials are signed by the server's
+Ed25519 key so one server cannot speak for another; the machine never sees a secret.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Final
+
+from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
+
+from .dcnet import finalize, garbled_slots
+from .params import (
+    AggregateEnvelope,
+    BroadcastRecord,
+    LiveRound,
+    PartialUnblind,
+    ZipnetConfig,
+    deployment_id,
+)
+
+HISTORY: Final = 64
+_PARTIAL_DOMAIN: Final = b"zipnet.partial.v1|"
+
+
+class OpenRound(Wire, frozen=True, tag="open"):
+    header: LiveRound
+
+
+class SubmitAggregate(Wire, frozen=True, tag="aggregate"):
+    aggregate: AggregateEnvelope
+
+
+class SubmitPartial(Wire, frozen=True, tag="partial"):
+    partial: PartialUnblind
+    signature: bytes
+
+    @classmethod
+    def signed(cls, key: SecretKey, partial: PartialUnblind) -> SubmitPartial:
+        return cls(partial, key.sign(_PARTIAL_DOMAIN + encode(partial)))
+
+
+Command = OpenRound | SubmitAggregate | SubmitPartial
+
+
+class CommitteeResult(Wire, frozen=True):
+    ok: bool
+    reason: str = ""
+    finalized: BroadcastRecord | None = None
+
+
+class _Image(Wire, frozen=True):
+    current: LiveRound | None
+    aggregate: AggregateEnvelope | None
+    partials: tuple[PartialUnblind, ...]
+    history: tuple[BroadcastRecord, ...]
+
+
+class ZipnetMachine:
+    """Deterministic over committed commands; ``servers`` maps X25519 key → signing PeerId."""
+
+    def __init__(self, cfg: ZipnetConfig, servers: Mapping[bytes, PeerId]) -> None:
+        cfg.params.check()
+        self.cfg = cfg
+        self._servers = dict(servers)
+        self.current: LiveRound | None = None
+        self._aggregate: AggregateEnvelope | None = None
+        self._partials: dict[bytes, PartialUnblind] = {}
+        self.history: deque[BroadcastRecord] = deque(maxlen=HISTORY)
+
+    def signature(self) -> UniqueId:
+        return (
+            deployment_id(self.cfg).derive("committee").derive(f"v{self.cfg.params.wire_version}")
+        )
+
+    def apply(self, command: bytes, ctx: object = None) -> bytes:
+        try:
+            cmd: Command = decode(command, Command)  # type: ignore[arg-type]
+        except DecodeError as exc:
+            return encode(CommitteeResult(False, f"malformed command: {exc}"))
+        return encode(self.step(cmd))
+
+    def step(self, cmd: Command) -> CommitteeResult:
+        if isinstance(cmd, OpenRound):
+            return self._open(cmd.header)
+        if isinstance(cmd, SubmitAggregate):
+            return self._aggregate_in(cmd.aggregate)
+        return self._partial_in(cmd)
+
+    def _open(self, h: LiveRound) -> CommitteeResult:
+        last = self.history[-1].round if self.history else -1
+        if (self.current is not None and h.round <= self.current.round) or h.round <= last:
+            return CommitteeResult(False, f"round {h.round} is not after the current round")
+        if not h.clients or not h.servers:
+            return CommitteeResult(False, "a round needs clients and servers")
+        if set(h.servers) != set(self._servers):
+            return CommitteeResult(False, "the header's servers are not the committee's")
+        if len(set(h.clients)) != len(h.clients) or any(len(c) != 32 for c in h.clients):
+            return CommitteeResult(False, "client ids must be distinct 32-byte ids")
+        if len(h.schedule_hash) != 32:
+            return CommitteeResult(False, "schedule hash must be 32 bytes")
+        # An unfinalized previous round is dropped: the leader decides when to move on.
+        self.current, self._aggregate, self._partials = h, None, {}
+        return CommitteeResult(True)
+
+    def _aggregate_in(self, a: AggregateEnvelope) -> CommitteeResult:
+        cur = self.current
+        if cur is None or a.round != cur.round:
+            return CommitteeResult(False, "stale or unknown round")
+        if self._aggregate is not None:
+            return CommitteeResult(True, "duplicate aggregate ignored")
+        if len(a.payload) != self.cfg.params.envelope_bytes:
+            return CommitteeResult(False, "aggregate has the wrong length")
+        if not a.participants:
+            return CommitteeResult(False, "aggregate has no participants")
+        if len(set(a.participants)) != len(a.participants) or not set(a.participants) <= set(
+            cur.clients
+        ):
+            return CommitteeResult(False, "aggregate names a client outside the round")
+        self._aggregate = a
+        return self._maybe_finalize()
+
+    def _partial_in(self, cmd: SubmitPartial) -> CommitteeResult:
+        p, cur = cmd.partial, self.current
+        if cur is None or p.round != cur.round:
+            return CommitteeResult(False, "stale or unknown round")
+        signer = self._servers.get(p.server)
+        if signer is None or p.server not in cur.servers:
+            return CommitteeResult(False, "not a server of this round")
+        if not signer.verify(cmd.signature, _PARTIAL_DOMAIN + encode(p)):
+            return CommitteeResult(False, "bad partial signature")
+        if p.server in self._partials:
+            return CommitteeResult(True, "duplicate partial ignored")
+        if len(p.payload) != self.cfg.params.envelope_bytes:
+            return CommitteeResult(False, "partial has the wrong length")
+        self._partials[p.server] = p
+        return self._maybe_finalize()
+
+    def _maybe_finalize(self) -> CommitteeResult:
+        cur, agg = self.current, self._aggregate
+        if cur is None or agg is None or len(self._partials) < len(cur.servers):
+            return CommitteeResult(True)
+        params = self.cfg.params
+        broadcast = finalize(agg.payload, [p.payload for p in self._partials.values()], params)
+        record = BroadcastRecord(
+            cur.round, agg.participants, broadcast, garbled_slots(params, cur.round, broadcast)
+        )
+        self.history.append(record)
+        self.current, self._aggregate, self._partials = None, None, {}
+        return CommitteeResult(True, finalized=record)
+
+    def query(self, query: bytes) -> bytes:
+        return encode(tuple(self.history))
+
+    def snapshot(self) -> bytes:
+        return encode(
+            _Image(
+                self.current,
+                self._aggregate,
+                tuple(self._partials[k] for k in sorted(self._partials)),
+                tuple(self.history),
+            )
+        )
+
+    def restore(self, data: bytes) -> None:
+        image = decode(data, _Image)
+        self.current, self._aggregate = image.current, image.aggregate
+        self._partials = {p.server: p for p in image.partials}
+        self.history = deque(image.history, maxlen=HISTORY)
