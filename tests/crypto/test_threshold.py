@@ -64,7 +64,7 @@ RESULT = SHARES[0].result
 
 def test_any_t_of_n_open_and_fewer_do_not() -> None:
     box = TE.seal(RESULT.group_key, b"sealed bid: 42 gwei", context=b"round 7")
-    partials = [TE.partial(s, box, context=b"round 7") for s in SHARES]
+    partials = [TE.partial(s, box) for s in SHARES]
     for subset in itertools.combinations(partials, 3):
         opened = TE.combine(RESULT, box, subset, context=b"round 7")
         assert opened.plaintext == b"sealed bid: 42 gwei"
@@ -102,13 +102,16 @@ def test_bad_partial_is_excluded_and_named_and_t_good_still_open() -> None:
     assert all("DLEQ" in why for _, why in opened.rejected)
 
 
-def test_partial_bound_to_its_box_and_context() -> None:
-    box1 = TE.seal(RESULT.group_key, b"one")
-    box2 = TE.seal(RESULT.group_key, b"two")
-    p = TE.partial(SHARES[0], box1, context=b"a")
-    assert TE.check_partial(RESULT, box1, p, context=b"a") is None
-    assert TE.check_partial(RESULT, box1, p, context=b"b") is not None
-    assert TE.check_partial(RESULT, box2, p, context=b"a") is not None
+def test_partial_bound_to_its_box_and_the_sealer_context_to_the_aead() -> None:
+    box1 = TE.seal(RESULT.group_key, b"one", context=b"a")
+    box2 = TE.seal(RESULT.group_key, b"two", context=b"a")
+    p = TE.partial(SHARES[0], box1)
+    assert TE.check_partial(RESULT, box1, p) is None
+    assert TE.check_partial(RESULT, box2, p) is not None
+    parts = [TE.partial(s, box1) for s in SHARES[:3]]
+    assert TE.combine(RESULT, box1, parts, context=b"a").plaintext == b"one"
+    with pytest.raises(SealError, match="does not authenticate"):
+        TE.combine(RESULT, box1, parts, context=b"b")
 
 
 def test_tampered_ciphertext_and_malformed_boxes_are_refused() -> None:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
-
 import pytest
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from organisms.zipnet.aggregator import RoundFold
-from organisms.zipnet.client import Outcome, Receipt, ZipnetClient, unframe
+from organisms.zipnet.client import Outcome, unframe
 from organisms.zipnet.dcnet import (
     client_pad,
     partial_unblind,
@@ -21,128 +16,27 @@ from organisms.zipnet.dcnet import (
     xor,
     xor_many,
 )
+from organisms.zipnet.local import Faults
+from organisms.zipnet.local import LocalDeployment as World
 from organisms.zipnet.machine import (
-    CommitteeResult,
     OpenRound,
     SubmitAggregate,
     SubmitPartial,
-    ZipnetMachine,
 )
 from organisms.zipnet.params import (
     AggregateEnvelope,
     BroadcastRecord,
-    Envelope,
     LiveRound,
     PartialUnblind,
     RoundParams,
-    ZipnetConfig,
 )
-from pymosaik.primitives import SecretKey, encode
+from pymosaik.primitives import encode
 
 SMALL = RoundParams(num_slots=16, slot_bytes=64, tag_len=16, sched_slots=64, footprint_bytes=4)
 
 
-@dataclass
-class Server:
-    dh: X25519PrivateKey
-    key: SecretKey
-
-    @property
-    def pub(self) -> bytes:
-        return self.dh.public_key().public_bytes_raw()
-
-
-@dataclass
-class World:
-    """One deployment: servers, clients, an honest aggregator, the committee machine."""
-
-    cfg: ZipnetConfig
-    servers: list[Server]
-    clients: list[ZipnetClient]
-    rng: random.Random
-    machine: ZipnetMachine = field(init=False)
-    last: BroadcastRecord | None = None
-    round: int = 0
-    envelopes: dict[bytes, bytes] = field(default_factory=dict)
-    receipts: list[tuple[bytes, Receipt]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.machine = ZipnetMachine(self.cfg, {s.pub: s.key.peer_id for s in self.servers})
-
-    @property
-    def server_keys(self) -> list[bytes]:
-        return sorted(s.pub for s in self.servers)
-
-    def registry(self) -> dict[bytes, bytes]:
-        return {c.id: c.public for c in self.clients}
-
-    def run_round(
-        self,
-        *,
-        bad_partial: int | None = None,
-        drop: bytes | None = None,
-        jam: tuple[int, int] | None = None,
-    ) -> BroadcastRecord:
-        self.round += 1
-        p = self.cfg.params
-        header = LiveRound(
-            self.round,
-            tuple(sorted(c.id for c in self.clients)),
-            tuple(self.server_keys),
-            schedule_hash(self.last.broadcast if self.last else None, p),
-        )
-        assert self.machine.step(OpenRound(header)).ok
-        fold = RoundFold(p, header)
-        self.envelopes = {}
-        for c in self.clients:
-            env = c.seal(header, self.server_keys, self.last)
-            assert env is not None
-            if jam is not None and c is self.clients[jam[0]]:
-                noise = bytearray(p.envelope_bytes)
-                noise[jam[1] * p.slot_bytes : (jam[1] + 1) * p.slot_bytes] = self.rng.randbytes(
-                    p.slot_bytes
-                )
-                env = Envelope(env.round, env.client, xor(env.payload, bytes(noise)))
-            self.envelopes[c.id] = env.payload
-            if env.client != drop:
-                assert fold.add(env) is None
-        agg = fold.finish()
-        assert agg is not None
-        result: CommitteeResult = self.machine.step(SubmitAggregate(agg))
-        assert result.ok
-        reg = self.registry()
-        for i, s in enumerate(self.servers):
-            payload = partial_unblind(
-                s.dh, [reg[c] for c in agg.participants], p, header.round, header.schedule_hash
-            )
-            if i == bad_partial:
-                payload = xor(payload, self.rng.randbytes(len(payload)))
-            result = self.machine.step(
-                SubmitPartial.signed(s.key, PartialUnblind(header.round, s.pub, payload))
-            )
-            assert result.ok
-        record = result.finalized
-        assert record is not None
-        for c in self.clients:
-            self.receipts.extend((c.id, r) for r in c.on_broadcast(record))
-        self.last = record
-        return record
-
-
 def make_world(n_clients: int, n_servers: int, seed: int, params: RoundParams = SMALL) -> World:
-    rng = random.Random(seed)
-    cfg = ZipnetConfig("test.zipnet", params, rng.randbytes(32))
-    servers = [
-        Server(X25519PrivateKey.from_private_bytes(rng.randbytes(32)), SecretKey(rng.randbytes(32)))
-        for _ in range(n_servers)
-    ]
-    clients = [
-        ZipnetClient(
-            cfg, X25519PrivateKey.from_private_bytes(rng.randbytes(32)), entropy=rng.randbytes
-        )
-        for _ in range(n_clients)
-    ]
-    return World(cfg, servers, clients, rng)
+    return World.create(n_clients, n_servers, seed=seed, params=params)
 
 
 def messages(record: BroadcastRecord, params: RoundParams) -> list[bytes]:
@@ -206,7 +100,7 @@ def test_wrong_partial_fails_the_round_detectably() -> None:
     for c in w.clients:
         c.send(b"x")
     w.run_round()  # reservations
-    rec = w.run_round(bad_partial=1)
+    rec = w.run_round(Faults(bad_partial=1))
     assert rec.garbled_slots >= SMALL.num_slots - 1
     assert messages(rec, SMALL) == []
     assert {r.outcome for _, r in w.receipts} == {Outcome.COLLIDED.value}
@@ -221,7 +115,7 @@ def test_aggregator_dropping_an_envelope_is_seen_in_the_receipt() -> None:
     victim = w.clients[0]
     victim.send(b"censored?")
     w.run_round()
-    rec = w.run_round(drop=victim.id)
+    rec = w.run_round(Faults(drop=victim.id))
     assert victim.id not in rec.participants
     assert [r.outcome for cid, r in w.receipts if cid == victim.id] == [Outcome.DROPPED.value]
     assert victim.pending == 1
@@ -239,7 +133,7 @@ def test_jammer_garbles_a_slot_and_the_victim_retries() -> None:
         SMALL, schedule_vector(w.last.broadcast, SMALL), sched.sched_slot, sched.footprint
     )
     assert slot is not None
-    rec = w.run_round(jam=(0, slot))
+    rec = w.run_round(Faults(jam=(0, slot)))
     assert rec.garbled_slots == 1
     assert [r.outcome for cid, r in w.receipts if cid == victim.id] == [Outcome.COLLIDED.value]
     for _ in range(8):

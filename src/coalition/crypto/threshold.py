@@ -92,8 +92,9 @@ class ThresholdElGamal(Generic[E]):
         ct = ChaCha20Poly1305(key).encrypt(_NONCE, plaintext, g.encode(u) + context)
         return Sealed(g.encode(u), ct)
 
-    def _context(self, result: DkgResult, sealed: Sealed, context: bytes) -> bytes:
-        return result.session + sealed.ephemeral + context
+    def _binding(self, result: DkgResult, sealed: Sealed) -> bytes:
+        """A proof speaks for one key (the session) and one box (its ephemeral element)."""
+        return result.session + sealed.ephemeral
 
     def partial(
         self,
@@ -109,12 +110,12 @@ class ThresholdElGamal(Generic[E]):
             u = g.decode(sealed.ephemeral)
         except InvalidElementError as exc:
             raise SealError(f"bad ephemeral element: {exc}") from exc
-        ctx = self._context(share.result, sealed, context)
-        _, d, proof = self._dleq.prove(share.secret, u, ctx, entropy)
+        binding = self._binding(share.result, sealed)
+        _, d, proof = self._dleq.prove(share.secret, u, binding, entropy)
         return PartialDecryption(share.index, g.encode(d), proof)
 
     def check_partial(
-        self, result: DkgResult, sealed: Sealed, partial: PartialDecryption, *, context: bytes = b""
+        self, result: DkgResult, sealed: Sealed, partial: PartialDecryption
     ) -> str | None:
         """``None`` if the partial is good, else why it is not (evidence for a record)."""
         g = self.group
@@ -126,8 +127,7 @@ class ThresholdElGamal(Generic[E]):
             v = g.decode(result.verification_keys[partial.index - 1], allow_identity=True)
         except InvalidElementError as exc:
             return f"bad element: {exc}"
-        ctx = self._context(result, sealed, context)
-        if not self._dleq.verify(v, u, d, partial.proof, ctx):
+        if not self._dleq.verify(v, u, d, partial.proof, self._binding(result, sealed)):
             return "DLEQ proof does not verify against the member's verification key"
         return None
 
@@ -139,14 +139,18 @@ class ThresholdElGamal(Generic[E]):
         *,
         context: bytes = b"",
     ) -> Opened:
-        """Verify every partial, combine the first t good ones (by index), open the box."""
+        """Verify every partial, combine the first t good ones (by index), open the box.
+
+        ``context`` is the sealer's: the AEAD authenticates it, so a box sealed for another
+        deployment or purpose does not open here.
+        """
         g = self.group
         good: dict[int, E] = {}
         rejected: list[tuple[int, str]] = []
         for p in sorted(partials, key=lambda p: p.index):
             if p.index in good:
                 continue
-            why = self.check_partial(result, sealed, p, context=context)
+            why = self.check_partial(result, sealed, p)
             if why is None:
                 good[p.index] = g.decode(p.element)
             else:

@@ -1,0 +1,141 @@
+"""unseal's configuration, commands and public records."""
+
+from __future__ import annotations
+
+from coalition.crypto.dkg import Complaint, Deal, Justification
+from coalition.crypto.threshold import PartialDecryption, Sealed
+from pymosaik.primitives import SecretKey, UniqueId, Wire, encode
+
+
+class UnsealConfig(Wire, frozen=True):
+    """t of n, pinned in content: changing either means a new committee (the book)."""
+
+    name: str
+    t: int
+    n: int
+    epoch: int = 0
+
+    def check(self) -> None:
+        if not 1 <= self.t <= self.n <= 64:
+            raise ValueError(f"unseal needs 1 ≤ t ≤ n ≤ 64, got t={self.t} n={self.n}")
+
+
+def unseal_root(cfg: UnsealConfig) -> UniqueId:
+    return UniqueId.from_parts(f"unseal|{cfg.name}|t={cfg.t}|n={cfg.n}|epoch={cfg.epoch}")
+
+
+def dkg_session(cfg: UnsealConfig) -> bytes:
+    return unseal_root(cfg).derive("dkg").bytes
+
+
+# --- commands (each signed by the committee member that sends it) -------------------------
+
+
+class Register(Wire, frozen=True, tag="register"):
+    """A member's X25519 key that DKG shares are sealed to."""
+
+    member: int
+    encryption_key: bytes
+
+
+class DealCmd(Wire, frozen=True, tag="deal"):
+    member: int
+    deal: Deal
+
+
+class ComplaintCmd(Wire, frozen=True, tag="complaint"):
+    member: int
+    complaint: Complaint
+
+
+class JustifyCmd(Wire, frozen=True, tag="justify"):
+    member: int
+    justification: Justification
+
+
+class ClosePhase(Wire, frozen=True, tag="close"):
+    """Deadline reached: 'dealing', 'complaints' or 'finish' (idempotent)."""
+
+    member: int
+    phase: str
+
+
+class SealedSlot(Wire, frozen=True):
+    slot_index: int
+    sealed: Sealed
+
+
+class Ingest(Wire, frozen=True, tag="ingest"):
+    """The sealed boxes of one finalized zipnet round, in canonical order."""
+
+    member: int
+    round: int
+    boxes: tuple[SealedSlot, ...]
+
+
+class SlotPartial(Wire, frozen=True):
+    slot_index: int
+    partial: PartialDecryption
+
+
+class Shares(Wire, frozen=True, tag="shares"):
+    member: int
+    round: int
+    partials: tuple[SlotPartial, ...]
+
+
+Body = Register | DealCmd | ComplaintCmd | JustifyCmd | ClosePhase | Ingest | Shares
+
+
+class Signed(Wire, frozen=True):
+    body: Body
+    signature: bytes
+
+    @classmethod
+    def by(cls, key: SecretKey, body: Body) -> Signed:
+        return cls(body, key.sign(SIGN_DOMAIN + encode(body)))
+
+
+SIGN_DOMAIN = b"unseal.command.v1|"
+
+
+# --- public records -----------------------------------------------------------------------
+
+
+class Cleartext(Wire, frozen=True):
+    slot_index: int
+    payload: bytes
+
+
+class UnsealedRound(Wire, frozen=True):
+    """One entry of UnsealedPool: ``slot`` is its position in the pool."""
+
+    slot: int
+    round: int
+    cleartext: tuple[Cleartext, ...]
+    #: Boxes whose AEAD failed after a correct combination (sealed to another key, or junk).
+    undecryptable: tuple[int, ...] = ()
+
+
+class ShareBundle(Wire, frozen=True):
+    """ShareRegistry entry: a member's public keys."""
+
+    member: int
+    encryption_key: bytes
+    verification_key: bytes = b""
+
+
+class BadShare(Wire, frozen=True):
+    """Evidence that a member's partial failed its proof (excluded, never combined)."""
+
+    round: int
+    slot_index: int
+    member: int
+    reason: str
+
+
+class UnsealResult(Wire, frozen=True):
+    ok: bool
+    reason: str = ""
+    opened: tuple[UnsealedRound, ...] = ()
+    bad_shares: tuple[BadShare, ...] = ()
