@@ -3,84 +3,21 @@ zipnet, t-of-n opening with verified shares, and replies only the submitter can 
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
-
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
 from coalition.crypto.dkg import Phase
 from coalition.crypto.reply import ReplyError, open_reply, parse_request, seal_reply
 from coalition.crypto.ristretto import RISTRETTO255
-from coalition.crypto.threshold import PartialDecryption, ThresholdElGamal
+from coalition.crypto.threshold import ThresholdElGamal
 from organisms.shuffle import SealClient, ShuffleConfig, Submission, boxes_from_broadcast
-from organisms.unseal.items import Ingest, SealedSlot, Shares, Signed, SlotPartial, UnsealConfig
-from organisms.unseal.machine import UnsealMachine
-from organisms.unseal.member import Deadlines, UnsealMemberCore
+from organisms.unseal.items import Ingest, SealedSlot, Signed
+from organisms.unseal.local import LocalCommittee as Committee
 from organisms.zipnet.local import LocalDeployment
 from organisms.zipnet.params import RoundParams
-from pymosaik.primitives import SecretKey
 
 PARAMS = RoundParams(num_slots=16, slot_bytes=256, tag_len=16, sched_slots=64)
 
 
-@dataclass
-class Committee:
-    """n unseal replicas fed one committed log in order, as a Raft group would."""
-
-    cfg: UnsealConfig
-    keys: list[SecretKey]
-    cores: list[UnsealMemberCore]
-    replicas: list[UnsealMachine]
-    log: list[Signed] = field(default_factory=list)
-    now: int = 0
-    corrupt: set[int] = field(default_factory=set)
-    silent: set[int] = field(default_factory=set)
-
-    def pump(self, rounds: int = 50) -> None:
-        for _ in range(rounds):
-            self.now += 1_000
-            new: list[Signed] = []
-            for core, replica in zip(self.cores, self.replicas, strict=True):
-                if core.index in self.silent:
-                    continue
-                for out in core.step(replica, self.now):
-                    if core.index in self.corrupt and isinstance(out.body, Shares):
-                        new.append(self._corrupted(core.index, out.body))
-                    else:
-                        new.append(out)
-            for cmd in new:
-                self.log.append(cmd)
-                results = [r.step(cmd) for r in self.replicas]
-                assert len({(res.ok, res.reason) for res in results}) == 1  # deterministic
-            if not new and self.now > 20_000:
-                return
-
-    def _corrupted(self, index: int, body: Shares) -> Signed:
-        """Member ``index`` sends a valid group element that is not its share's image."""
-        wrong = RISTRETTO255.base_mul(12345)
-        bad = tuple(
-            SlotPartial(sp.slot_index, PartialDecryption(index, wrong, sp.partial.proof))
-            for sp in body.partials
-        )
-        return Signed.by(self.keys[index - 1], Shares(index, body.round, bad))
-
-
 def make_committee(n: int, t: int, seed: int) -> Committee:
-    rng = random.Random(seed)
-    cfg = UnsealConfig("test.unseal", t, n)
-    keys = [SecretKey(rng.randbytes(32)) for _ in range(n)]
-    peers = [k.peer_id for k in keys]
-    cores = [
-        UnsealMemberCore(
-            i + 1,
-            keys[i],
-            encryption_key=X25519PrivateKey.from_private_bytes(rng.randbytes(32)),
-            deadlines=Deadlines(dealing_ms=3_000, complaints_ms=2_000, justification_ms=2_000),
-            entropy=rng.randbytes,
-        )
-        for i in range(n)
-    ]
-    return Committee(cfg, keys, cores, [UnsealMachine(cfg, peers) for _ in range(n)])
+    return Committee.create(n, t, seed=seed, name="test.unseal")
 
 
 def _run(
@@ -92,7 +29,7 @@ def _run(
     talkers: int = 4,
 ) -> tuple[Committee, LocalDeployment, list[tuple[bytes, Submission]]]:
     com = make_committee(n, t, seed=11)
-    com.pump()
+    com.pump(100)
     assert all(r.transcript.phase is Phase.DONE for r in com.replicas)
     key = com.replicas[0].key
     assert key is not None and all(c.share is not None for c in com.cores)

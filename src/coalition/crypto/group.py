@@ -121,8 +121,9 @@ def lagrange_at_zero(indices: Iterable[int], order: int) -> dict[int, int]:
 
 
 def linear_combination(group: PrimeGroup[E], terms: Iterable[tuple[int, E]]) -> E:
-    """Σ k_i · P_i."""
-    acc = group.identity()
+    """Σ k_i · P_i (starting from the first term: an addition costs a decode and an encode)."""
+    acc: E | None = None
     for k, p in terms:
-        acc = group.add(acc, group.mul(k, p))
-    return acc
+        term = group.mul(k, p)
+        acc = term if acc is None else group.add(acc, term)
+    return group.identity() if acc is None else acc

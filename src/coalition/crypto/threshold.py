@@ -13,7 +13,7 @@ interpolation in the exponent. Fewer than t partials determine nothing about S.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Generic
 
@@ -25,7 +25,15 @@ from pymosaik.primitives.encoding import Wire
 
 from .dkg import DkgResult, KeyShare
 from .dleq import Dleq, DleqProof
-from .group import E, Entropy, InvalidElementError, PrimeGroup, lagrange_at_zero, random_scalar
+from .group import (
+    E,
+    Entropy,
+    InvalidElementError,
+    PrimeGroup,
+    lagrange_at_zero,
+    linear_combination,
+    random_scalar,
+)
 
 _KDF_CONTEXT: Final = "coalition 2026 unseal kem v1"
 _NONCE: Final = bytes(12)
@@ -157,11 +165,23 @@ class ThresholdElGamal(Generic[E]):
                 rejected.append((p.index, why))
         if len(good) < result.t:
             raise SealError(f"{len(good)} good partials, need {result.t}")
+        plaintext, used = self.combine_checked(result, sealed, good, context=context)
+        return Opened(plaintext, tuple(used), tuple(rejected))
+
+    def combine_checked(
+        self, result: DkgResult, sealed: Sealed, good: Mapping[int, E], *, context: bytes = b""
+    ) -> tuple[bytes, list[int]]:
+        """Open with partial elements already checked by ``check_partial`` (by index).
+
+        For callers that verify each partial as it arrives (the unseal machine), so nothing
+        is verified twice; the first t indices are used.
+        """
+        g = self.group
+        if len(good) < result.t:
+            raise SealError(f"{len(good)} good partials, need {result.t}")
         used = sorted(good)[: result.t]
         lam = lagrange_at_zero(used, g.order)
-        s = g.identity()
-        for i in used:
-            s = g.add(s, g.mul(lam[i], good[i]))
+        s = linear_combination(g, ((lam[i], good[i]) for i in used))
         u = g.decode(sealed.ephemeral)
         y = g.decode(result.group_key)
         key = _aead_key(g, s, u, y, context)
@@ -171,4 +191,4 @@ class ThresholdElGamal(Generic[E]):
             )
         except InvalidTag as exc:
             raise SealError("ciphertext does not authenticate (tampered or wrong key)") from exc
-        return Opened(plaintext, tuple(used), tuple(rejected))
+        return plaintext, used

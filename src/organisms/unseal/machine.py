@@ -212,6 +212,9 @@ class UnsealMachine:
             if sealed is None:
                 bad.append(BadShare(body.round, sp.slot_index, body.member, "no such box"))
                 continue
+            have = pending.good.setdefault(sp.slot_index, {})
+            if body.member in have:
+                continue  # a resend: already verified and kept
             if sp.partial.index != body.member:
                 why: str | None = "partial carries another member's index"
             else:
@@ -219,7 +222,7 @@ class UnsealMachine:
             if why is not None:
                 bad.append(BadShare(body.round, sp.slot_index, body.member, why))
                 continue
-            pending.good.setdefault(sp.slot_index, {}).setdefault(body.member, sp.partial)
+            have[body.member] = sp.partial
         self.bad_shares.extend(bad)
         opened = self._drain(key)
         return UnsealResult(True, opened=opened, bad_shares=tuple(bad))
@@ -235,8 +238,9 @@ class UnsealMachine:
             ctx = seal_context(self.cfg)
             for b in p.boxes:
                 try:
-                    opened = _TE.combine(key, b.sealed, p.good[b.slot_index].values(), context=ctx)
-                    clear.append(Cleartext(b.slot_index, opened.plaintext))
+                    good = {i: q.element for i, q in p.good[b.slot_index].items()}
+                    plaintext, _ = _TE.combine_checked(key, b.sealed, good, context=ctx)
+                    clear.append(Cleartext(b.slot_index, plaintext))
                 except SealError:
                     broken.append(b.slot_index)
             record = UnsealedRound(self.next_slot, p.round, tuple(clear), tuple(broken))

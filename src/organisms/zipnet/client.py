@@ -22,6 +22,7 @@ from coalition.crypto.group import Entropy
 from pymosaik.primitives import Wire
 
 from .dcnet import (
+    SharedSecrets,
     fill_slot,
     reserved_slot,
     schedule_vector,
@@ -84,6 +85,7 @@ class ZipnetClient:
         cfg.params.check()
         self.cfg = cfg
         self._secret = secret
+        self._shared = SharedSecrets(secret)
         self.public = secret.public_key().public_bytes_raw()
         self.id = client_id(deployment_id(cfg), self.public)
         self._entropy = entropy
@@ -144,7 +146,7 @@ class ZipnetClient:
             self._reservation = _Reservation(header.round, k, fp)
         payload = seal_envelope(
             bytes(vector),
-            self._secret,
+            self._shared,
             server_keys,
             p,
             round_=header.round,

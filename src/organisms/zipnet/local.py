@@ -18,7 +18,7 @@ from pymosaik.sim.rng import seeded
 
 from .aggregator import RoundFold
 from .client import Receipt, ZipnetClient
-from .dcnet import partial_unblind, schedule_hash, xor
+from .dcnet import SharedSecrets, partial_unblind, schedule_hash, xor
 from .machine import OpenRound, SubmitAggregate, SubmitPartial, ZipnetMachine
 from .params import BroadcastRecord, Envelope, LiveRound, PartialUnblind, RoundParams, ZipnetConfig
 
@@ -31,6 +31,10 @@ class HarnessError(AssertionError):
 class LocalServer:
     dh: X25519PrivateKey
     key: SecretKey
+    shared: SharedSecrets = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.shared = SharedSecrets(self.dh)
 
     @property
     def pub(self) -> bytes:
@@ -133,7 +137,7 @@ class LocalDeployment:
         record: BroadcastRecord | None = None
         for i, s in enumerate(self.servers):
             payload = partial_unblind(
-                s.dh, [reg[c] for c in agg.participants], p, header.round, header.schedule_hash
+                s.shared, [reg[c] for c in agg.participants], p, header.round, header.schedule_hash
             )
             if i == faults.bad_partial:
                 payload = xor(payload, self.rng.randbytes(len(payload)))
