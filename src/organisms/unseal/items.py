@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from coalition.crypto.dkg import Complaint, Deal, Justification
 from coalition.crypto.threshold import PartialDecryption, Sealed
+from coalition.keygen import KeygenCmd
 from pymosaik.primitives import SecretKey, UniqueId, Wire, encode
 
 
@@ -31,35 +31,6 @@ def dkg_session(cfg: UnsealConfig) -> bytes:
 # --- commands (each signed by the committee member that sends it) -------------------------
 
 
-class Register(Wire, frozen=True, tag="register"):
-    """A member's X25519 key that DKG shares are sealed to."""
-
-    member: int
-    encryption_key: bytes
-
-
-class DealCmd(Wire, frozen=True, tag="deal"):
-    member: int
-    deal: Deal
-
-
-class ComplaintCmd(Wire, frozen=True, tag="complaint"):
-    member: int
-    complaint: Complaint
-
-
-class JustifyCmd(Wire, frozen=True, tag="justify"):
-    member: int
-    justification: Justification
-
-
-class ClosePhase(Wire, frozen=True, tag="close"):
-    """Deadline reached: 'dealing', 'complaints' or 'finish' (idempotent)."""
-
-    member: int
-    phase: str
-
-
 class SealedSlot(Wire, frozen=True):
     slot_index: int
     sealed: Sealed
@@ -84,7 +55,7 @@ class Shares(Wire, frozen=True, tag="shares"):
     partials: tuple[SlotPartial, ...]
 
 
-Body = Register | DealCmd | ComplaintCmd | JustifyCmd | ClosePhase | Ingest | Shares
+Body = KeygenCmd | Ingest | Shares
 
 
 class Signed(Wire, frozen=True):
@@ -115,14 +86,6 @@ class UnsealedRound(Wire, frozen=True):
     cleartext: tuple[Cleartext, ...]
     #: Boxes whose AEAD failed after a correct combination (sealed to another key, or junk).
     undecryptable: tuple[int, ...] = ()
-
-
-class ShareBundle(Wire, frozen=True):
-    """ShareRegistry entry: a member's public keys."""
-
-    member: int
-    encryption_key: bytes
-    verification_key: bytes = b""
 
 
 class BadShare(Wire, frozen=True):

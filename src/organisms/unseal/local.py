@@ -14,12 +14,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from coalition.crypto.ristretto import RISTRETTO255
 from coalition.crypto.threshold import PartialDecryption
+from coalition.keygen import Deadlines
 from pymosaik.primitives import SecretKey
 from pymosaik.sim.rng import seeded
 
 from .items import Shares, Signed, SlotPartial, UnsealConfig
 from .machine import UnsealMachine
-from .member import Deadlines, UnsealMemberCore
+from .member import UnsealMemberCore
 
 
 class DivergenceError(AssertionError):

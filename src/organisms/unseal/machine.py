@@ -1,12 +1,13 @@
 """The unseal committee's replicated machine.
 
-It holds only public material: registrations (ShareRegistry), the DKG transcript, the sealed
-boxes of each ingested zipnet round and the partial decryptions members submit. Every partial
-is checked against its member's verification key before it is kept (a bad one is recorded as
-``BadShare`` evidence and never combined); once every box of the oldest pending round has t
-good partials the machine combines them and appends an ``UnsealedRound`` to the pool. Rounds
-open strictly in ingest order, so the pool follows zipnet's order; a round that cannot reach t
-holds the ones behind it (the committee has lost its threshold: an operator matter).
+It holds only public material: the key generation (``coalition.keygen``: registrations into
+ShareRegistry and the DKG transcript), the sealed boxes of each ingested zipnet round and the
+partial decryptions members submit. Every partial is checked against its member's verification
+key before it is kept (a bad one is recorded as ``BadShare`` evidence and never combined); once
+every box of the oldest pending round has t good partials the machine combines them and appends
+an ``UnsealedRound`` to the pool. Rounds open strictly in ingest order, so the pool follows
+zipnet's order; a round that cannot reach t holds the ones behind it (the committee has lost
+its threshold: an operator matter).
 """
 
 from __future__ import annotations
@@ -16,23 +17,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from coalition.crypto.dkg import Deal, DkgParams, DkgResult, DkgTranscript, Phase
+from coalition.crypto.dkg import DkgParams, DkgResult, DkgTranscript
 from coalition.crypto.ristretto import RISTRETTO255
 from coalition.crypto.threshold import PartialDecryption, SealError, ThresholdElGamal
-from pymosaik.primitives import DecodeError, PeerId, UniqueId, decode, encode
+from coalition.keygen import KeygenState, ShareBundle
+from pymosaik.primitives import DecodeError, PeerId, UniqueId, Wire, decode, encode
 
 from .items import (
     SIGN_DOMAIN,
     BadShare,
     Cleartext,
-    ClosePhase,
-    ComplaintCmd,
-    DealCmd,
     Ingest,
-    JustifyCmd,
-    Register,
     SealedSlot,
-    ShareBundle,
     Shares,
     Signed,
     UnsealConfig,
@@ -53,6 +49,18 @@ def seal_context(cfg: UnsealConfig) -> bytes:
     return unseal_root(cfg).bytes
 
 
+class _Image(Wire, frozen=True):
+    keygen: tuple[Signed, ...]
+    pending: tuple[
+        tuple[int, tuple[SealedSlot, ...], tuple[tuple[int, tuple[PartialDecryption, ...]], ...]],
+        ...,
+    ]
+    last_round: int
+    next_slot: int
+    pool: tuple[UnsealedRound, ...]
+    bad_shares: tuple[BadShare, ...]
+
+
 @dataclass
 class _Pending:
     round: int
@@ -69,13 +77,11 @@ class UnsealMachine:
             raise ValueError(f"unseal config says n={cfg.n}, committee has {len(committee)}")
         self.cfg = cfg
         self._committee = list(committee)
-        self._log: list[Signed] = []  # accepted DKG commands: the snapshot replays them
+        self._log: list[Signed] = []  # accepted key-generation commands: the snapshot replays them
         self._reset()
 
     def _reset(self) -> None:
-        self.registry: dict[int, ShareBundle] = {}
-        self._deals: dict[int, Deal] = {}
-        self.transcript = DkgTranscript(
+        self.keygen = KeygenState(
             RISTRETTO255, DkgParams(dkg_session(self.cfg), self.cfg.n, self.cfg.t)
         )
         self._pending: deque[_Pending] = deque()
@@ -85,16 +91,21 @@ class UnsealMachine:
         self.bad_shares: deque[BadShare] = deque(maxlen=POOL_HISTORY)
 
     @property
+    def transcript(self) -> DkgTranscript[bytes]:
+        return self.keygen.transcript
+
+    @property
+    def registry(self) -> dict[int, ShareBundle]:
+        return self.keygen.registry
+
+    @property
     def key(self) -> DkgResult | None:
-        return self.transcript.result
+        return self.keygen.result
 
     @property
     def last_round(self) -> int:
         """The newest zipnet round ingested (-1 before the first)."""
         return self._last_round
-
-    def deal_of(self, dealer: int) -> Deal | None:
-        return self._deals.get(dealer)
 
     def pending_rounds(self) -> list[tuple[int, tuple[SealedSlot, ...]]]:
         return [(p.round, p.boxes) for p in self._pending]
@@ -120,67 +131,16 @@ class UnsealMachine:
             return self._ingest(body)
         if isinstance(body, Shares):
             return self._shares(body)
-        result = self._dkg(body)
-        if result.ok and result.reason == "":
+        why = self.keygen.apply(body)
+        if why is None:
             self._log.append(signed)
-        return result
-
-    # --- key generation -------------------------------------------------------------------
-
-    def _dkg(
-        self, body: Register | DealCmd | ComplaintCmd | JustifyCmd | ClosePhase
-    ) -> UnsealResult:
-        tr = self.transcript
-        if isinstance(body, Register):
-            if body.member in self.registry:
-                return UnsealResult(True, "already registered")
-            if len(body.encryption_key) != 32:
-                return UnsealResult(False, "an encryption key is 32 bytes")
-            self.registry[body.member] = ShareBundle(body.member, body.encryption_key)
             return UnsealResult(True)
-        if len(self.registry) < self.cfg.n:
-            return UnsealResult(False, "waiting for every member to register")
-        why: str | None
-        if isinstance(body, DealCmd):
-            if body.deal.dealer != body.member:
-                return UnsealResult(False, "a member deals only as itself")
-            why = tr.apply_deal(body.deal)
-            if why is None:
-                self._deals[body.member] = body.deal
-        elif isinstance(body, ComplaintCmd):
-            if body.complaint.accuser != body.member:
-                return UnsealResult(False, "a member complains only as itself")
-            why = tr.apply_complaint(body.complaint)
-        elif isinstance(body, JustifyCmd):
-            if body.justification.dealer != body.member:
-                return UnsealResult(False, "only the accused dealer justifies")
-            why = tr.apply_justification(body.justification)
-        else:
-            why = self._close(body.phase)
-        if why is not None:
-            return UnsealResult(False, why)
-        return UnsealResult(True)
-
-    def _close(self, phase: str) -> str | None:
-        tr = self.transcript
-        if phase == "dealing":
-            tr.close_dealing()
-        elif phase == "complaints":
-            tr.close_complaints()
-        elif phase == "finish":
-            if tr.finish() is not None and tr.result is not None:
-                for i, vk in enumerate(tr.result.verification_keys, start=1):
-                    if i in self.registry:
-                        b = self.registry[i]
-                        self.registry[i] = ShareBundle(i, b.encryption_key, vk)
-        else:
-            return f"unknown phase {phase!r}"
-        return None
+        return UnsealResult(why == "", why)
 
     # --- opening --------------------------------------------------------------------------
 
     def _ingest(self, body: Ingest) -> UnsealResult:
-        if self.transcript.phase is not Phase.DONE:
+        if not self.keygen.ready:
             return UnsealResult(False, "no threshold key yet")
         if body.round <= self._last_round:
             return UnsealResult(True, "round already ingested")
@@ -201,7 +161,7 @@ class UnsealMachine:
         return UnsealResult(True)
 
     def _shares(self, body: Shares) -> UnsealResult:
-        key = self.transcript.result
+        key = self.keygen.result
         pending = next((p for p in self._pending if p.round == body.round), None)
         if key is None or pending is None:
             return UnsealResult(False, "round is not waiting for shares")
@@ -255,13 +215,13 @@ class UnsealMachine:
         return encode(tuple(self.pool))
 
     def snapshot(self) -> bytes:
-        """Replayable image: the DKG commands, plus the pool, pending rounds and evidence."""
+        """Replayable image: the key-generation commands, then the pool, pending and evidence."""
         pending = tuple(
             (p.round, p.boxes, tuple((s, tuple(d.values())) for s, d in sorted(p.good.items())))
             for p in self._pending
         )
         return encode(
-            (
+            _Image(
                 tuple(self._log),
                 pending,
                 self._last_round,
@@ -272,33 +232,15 @@ class UnsealMachine:
         )
 
     def restore(self, data: bytes) -> None:
-        image = decode(
-            data,
-            tuple[
-                tuple[Signed, ...],
-                tuple[
-                    tuple[
-                        int,
-                        tuple[SealedSlot, ...],
-                        tuple[tuple[int, tuple[PartialDecryption, ...]], ...],
-                    ],
-                    ...,
-                ],
-                int,
-                int,
-                tuple[UnsealedRound, ...],
-                tuple[BadShare, ...],
-            ],
-        )
-        log, pending, last, next_slot, pool, bad = image
+        image = decode(data, _Image)
         self._log = []
         self._reset()
-        for signed in log:
+        for signed in image.keygen:
             self.step(signed)
-        for round_, boxes, good in pending:
+        for round_, boxes, good in image.pending:
             self._pending.append(
                 _Pending(round_, boxes, {s: {p.index: p for p in ps} for s, ps in good})
             )
-        self._last_round, self.next_slot = last, next_slot
-        self.pool.extend(pool)
-        self.bad_shares.extend(bad)
+        self._last_round, self.next_slot = image.last_round, image.next_slot
+        self.pool.extend(image.pool)
+        self.bad_shares.extend(image.bad_shares)

@@ -1,0 +1,248 @@
+"""Key generation inside a committee's log: the part every threshold organism shares.
+
+unseal, the randomness beacon and the threshold signer each hold a threshold key made by the
+DKG of ``coalition.crypto.dkg`` (decision D12). This module carries that DKG through a
+replicated machine — the commands, the public state every replica derives (``KeygenState``) and
+one member's private side (``KeygenMember``) — so an organism adds only what it does with the key.
+Commands reach ``KeygenState`` already authenticated: the organism's machine checks the member's
+signature over its own command envelope and passes the body here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Final, Generic
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from pymosaik.primitives import Wire
+
+from .crypto.dkg import (
+    Complaint,
+    Deal,
+    DkgError,
+    DkgMember,
+    DkgParams,
+    DkgResult,
+    DkgTranscript,
+    Justification,
+    KeyShare,
+    Phase,
+)
+from .crypto.group import E, Entropy, PrimeGroup
+
+
+class Register(Wire, frozen=True, tag="register"):
+    """A member's X25519 key that DKG shares are sealed to."""
+
+    member: int
+    encryption_key: bytes
+
+
+class DealCmd(Wire, frozen=True, tag="deal"):
+    member: int
+    deal: Deal
+
+
+class ComplaintCmd(Wire, frozen=True, tag="complaint"):
+    member: int
+    complaint: Complaint
+
+
+class JustifyCmd(Wire, frozen=True, tag="justify"):
+    member: int
+    justification: Justification
+
+
+class ClosePhase(Wire, frozen=True, tag="close"):
+    """Deadline reached: 'dealing', 'complaints' or 'finish' (idempotent)."""
+
+    member: int
+    phase: str
+
+
+KeygenCmd = Register | DealCmd | ComplaintCmd | JustifyCmd | ClosePhase
+KEYGEN_COMMANDS = (Register, DealCmd, ComplaintCmd, JustifyCmd, ClosePhase)
+
+
+class ShareBundle(Wire, frozen=True):
+    """ShareRegistry entry: a member's public keys (verification key once the DKG is done)."""
+
+    member: int
+    encryption_key: bytes
+    verification_key: bytes = b""
+
+
+class KeygenState(Generic[E]):
+    """The replicated side: registrations, then the DKG transcript over committed commands.
+
+    ``apply`` returns ``None`` when the command changed the state, ``""`` when it was a harmless
+    duplicate, and the reason otherwise.
+    """
+
+    def __init__(self, group: PrimeGroup[E], params: DkgParams) -> None:
+        self.group, self.params = group, params
+        self.registry: dict[int, ShareBundle] = {}
+        self.transcript = DkgTranscript(group, params)
+        self._deals: dict[int, Deal] = {}
+
+    @property
+    def result(self) -> DkgResult | None:
+        return self.transcript.result
+
+    @property
+    def ready(self) -> bool:
+        return self.transcript.phase is Phase.DONE
+
+    def deal_of(self, dealer: int) -> Deal | None:
+        return self._deals.get(dealer)
+
+    def apply(self, body: KeygenCmd) -> str | None:
+        n = self.params.n
+        if not 1 <= body.member <= n:
+            return f"member {body.member} is not on the committee"
+        tr = self.transcript
+        if isinstance(body, Register):
+            if body.member in self.registry:
+                return ""
+            if len(body.encryption_key) != 32:
+                return "an encryption key is 32 bytes"
+            self.registry[body.member] = ShareBundle(body.member, body.encryption_key)
+            return None
+        if len(self.registry) < n:
+            return "waiting for every member to register"
+        if isinstance(body, DealCmd):
+            if body.deal.dealer != body.member:
+                return "a member deals only as itself"
+            why = tr.apply_deal(body.deal)
+            if why is None:
+                self._deals[body.member] = body.deal
+            return why
+        if isinstance(body, ComplaintCmd):
+            if body.complaint.accuser != body.member:
+                return "a member complains only as itself"
+            return tr.apply_complaint(body.complaint)
+        if isinstance(body, JustifyCmd):
+            if body.justification.dealer != body.member:
+                return "only the accused dealer justifies"
+            return tr.apply_justification(body.justification)
+        return self._close(body.phase)
+
+    def _close(self, phase: str) -> str | None:
+        tr = self.transcript
+        if phase == "dealing":
+            tr.close_dealing()
+        elif phase == "complaints":
+            tr.close_complaints()
+        elif phase == "finish":
+            if tr.finish() is not None and tr.result is not None:
+                for i, vk in enumerate(tr.result.verification_keys, start=1):
+                    b = self.registry[i]
+                    self.registry[i] = ShareBundle(i, b.encryption_key, vk)
+        else:
+            return f"unknown phase {phase!r}"
+        return None
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """How long each DKG phase stays open once the previous one closed (ms)."""
+
+    dealing_ms: int = 5_000
+    complaints_ms: int = 3_000
+    justification_ms: int = 3_000
+
+
+DEFAULT_DEADLINES: Final = Deadlines()
+
+
+class KeygenMember(Generic[E]):
+    """One member's private side: registers, deals, complains, justifies, closes phases."""
+
+    def __init__(
+        self,
+        group: PrimeGroup[E],
+        index: int,
+        *,
+        encryption_key: X25519PrivateKey,
+        deadlines: Deadlines = DEFAULT_DEADLINES,
+        entropy: Entropy = os.urandom,
+    ) -> None:
+        self.group, self.index = group, index
+        self._enc = encryption_key
+        self._deadlines = deadlines
+        self._entropy = entropy
+        self._dkg: DkgMember[E] | None = None
+        self._received: set[int] = set()
+        self._answered: set[tuple[int, int]] = set()
+        self._registered = False
+        self._phase_since: tuple[Phase, int] | None = None
+        self._closes_sent: set[str] = set()
+        self.share: KeyShare | None = None
+        self.error: str | None = None
+
+    def step(self, state: KeygenState[E], now_ms: int) -> list[KeygenCmd]:
+        out: list[KeygenCmd] = []
+        if not self._registered and self.index not in state.registry:
+            self._registered = True
+            out.append(Register(self.index, self._enc.public_key().public_bytes_raw()))
+        n = state.params.n
+        if len(state.registry) < n:
+            return out
+        tr = state.transcript
+        if self._dkg is None:
+            self._dkg = DkgMember(
+                self.group,
+                state.params,
+                index=self.index,
+                encryption_key=self._enc,
+                recipients=[state.registry[i].encryption_key for i in range(1, n + 1)],
+                entropy=self._entropy,
+            )
+            if self.index not in tr.deals:
+                out.append(DealCmd(self.index, self._dkg.deal()))
+        dkg = self._dkg
+        for dealer, commitments in tr.deals.items():
+            if dealer != self.index and dealer not in self._received:
+                self._received.add(dealer)
+                deal = state.deal_of(dealer)
+                if deal is not None:
+                    c = dkg.receive(deal, commitments)
+                    if c is not None:
+                        out.append(ComplaintCmd(self.index, c))
+        for dealer, accuser in sorted(tr.complaints):
+            if dealer == self.index and (dealer, accuser) not in self._answered:
+                self._answered.add((dealer, accuser))
+                j = dkg.answer(Complaint(dealer, accuser))
+                if j is not None:
+                    out.append(JustifyCmd(self.index, j))
+        out += self._deadline(state, now_ms)
+        if tr.phase is Phase.DONE and tr.result is not None and self.share is None:
+            try:
+                self.share = dkg.key_share(tr.result)
+            except DkgError as exc:
+                self.error = str(exc)
+        return out
+
+    def _deadline(self, state: KeygenState[E], now_ms: int) -> list[KeygenCmd]:
+        tr = state.transcript
+        if tr.phase in (Phase.DONE, Phase.FAILED):
+            return []
+        if self._phase_since is None or self._phase_since[0] is not tr.phase:
+            self._phase_since = (tr.phase, now_ms)
+        since = now_ms - self._phase_since[1]
+        d = self._deadlines
+        close: str | None = None
+        if tr.phase is Phase.DEALING and (len(tr.deals) == state.params.n or since >= d.dealing_ms):
+            close = "dealing"
+        elif tr.phase is Phase.COMPLAINTS and since >= d.complaints_ms:
+            close = "complaints"
+        elif tr.phase is Phase.JUSTIFICATION and (
+            since >= d.justification_ms or all(k in tr.revealed for k in tr.complaints)
+        ):
+            close = "finish"
+        if close is None or close in self._closes_sent:
+            return []
+        self._closes_sent.add(close)
+        return [ClosePhase(self.index, close)]
