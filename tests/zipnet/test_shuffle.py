@@ -33,7 +33,8 @@ def _run(
     assert all(r.transcript.phase is Phase.DONE for r in com.replicas)
     key = com.replicas[0].key
     assert key is not None and all(c.share is not None for c in com.cores)
-    com.corrupt, com.silent = set(corrupt), set(silent)
+    com.corrupt(set(corrupt))
+    com.silent = set(silent)
     zip_ = LocalDeployment.create(8, 3, seed=12, params=PARAMS)
     shuffle = ShuffleConfig("test.shuffle", zip_.cfg, com.cfg)
     subs = []

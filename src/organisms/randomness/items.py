@@ -1,0 +1,91 @@
+"""Randomness configuration, card, commands and evidence."""
+
+from __future__ import annotations
+
+from coalition.crypto.beacon import BeaconTick, PartialSignature, Scheme
+from coalition.keygen import KeygenCmd
+from pymosaik.primitives import SecretKey, UniqueId, Wire, encode
+
+
+class RandomnessConfig(Wire, frozen=True):
+    """Pinned in content: t of n, the drand scheme, the period and the genesis time."""
+
+    name: str
+    t: int
+    n: int
+    scheme: str = Scheme.UNCHAINED_G1.value
+    period_ms: int = 3_000
+    genesis_ms: int = 0
+    epoch: int = 0
+
+    def check(self) -> None:
+        if not 1 <= self.t <= self.n <= 64:
+            raise ValueError(f"randomness needs 1 ≤ t ≤ n ≤ 64, got t={self.t} n={self.n}")
+        Scheme(self.scheme)
+        if self.period_ms < 100 or self.genesis_ms < 0:
+            raise ValueError("period must be at least 100 ms and genesis non-negative")
+
+    @property
+    def kind(self) -> Scheme:
+        return Scheme(self.scheme)
+
+    def round_at(self, ms: int) -> int:
+        """The newest round due at wall time ``ms`` (0 before genesis), as drand counts."""
+        if ms < self.genesis_ms:
+            return 0
+        return (ms - self.genesis_ms) // self.period_ms + 1
+
+    def round_time(self, round_: int) -> int:
+        return self.genesis_ms + (round_ - 1) * self.period_ms
+
+
+def randomness_root(cfg: RandomnessConfig) -> UniqueId:
+    return UniqueId.from_parts(
+        f"randomness|{cfg.name}|t={cfg.t}|n={cfg.n}|{cfg.scheme}|p={cfg.period_ms}"
+        f"|g={cfg.genesis_ms}|epoch={cfg.epoch}"
+    )
+
+
+class RandomnessCard(Wire, frozen=True):
+    """What a provider registers (D12): scheme, group key, t of n, period and genesis."""
+
+    scheme: str
+    group_key: bytes
+    t: int
+    n: int
+    period_ms: int
+    genesis_ms: int
+
+
+class SubmitPartial(Wire, frozen=True, tag="partial"):
+    member: int
+    round: int
+    partial: PartialSignature
+
+
+Body = KeygenCmd | SubmitPartial
+SIGN_DOMAIN = b"randomness.command.v1|"
+
+
+class Signed(Wire, frozen=True):
+    body: Body
+    signature: bytes
+
+    @classmethod
+    def by(cls, key: SecretKey, body: Body) -> Signed:
+        return cls(body, key.sign(SIGN_DOMAIN + encode(body)))
+
+
+class BadPartial(Wire, frozen=True):
+    """Evidence: a member's partial failed its pairing check (excluded, never combined)."""
+
+    round: int
+    member: int
+    reason: str
+
+
+class RandomnessResult(Wire, frozen=True):
+    ok: bool
+    reason: str = ""
+    ticks: tuple[BeaconTick, ...] = ()
+    bad: tuple[BadPartial, ...] = ()

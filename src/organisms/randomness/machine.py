@@ -1,0 +1,154 @@
+"""The beacon committee's replicated machine: key generation, then one tick per round.
+
+Rounds are produced strictly in order from 1: partials are taken only for the next round, each
+is checked by its pairing equation before it is kept (a bad one becomes ``BadPartial``
+evidence), and t good ones are combined into a ``BeaconTick`` that verifies against the group
+key alone. No round is ever skipped: a committee that was down resumes at the round after its
+last tick and catches up (members sign every round whose time has passed), so a consumer sees a
+gap only as lateness, never as a missing round. In the chained scheme each round signs the
+previous signature, which the machine supplies from its own last tick.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Final
+
+from coalition.crypto.beacon import BeaconTick, PartialSignature, check_partial, combine
+from coalition.crypto.dkg import DkgParams
+from coalition.keygen import KeygenState
+from pymosaik.primitives import DecodeError, PeerId, UniqueId, Wire, decode, encode
+
+from .items import (
+    SIGN_DOMAIN,
+    BadPartial,
+    RandomnessCard,
+    RandomnessConfig,
+    RandomnessResult,
+    Signed,
+    SubmitPartial,
+    randomness_root,
+)
+
+HISTORY: Final = 4096
+
+
+class _Image(Wire, frozen=True):
+    keygen: tuple[Signed, ...]
+    ticks: tuple[BeaconTick, ...]
+    next_round: int
+    previous: bytes
+    partials: tuple[PartialSignature, ...]
+    bad: tuple[BadPartial, ...]
+
+
+class BeaconMachine:
+    def __init__(self, cfg: RandomnessConfig, committee: Sequence[PeerId]) -> None:
+        cfg.check()
+        if len(committee) != cfg.n:
+            raise ValueError(f"randomness config says n={cfg.n}, committee has {len(committee)}")
+        self.cfg = cfg
+        self._committee = list(committee)
+        self._log: list[Signed] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        session = randomness_root(self.cfg).derive("dkg").bytes
+        self.keygen = KeygenState(
+            self.cfg.kind.key_group, DkgParams(session, self.cfg.n, self.cfg.t)
+        )
+        self.ticks: deque[BeaconTick] = deque(maxlen=HISTORY)
+        self.next_round = 1
+        self.previous = b""  # the last tick's signature (chained scheme)
+        self._partials: dict[int, PartialSignature] = {}
+        self.bad: deque[BadPartial] = deque(maxlen=HISTORY)
+
+    def card(self) -> RandomnessCard | None:
+        key = self.keygen.result
+        if key is None:
+            return None
+        c = self.cfg
+        return RandomnessCard(c.scheme, key.group_key, c.t, c.n, c.period_ms, c.genesis_ms)
+
+    def signature(self) -> UniqueId:
+        return randomness_root(self.cfg).derive("committee.v1")
+
+    def apply(self, command: bytes, ctx: object = None) -> bytes:
+        try:
+            signed = decode(command, Signed)
+        except DecodeError as exc:
+            return encode(RandomnessResult(False, f"malformed command: {exc}"))
+        return encode(self.step(signed))
+
+    def step(self, signed: Signed) -> RandomnessResult:
+        body = signed.body
+        if not 1 <= body.member <= self.cfg.n:
+            return RandomnessResult(False, f"member {body.member} is not on the committee")
+        if not self._committee[body.member - 1].verify(
+            signed.signature, SIGN_DOMAIN + encode(body)
+        ):
+            return RandomnessResult(False, "bad signature")
+        if isinstance(body, SubmitPartial):
+            return self._partial(body)
+        why = self.keygen.apply(body)
+        if why is None:
+            self._log.append(signed)
+            return RandomnessResult(True)
+        return RandomnessResult(why == "", why)
+
+    def _partial(self, body: SubmitPartial) -> RandomnessResult:
+        key = self.keygen.result
+        if key is None:
+            return RandomnessResult(False, "no group key yet")
+        if body.round != self.next_round:
+            late = body.round < self.next_round
+            return RandomnessResult(late, "round already produced" if late else "round not next")
+        if body.member in self._partials:
+            return RandomnessResult(True, "duplicate partial")
+        scheme = self.cfg.kind
+        bad: tuple[BadPartial, ...] = ()
+        why: str | None = (
+            "partial carries another member's index"
+            if body.partial.index != body.member
+            else check_partial(scheme, key, body.round, self.previous, body.partial)
+        )
+        if why is not None:
+            bad = (BadPartial(body.round, body.member, why),)
+            self.bad.extend(bad)
+            return RandomnessResult(True, bad=bad)
+        self._partials[body.member] = body.partial
+        if len(self._partials) < key.t:
+            return RandomnessResult(True)
+        tick = combine(scheme, key, body.round, self.previous, self._partials.values()).tick
+        self.ticks.append(tick)
+        self.next_round += 1
+        self.previous = tick.signature
+        self._partials = {}
+        return RandomnessResult(True, ticks=(tick,))
+
+    def query(self, query: bytes) -> bytes:
+        return encode(tuple(self.ticks))
+
+    def snapshot(self) -> bytes:
+        return encode(
+            _Image(
+                tuple(self._log),
+                tuple(self.ticks),
+                self.next_round,
+                self.previous,
+                tuple(self._partials[k] for k in sorted(self._partials)),
+                tuple(self.bad),
+            )
+        )
+
+    def restore(self, data: bytes) -> None:
+        image = decode(data, _Image)
+        self._log = []
+        self._reset()
+        for signed in image.keygen:
+            self.step(signed)
+        self.ticks.extend(image.ticks)
+        self.next_round, self.previous = image.next_round, image.previous
+        self._partials = {p.index: p for p in image.partials}
+        self.bad.extend(image.bad)

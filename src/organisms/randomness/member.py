@@ -1,0 +1,56 @@
+"""One beacon member's private core: key generation, then a partial for every due round."""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from coalition.crypto.beacon import Scheme, partial_sign
+from coalition.crypto.dkg import KeyShare
+from coalition.crypto.group import Entropy
+from coalition.keygen import DEFAULT_DEADLINES, Deadlines, KeygenMember
+from pymosaik.primitives import SecretKey
+
+from .items import Signed, SubmitPartial
+from .machine import BeaconMachine
+
+
+class BeaconMemberCore:
+    """Signs round r once the wall clock passes its time and round r−1 is committed."""
+
+    def __init__(
+        self,
+        index: int,
+        key: SecretKey,
+        *,
+        scheme: Scheme,
+        encryption_key: X25519PrivateKey,
+        deadlines: Deadlines = DEFAULT_DEADLINES,
+        entropy: Entropy = os.urandom,
+    ) -> None:
+        self.index = index
+        self._key = key
+        self.keygen: KeygenMember[object] = KeygenMember(
+            scheme.key_group,
+            index,
+            encryption_key=encryption_key,
+            deadlines=deadlines,
+            entropy=entropy,
+        )
+        self._signed: set[int] = set()
+
+    @property
+    def share(self) -> KeyShare | None:
+        return self.keygen.share
+
+    def step(self, m: BeaconMachine, now_ms: int) -> list[Signed]:
+        out = [Signed.by(self._key, b) for b in self.keygen.step(m.keygen, now_ms)]
+        share = self.share
+        r = m.next_round
+        if share is None or r in self._signed or m.cfg.round_at(now_ms) < r:
+            return out
+        self._signed.add(r)
+        partial = partial_sign(m.cfg.kind, share, r, m.previous)
+        out.append(Signed.by(self._key, SubmitPartial(self.index, r, partial)))
+        return out
