@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import raft, streams, zipnet
+from . import beacon, raft, streams, zipnet
 from .common import write_result
 
 
@@ -15,12 +15,18 @@ def main() -> None:
     s = sub.add_parser("streams", help="stream throughput/latency against NATS")
     s.add_argument("--systems", default="mosaik,nats", help="comma-separated: mosaik, nats")
     sub.add_parser("raft", help="committed commands/s against etcd and pysyncobj")
+    sub.add_parser("beacon", help="threshold BLS round cost and verification vs raw blst")
     z = sub.add_parser("zipnet", help="zipnet server cost vs AES-CTR, unseal vs libsodium, latency")
     z.add_argument("--sizes", default="10,100,1000", help="client counts, comma-separated")
     args = parser.parse_args()
     if args.bench == "streams":
         result = streams.main(args.systems.split(","))
         path = write_result("streams", result)
+        print(json.dumps(result, indent=2))
+        print(f"written {path}")
+    if args.bench == "beacon":
+        result = beacon.main()
+        path = write_result("beacon", result)
         print(json.dumps(result, indent=2))
         print(f"written {path}")
     if args.bench == "zipnet":

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 import blake3
@@ -86,12 +87,18 @@ def _pairing_check(scheme: Scheme, key: object, sig: object, h: object) -> bool:
     return pairing_equal(sig, G2.generator(), h, key)  # e(σ, g2) = e(H, pk)
 
 
+@lru_cache(maxsize=64)
+def _group_key(scheme: Scheme, public_key: bytes) -> object:
+    """Decoded (and subgroup-checked) once: a client verifies many rounds under one key."""
+    return scheme.key_group.decode(public_key)
+
+
 def verify(
     scheme: Scheme, public_key: bytes, round_: int, signature: bytes, previous: bytes = b""
 ) -> bool:
     """Does ``signature`` sign ``round_`` under ``public_key``? Never raises on bad bytes."""
     try:
-        key = scheme.key_group.decode(public_key)
+        key = _group_key(scheme, bytes(public_key))
         sig = scheme.sig_group.decode(signature)
         return _pairing_check(scheme, key, sig, _hash_point(scheme, round_, previous))
     except (InvalidElementError, BeaconError):
@@ -152,6 +159,18 @@ def combine(
             good[p.index] = g.decode(p.signature)
         else:
             rejected.append((p.index, why))
+    tick, used = combine_checked(scheme, result, round_, previous, good)
+    return Combined(tick, used, tuple(rejected))
+
+
+def combine_checked(
+    scheme: Scheme, result: DkgResult, round_: int, previous: bytes, good: Mapping[int, object]
+) -> tuple[BeaconTick, tuple[int, ...]]:
+    """Combine partial signatures already checked by ``check_partial`` (decoded, by index).
+
+    The group signature is still verified once: a tick that does not verify is never emitted.
+    """
+    g = scheme.sig_group
     if len(good) < result.t:
         raise BeaconError(f"{len(good)} good partials for round {round_}, need {result.t}")
     used = sorted(good)[: result.t]
@@ -160,7 +179,7 @@ def combine(
     if not verify(scheme, result.group_key, round_, sig, previous):
         raise BeaconError("combined signature does not verify (inconsistent key material)")
     tick = BeaconTick(round_, sig, previous if scheme is Scheme.CHAINED else b"", randomness(sig))
-    return Combined(tick, tuple(used), tuple(rejected))
+    return tick, tuple(used)
 
 
 def verify_tick(scheme: Scheme, public_key: bytes, tick: BeaconTick) -> bool:

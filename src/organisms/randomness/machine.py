@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
-from coalition.crypto.beacon import BeaconTick, PartialSignature, check_partial, combine
+from coalition.crypto.beacon import BeaconTick, PartialSignature, check_partial, combine_checked
 from coalition.crypto.dkg import DkgParams
 from coalition.keygen import KeygenState
 from pymosaik.primitives import DecodeError, PeerId, UniqueId, Wire, decode, encode
@@ -120,7 +120,9 @@ class BeaconMachine:
         self._partials[body.member] = body.partial
         if len(self._partials) < key.t:
             return RandomnessResult(True)
-        tick = combine(scheme, key, body.round, self.previous, self._partials.values()).tick
+        g = scheme.sig_group
+        good = {i: g.decode(p.signature) for i, p in self._partials.items()}
+        tick, _ = combine_checked(scheme, key, body.round, self.previous, good)
         self.ticks.append(tick)
         self.next_round += 1
         self.previous = tick.signature
