@@ -1,0 +1,315 @@
+"""Compute's replicated machine: cards, requests, clearing, grants and usage logs.
+
+Commands from committee members travel in a signed envelope; provider cards and usage logs
+carry the provider's own signature as well, so a member cannot register or log for a provider.
+Settlement is checked, never moved (D9): the member proposing a request has read the payment on
+the chain and attaches what it found; clearing grants only at a price the evidence covers.
+Clearing runs over the pending requests when a member proposes ``Clear`` (at each cadence), with
+the reputation scores it read committed in the same command, so the rule replays exactly.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Final
+
+import msgspec
+
+from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
+
+from .clearing import RULE, Capacity, clear, price
+from .items import (
+    ClearingRecord,
+    ComputeGrant,
+    ComputeLog,
+    ComputeRequest,
+    ProviderCard,
+    Refusal,
+    SettlementEvidence,
+    SignedCard,
+    provider_id,
+    request_id,
+)
+
+HISTORY: Final = 4096
+MAX_PENDING: Final = 10_000
+_DOMAIN: Final = b"compute.command.v1|"
+
+
+class ComputeConfig(Wire, frozen=True):
+    name: str
+    settlement_contract: bytes  # 20-byte EVM address payments must go to
+    max_card_age_ms: int = 120_000
+    grace_ms: int = 60_000  # how long after valid_to a log is still taken
+    rule: str = RULE
+
+
+class Register(Wire, frozen=True, tag="register"):
+    card: SignedCard
+
+
+class Deregister(Wire, frozen=True, tag="deregister"):
+    provider: bytes
+    at_ms: int
+    signature: bytes  # by the provider over (provider, at_ms)
+
+
+class Submit(Wire, frozen=True, tag="submit"):
+    request: ComputeRequest
+    evidence: SettlementEvidence
+    at_ms: int
+
+
+class Clear(Wire, frozen=True, tag="clear"):
+    at_ms: int
+    reputation: tuple[tuple[bytes, int], ...] = ()  # (ProviderId, basis points)
+
+
+class AppendLog(Wire, frozen=True, tag="log"):
+    log: ComputeLog
+
+
+Body = Register | Deregister | Submit | Clear | AppendLog
+
+
+class Signed(Wire, frozen=True):
+    member: int
+    body: Body
+    signature: bytes
+
+    @classmethod
+    def by(cls, key: SecretKey, member: int, body: Body) -> Signed:
+        return cls(member, body, key.sign(_DOMAIN + encode(body)))
+
+
+class ComputeResult(Wire, frozen=True):
+    ok: bool
+    reason: str = ""
+    grants: tuple[ComputeGrant, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
+    records: tuple[ClearingRecord, ...] = ()
+
+
+def deregister_message(provider: bytes, at_ms: int) -> bytes:
+    return b"compute.deregister.v1|" + provider + at_ms.to_bytes(8, "little")
+
+
+class _Image(Wire, frozen=True):
+    cards: tuple[ProviderCard, ...]
+    pending: tuple[tuple[ComputeRequest, SettlementEvidence], ...]
+    grants: tuple[ComputeGrant, ...]
+    active: tuple[bytes, ...]
+    logs: tuple[ComputeLog, ...]
+    refusals: tuple[Refusal, ...]
+    records: tuple[ClearingRecord, ...]
+    seen: tuple[bytes, ...]
+
+
+class ComputeMachine:
+    def __init__(self, cfg: ComputeConfig, committee: Sequence[PeerId]) -> None:
+        if len(cfg.settlement_contract) != 20:
+            raise ValueError("the settlement contract is a 20-byte address")
+        self.cfg = cfg
+        self._committee = list(committee)
+        self.cards: dict[bytes, ProviderCard] = {}
+        self._pending: dict[bytes, tuple[ComputeRequest, SettlementEvidence]] = {}
+        self.grants: dict[bytes, ComputeGrant] = {}  # by request id (= grant id)
+        self._active: set[bytes] = set()  # grants holding capacity
+        self.logs: dict[bytes, ComputeLog] = {}
+        self.refusals: deque[Refusal] = deque(maxlen=HISTORY)
+        self.records: deque[ClearingRecord] = deque(maxlen=HISTORY)
+        self._seen: set[bytes] = set()  # every request id ever submitted (no double grant)
+
+    def signature(self) -> UniqueId:
+        return UniqueId.from_parts(f"compute|{self.cfg.name}|{self.cfg.rule}")
+
+    def apply(self, command: bytes, ctx: object = None) -> bytes:
+        try:
+            signed = decode(command, Signed)
+        except DecodeError as exc:
+            return encode(ComputeResult(False, f"malformed command: {exc}"))
+        return encode(self.step(signed))
+
+    def step(self, signed: Signed) -> ComputeResult:
+        if not 1 <= signed.member <= len(self._committee):
+            return ComputeResult(False, "not a committee member")
+        peer = self._committee[signed.member - 1]
+        if not peer.verify(signed.signature, _DOMAIN + encode(signed.body)):
+            return ComputeResult(False, "bad signature")
+        body = signed.body
+        if isinstance(body, Register):
+            return self._register(body.card)
+        if isinstance(body, Deregister):
+            return self._deregister(body)
+        if isinstance(body, Submit):
+            return self._submit(body)
+        if isinstance(body, Clear):
+            return self._clear(body)
+        return self._log(body.log)
+
+    def _register(self, sc: SignedCard) -> ComputeResult:
+        card = sc.card
+        if not sc.verify():
+            return ComputeResult(False, "card signature does not verify")
+        caps = card.capabilities
+        if caps.max_cpu_millicores <= 0 or caps.max_ram_mib <= 0:
+            return ComputeResult(False, "a card offers positive cpu and ram")
+        if card.rates.per_core_hour < 0 or card.rates.per_gib_hour < 0:
+            return ComputeResult(False, "rates are non-negative")
+        if caps.tdx_capable and len(card.tdx_mrtd) != 48:
+            return ComputeResult(False, "a TDX-capable card declares its 48-byte measurement")
+        if len(card.reply_key) != 32:
+            return ComputeResult(False, "reply key is 32 bytes")
+        old = self.cards.get(card.provider_id)
+        if old is not None and old.refreshed_at_ms >= card.refreshed_at_ms:
+            return ComputeResult(True, "not newer than the registered card")
+        self.cards[card.provider_id] = card
+        return ComputeResult(True)
+
+    def _deregister(self, d: Deregister) -> ComputeResult:
+        card = self.cards.get(d.provider)
+        if card is None:
+            return ComputeResult(True, "not registered")
+        if not PeerId(card.signer).verify(d.signature, deregister_message(d.provider, d.at_ms)):
+            return ComputeResult(False, "deregistration not signed by the provider")
+        del self.cards[d.provider]
+        return ComputeResult(True)
+
+    def _submit(self, s: Submit) -> ComputeResult:
+        req = s.request
+        why = req.check()
+        if why is not None:
+            return ComputeResult(False, why)
+        rid = request_id(req)
+        if rid in self._seen:
+            return ComputeResult(True, "duplicate request")
+        if s.at_ms > req.deadline_ms:
+            return ComputeResult(False, "deadline passed")
+        ev = s.evidence
+        if ev.contract != self.cfg.settlement_contract or ev.tx_hash != req.settlement:
+            return ComputeResult(False, "settlement evidence does not match the request")
+        if len(self._pending) >= MAX_PENDING:
+            return ComputeResult(False, "too many pending requests")
+        self._seen.add(rid)
+        self._pending[rid] = (req, ev)
+        return ComputeResult(True)
+
+    def free(self) -> dict[bytes, Capacity]:
+        out = {
+            pid: Capacity(c.capabilities.max_cpu_millicores, c.capabilities.max_ram_mib)
+            for pid, c in self.cards.items()
+        }
+        for rid in self._active:
+            g = self.grants[rid]
+            cap = out.get(g.provider)
+            if cap is not None:
+                out[g.provider] = Capacity(
+                    cap.cpu_millicores - g.cpu_millicores, cap.ram_mib - g.ram_mib
+                )
+        return out
+
+    def _clear(self, c: Clear) -> ComputeResult:
+        now = c.at_ms
+        # grants past their window (plus grace) without a log release their capacity
+        for rid in sorted(self._active):
+            if self.grants[rid].valid_to_ms + self.cfg.grace_ms < now:
+                self._active.discard(rid)
+        reputation = dict(c.reputation)
+        cards = [self.cards[k] for k in sorted(self.cards)]
+        grants, refusals, records = [], [], []
+        for rid in list(self._pending):  # submission order
+            req, ev = self._pending.pop(rid)
+            if now > req.deadline_ms:
+                refusals.append(Refusal(rid, "deadline passed before clearing"))
+                continue
+            budget = min(req.max_price, ev.amount)
+            capped = req if budget == req.max_price else _with_price(req, budget)
+            card, why = clear(
+                capped, cards, self.free(), reputation, now=now, max_age_ms=self.cfg.max_card_age_ms
+            )
+            if card is None:
+                refusals.append(Refusal(rid, why))
+                continue
+            p = price(card, req)
+            grant = ComputeGrant(
+                rid,
+                card.provider_id,
+                req.pin,
+                now,
+                now + req.duration_sec * 1000,
+                card.tdx_mrtd if req.tdx_required else b"",
+                p,
+                req.region or card.capabilities.regions[0],
+                req.min_cpu_millicores,
+                req.min_ram_mib,
+                req.reply_key,
+            )
+            self.grants[rid] = grant
+            self._active.add(rid)
+            grants.append(grant)
+            records.append(
+                ClearingRecord(now, rid, card.provider_id, p, grant.region, req.tdx_required)
+            )
+        self.refusals.extend(refusals)
+        self.records.extend(records)
+        return ComputeResult(
+            True, grants=tuple(grants), refusals=tuple(refusals), records=tuple(records)
+        )
+
+    def _log(self, log: ComputeLog) -> ComputeResult:
+        b = log.body
+        grant = self.grants.get(b.grant_id)
+        if grant is None:
+            return ComputeResult(False, "no such grant")
+        if b.provider != grant.provider:
+            return ComputeResult(False, "log is not from the granted provider")
+        card_signer = next(
+            (c.signer for c in self.cards.values() if c.provider_id == grant.provider), None
+        )
+        if card_signer is None or provider_id(card_signer) != grant.provider:
+            return ComputeResult(False, "the provider is no longer registered")
+        if not log.verify(card_signer):
+            return ComputeResult(False, "log signature does not verify")
+        if b.grant_id in self.logs:
+            return ComputeResult(True, "one log per grant")
+        if not grant.valid_from_ms <= b.window_from_ms <= b.window_to_ms:
+            return ComputeResult(False, "window outside the grant")
+        if b.window_to_ms > grant.valid_to_ms + self.cfg.grace_ms:
+            return ComputeResult(False, "window outside the grant")
+        self.logs[b.grant_id] = log
+        self._active.discard(b.grant_id)
+        return ComputeResult(True)
+
+    def query(self, query: bytes) -> bytes:
+        return encode(tuple(self.grants[k] for k in sorted(self.grants)))
+
+    def snapshot(self) -> bytes:
+        return encode(
+            _Image(
+                tuple(self.cards[k] for k in sorted(self.cards)),
+                tuple(self._pending.values()),
+                tuple(self.grants[k] for k in sorted(self.grants)),
+                tuple(sorted(self._active)),
+                tuple(self.logs[k] for k in sorted(self.logs)),
+                tuple(self.refusals),
+                tuple(self.records),
+                tuple(sorted(self._seen)),
+            )
+        )
+
+    def restore(self, data: bytes) -> None:
+        im = decode(data, _Image)
+        self.cards = {c.provider_id: c for c in im.cards}
+        self._pending = {request_id(r): (r, e) for r, e in im.pending}
+        self.grants = {g.request_id: g for g in im.grants}
+        self._active = set(im.active)
+        self.logs = {entry.body.grant_id: entry for entry in im.logs}
+        self.refusals = deque(im.refusals, maxlen=HISTORY)
+        self.records = deque(im.records, maxlen=HISTORY)
+        self._seen = set(im.seen)
+
+
+def _with_price(req: ComputeRequest, max_price: int) -> ComputeRequest:
+    """The request as clearing sees it when the payment covers less than its max price."""
+    return msgspec.structs.replace(req, max_price=max_price)
