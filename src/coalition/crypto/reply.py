@@ -80,10 +80,17 @@ def parse_request(plaintext: bytes) -> SealedRequest:
 
 def seal_reply(req: SealedRequest, body: bytes) -> bytes:
     """The answer, readable only by the holder of the request's reply key."""
+    return seal_to(req.reply_key, req.reply_tag, body)
+
+
+def seal_to(reply_key: bytes, tag: bytes, body: bytes) -> bytes:
+    """HPKE base mode to ``reply_key`` with ``tag`` bound in; what ``open_reply`` opens."""
     if len(body) > MAX_BODY:
         raise ReplyError(f"reply body is {len(body)} bytes, limit {MAX_BODY}")
-    pub = X25519PublicKey.from_public_bytes(req.reply_key)
-    return _SUITE.encrypt(body, pub, info=_INFO + req.reply_tag)
+    if len(reply_key) != 32 or len(tag) != TAG_LEN:
+        raise ReplyError("reply key and tag are 32 bytes each")
+    pub = X25519PublicKey.from_public_bytes(reply_key)
+    return _SUITE.encrypt(body, pub, info=_INFO + tag)
 
 
 def open_reply(ticket: ReplyTicket, sealed: bytes) -> bytes:
