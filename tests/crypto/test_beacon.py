@@ -7,7 +7,6 @@ import random
 from collections import Counter
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from coalition.crypto.beacon import (
     BeaconError,
@@ -23,7 +22,7 @@ from coalition.crypto.beacon import (
     verify_tick,
 )
 from coalition.crypto.bls import G1, G2
-from coalition.crypto.dkg import DkgMember, DkgParams, DkgTranscript, KeyShare
+from coalition.crypto.dkg import KeyShare, run_local
 from coalition.crypto.group import InvalidElementError
 
 # Public drand rounds (League of Entropy), used as test vectors.
@@ -95,28 +94,7 @@ def test_garbage_never_verifies_and_never_raises() -> None:
 
 
 def _committee(scheme: Scheme, n: int, t: int, seed: int) -> list[KeyShare]:
-    rng = random.Random(seed)
-    params = DkgParams(rng.randbytes(32), n, t)
-    keys = [X25519PrivateKey.from_private_bytes(rng.randbytes(32)) for _ in range(n)]
-    pubs = [k.public_key().public_bytes_raw() for k in keys]
-    g = scheme.key_group
-    members = [
-        DkgMember(
-            g, params, index=i + 1, encryption_key=keys[i], recipients=pubs, entropy=rng.randbytes
-        )
-        for i in range(n)
-    ]
-    tr = DkgTranscript(g, params)
-    deals = [m.deal() for m in members]
-    for d in deals:
-        assert tr.apply_deal(d) is None
-    for m in members:
-        for d in deals:
-            if d.dealer != m.index:
-                assert m.receive(d, tr.deals[d.dealer]) is None
-    result = tr.finish()
-    assert result is not None
-    return [m.key_share(result) for m in members]
+    return run_local(scheme.key_group, n, t, random.Random(seed).randbytes)
 
 
 @pytest.mark.parametrize("scheme", list(Scheme))

@@ -7,10 +7,9 @@ import random
 
 import pytest
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from coalition.crypto.dkg import DkgMember, DkgParams, DkgTranscript, KeyShare
+from coalition.crypto.dkg import KeyShare, run_local
 from coalition.crypto.dleq import DleqProof
 from coalition.crypto.group import lagrange_at_zero
 from coalition.crypto.reply import (
@@ -35,27 +34,7 @@ TE = ThresholdElGamal(G)
 
 
 def _committee(n: int, t: int, seed: int = 7) -> list[KeyShare]:
-    rng = random.Random(seed)
-    params = DkgParams(rng.randbytes(32), n, t)
-    keys = [X25519PrivateKey.from_private_bytes(rng.randbytes(32)) for _ in range(n)]
-    pubs = [k.public_key().public_bytes_raw() for k in keys]
-    members = [
-        DkgMember(
-            G, params, index=i + 1, encryption_key=keys[i], recipients=pubs, entropy=rng.randbytes
-        )
-        for i in range(n)
-    ]
-    tr = DkgTranscript(G, params)
-    deals = [m.deal() for m in members]
-    for d in deals:
-        tr.apply_deal(d)
-    for m in members:
-        for d in deals:
-            if d.dealer != m.index:
-                assert m.receive(d, tr.deals[d.dealer]) is None
-    result = tr.finish()
-    assert result is not None
-    return [m.key_share(result) for m in members]
+    return run_local(G, n, t, random.Random(seed).randbytes)
 
 
 SHARES = _committee(5, 3)

@@ -348,3 +348,29 @@ class DkgMember(Generic[E]):
         if not g.eq(g.base_mul(x), expected):
             raise DkgError(f"member {self.index}'s share does not match its verification key")
         return KeyShare(self.index, x, result)
+
+
+def run_local(group: PrimeGroup[E], n: int, t: int, entropy: Entropy) -> list[KeyShare]:
+    """Every member of an honest run in one process (tests and benchmarks, not production):
+    each draws its own polynomial from ``entropy``; nobody deals for the others."""
+    params = DkgParams(entropy(32), n, t)
+    keys = [X25519PrivateKey.from_private_bytes(entropy(32)) for _ in range(n)]
+    pubs = [k.public_key().public_bytes_raw() for k in keys]
+    members = [
+        DkgMember(
+            group, params, index=i + 1, encryption_key=keys[i], recipients=pubs, entropy=entropy
+        )
+        for i in range(n)
+    ]
+    tr = DkgTranscript(group, params)
+    deals = [m.deal() for m in members]
+    for d in deals:
+        tr.apply_deal(d)
+    for m in members:
+        for d in deals:
+            if d.dealer != m.index:
+                m.receive(d, tr.deals[d.dealer])
+    result = tr.finish()
+    if result is None:
+        raise DkgError(tr.failure or "the local run failed")
+    return [m.key_share(result) for m in members]

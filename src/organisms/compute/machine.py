@@ -16,6 +16,7 @@ from typing import Final
 
 import msgspec
 
+from coalition.member_commands import MemberSignatures
 from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
 
 from .clearing import RULE, Capacity, clear, price
@@ -80,7 +81,7 @@ class Signed(Wire, frozen=True):
 
     @classmethod
     def by(cls, key: SecretKey, member: int, body: Body) -> Signed:
-        return cls(member, body, key.sign(_DOMAIN + encode(body)))
+        return cls(member, body, MemberSignatures.sign(_DOMAIN, key, body))
 
 
 class ComputeResult(Wire, frozen=True):
@@ -111,7 +112,7 @@ class ComputeMachine:
         if len(cfg.settlement_contract) != 20:
             raise ValueError("the settlement contract is a 20-byte address")
         self.cfg = cfg
-        self._committee = list(committee)
+        self._sigs = MemberSignatures(_DOMAIN, committee)
         self.cards: dict[bytes, ProviderCard] = {}
         self._pending: dict[bytes, tuple[ComputeRequest, SettlementEvidence]] = {}
         self.grants: dict[bytes, ComputeGrant] = {}  # by request id (= grant id)
@@ -132,11 +133,9 @@ class ComputeMachine:
         return encode(self.step(signed))
 
     def step(self, signed: Signed) -> ComputeResult:
-        if not 1 <= signed.member <= len(self._committee):
-            return ComputeResult(False, "not a committee member")
-        peer = self._committee[signed.member - 1]
-        if not peer.verify(signed.signature, _DOMAIN + encode(signed.body)):
-            return ComputeResult(False, "bad signature")
+        refused = self._sigs.check(signed.member, signed.body, signed.signature)
+        if refused is not None:
+            return ComputeResult(False, refused)
         body = signed.body
         if isinstance(body, Register):
             return self._register(body.card)

@@ -18,6 +18,7 @@ from typing import Final
 from coalition.crypto.beacon import BeaconTick, PartialSignature, check_partial, combine_checked
 from coalition.crypto.dkg import DkgParams
 from coalition.keygen import KeygenState
+from coalition.member_commands import MemberSignatures
 from pymosaik.primitives import DecodeError, PeerId, UniqueId, Wire, decode, encode
 
 from .items import (
@@ -49,7 +50,7 @@ class BeaconMachine:
         if len(committee) != cfg.n:
             raise ValueError(f"randomness config says n={cfg.n}, committee has {len(committee)}")
         self.cfg = cfg
-        self._committee = list(committee)
+        self._sigs = MemberSignatures(SIGN_DOMAIN, committee)
         self._log: list[Signed] = []
         self._reset()
 
@@ -83,12 +84,9 @@ class BeaconMachine:
 
     def step(self, signed: Signed) -> RandomnessResult:
         body = signed.body
-        if not 1 <= body.member <= self.cfg.n:
-            return RandomnessResult(False, f"member {body.member} is not on the committee")
-        if not self._committee[body.member - 1].verify(
-            signed.signature, SIGN_DOMAIN + encode(body)
-        ):
-            return RandomnessResult(False, "bad signature")
+        refused = self._sigs.check(body.member, body, signed.signature)
+        if refused is not None:
+            return RandomnessResult(False, refused)
         if isinstance(body, SubmitPartial):
             return self._partial(body)
         why = self.keygen.apply(body)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from coalition.crypto.threshold import PartialDecryption, Sealed
 from coalition.keygen import KeygenCmd
-from pymosaik.primitives import SecretKey, UniqueId, Wire, encode
+from coalition.member_commands import MemberSignatures
+from pymosaik.primitives import SecretKey, UniqueId, Wire
 
 
 class UnsealConfig(Wire, frozen=True):
@@ -64,7 +65,7 @@ class Signed(Wire, frozen=True):
 
     @classmethod
     def by(cls, key: SecretKey, body: Body) -> Signed:
-        return cls(body, key.sign(SIGN_DOMAIN + encode(body)))
+        return cls(body, MemberSignatures.sign(SIGN_DOMAIN, key, body))
 
 
 SIGN_DOMAIN = b"unseal.command.v1|"

@@ -21,6 +21,7 @@ from coalition.crypto.dkg import DkgParams, DkgResult, DkgTranscript
 from coalition.crypto.ristretto import RISTRETTO255
 from coalition.crypto.threshold import PartialDecryption, SealError, ThresholdElGamal
 from coalition.keygen import KeygenState, ShareBundle
+from coalition.member_commands import MemberSignatures
 from pymosaik.primitives import DecodeError, PeerId, UniqueId, Wire, decode, encode
 
 from .items import (
@@ -76,7 +77,7 @@ class UnsealMachine:
         if len(committee) != cfg.n:
             raise ValueError(f"unseal config says n={cfg.n}, committee has {len(committee)}")
         self.cfg = cfg
-        self._committee = list(committee)
+        self._sigs = MemberSignatures(SIGN_DOMAIN, committee)
         self._log: list[Signed] = []  # accepted key-generation commands: the snapshot replays them
         self._reset()
 
@@ -122,11 +123,9 @@ class UnsealMachine:
 
     def step(self, signed: Signed) -> UnsealResult:
         body = signed.body
-        if not 1 <= body.member <= self.cfg.n:
-            return UnsealResult(False, f"member {body.member} is not on the committee")
-        peer = self._committee[body.member - 1]
-        if not peer.verify(signed.signature, SIGN_DOMAIN + encode(body)):
-            return UnsealResult(False, "bad signature")
+        refused = self._sigs.check(body.member, body, signed.signature)
+        if refused is not None:
+            return UnsealResult(False, refused)
         if isinstance(body, Ingest):
             return self._ingest(body)
         if isinstance(body, Shares):
