@@ -49,6 +49,8 @@ class LocalRunner(Generic[M, C]):
     replicas: Sequence[M]
     cores: Sequence[Core[M, C]]
     log: list[C] = field(default_factory=list)
+    #: (ok, reason) of each logged command, as every replica answered it.
+    outcomes: list[tuple[bool, str]] = field(default_factory=list)
     now_ms: int = 0
     silent: set[int] = field(default_factory=set)
     mutate: Callable[[int, C], C] | None = None
@@ -71,6 +73,7 @@ class LocalRunner(Generic[M, C]):
                 answers = {(r.ok, r.reason) for r in (rep.step(cmd) for rep in self.replicas)}
                 if len(answers) != 1:
                     raise DivergenceError(f"replicas disagree on {type(cmd).__name__}: {answers}")
+                self.outcomes.append(answers.pop())
             committed += len(new)
             if not new and (done is None or done()):
                 break

@@ -30,7 +30,15 @@ class LocalCommittee:
     runner: LocalRunner[UnsealMachine, Signed]
 
     @classmethod
-    def create(cls, n: int, t: int, *, seed: int, name: str = "local.unseal") -> LocalCommittee:
+    def create(
+        cls,
+        n: int,
+        t: int,
+        *,
+        seed: int,
+        name: str = "local.unseal",
+        machine_cls: type[UnsealMachine] = UnsealMachine,
+    ) -> LocalCommittee:
         rng = seeded(seed)
         cfg = UnsealConfig(name, t, n)
         keys = [SecretKey(rng.randbytes(32)) for _ in range(n)]
@@ -44,7 +52,7 @@ class LocalCommittee:
             )
             for i in range(n)
         ]
-        replicas = [UnsealMachine(cfg, [k.peer_id for k in keys]) for _ in range(n)]
+        replicas = [machine_cls(cfg, [k.peer_id for k in keys]) for _ in range(n)]
         return cls(cfg, keys, cores, replicas, LocalRunner(replicas, cores))
 
     @property

@@ -62,13 +62,21 @@ class LocalDeployment:
     #: The previous round's envelopes by ClientId (what the aggregator saw).
     envelopes: dict[bytes, bytes] = field(default_factory=dict)
     receipts: list[tuple[bytes, Receipt]] = field(default_factory=list)
+    fold_cls: type[RoundFold] = RoundFold
 
     def __post_init__(self) -> None:
         self.machine = ZipnetMachine(self.cfg, {s.pub: s.key.peer_id for s in self.servers})
 
     @classmethod
     def create(
-        cls, n_clients: int, n_servers: int, *, seed: int, params: RoundParams | None = None
+        cls,
+        n_clients: int,
+        n_servers: int,
+        *,
+        seed: int,
+        params: RoundParams | None = None,
+        client_cls: type[ZipnetClient] = ZipnetClient,
+        fold_cls: type[RoundFold] = RoundFold,
     ) -> LocalDeployment:
         rng = seeded(seed)
         cfg = ZipnetConfig("local.zipnet", params or RoundParams(), rng.randbytes(32))
@@ -80,12 +88,14 @@ class LocalDeployment:
             for _ in range(n_servers)
         ]
         clients = [
-            ZipnetClient(
+            client_cls(
                 cfg, X25519PrivateKey.from_private_bytes(rng.randbytes(32)), entropy=rng.randbytes
             )
             for _ in range(n_clients)
         ]
-        return cls(cfg, servers, clients, rng)
+        dep = cls(cfg, servers, clients, rng)
+        dep.fold_cls = fold_cls
+        return dep
 
     @property
     def server_keys(self) -> list[bytes]:
@@ -124,7 +134,7 @@ class LocalDeployment:
         self.round = header.round
         if not self.machine.step(OpenRound(header)).ok:
             raise HarnessError("OpenRound refused")
-        fold = RoundFold(p, header)
+        fold = self.fold_cls(p, header)
         envelopes = self.seal_all(header, faults)
         self.envelopes = {e.client: e.payload for e in envelopes}
         for env in envelopes:
