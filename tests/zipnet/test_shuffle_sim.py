@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from organisms.sim import BROKEN, main, run_seed
+from organisms.sim.__main__ import main
+from organisms.sim.shuffle import BROKEN, run_seed
 
 
 def test_seeds_under_faults_have_no_violations() -> None:

@@ -152,6 +152,8 @@ class ComputeMachine:
         if not sc.verify():
             return ComputeResult(False, "card signature does not verify")
         caps = card.capabilities
+        if not caps.regions:
+            return ComputeResult(False, "a card names at least one region")
         if caps.max_cpu_millicores <= 0 or caps.max_ram_mib <= 0:
             return ComputeResult(False, "a card offers positive cpu and ram")
         if card.rates.per_core_hour < 0 or card.rates.per_gib_hour < 0:
@@ -181,7 +183,7 @@ class ComputeMachine:
         if why is not None:
             return ComputeResult(False, why)
         rid = request_id(req)
-        if rid in self._seen:
+        if self.known(rid):
             return ComputeResult(True, "duplicate request")
         if s.at_ms > req.deadline_ms:
             return ComputeResult(False, "deadline passed")
@@ -193,6 +195,16 @@ class ComputeMachine:
         self._seen.add(rid)
         self._pending[rid] = (req, ev)
         return ComputeResult(True)
+
+    def release_expired(self, now_ms: int) -> None:
+        """Grants past their window (plus grace) without a log release their capacity."""
+        for rid in sorted(self._active):
+            if self.grants[rid].valid_to_ms + self.cfg.grace_ms < now_ms:
+                self._active.discard(rid)
+
+    def known(self, rid: bytes) -> bool:
+        """Was this request ever submitted? (What makes a second grant impossible.)"""
+        return rid in self._seen
 
     def free(self) -> dict[bytes, Capacity]:
         out = {
@@ -210,10 +222,7 @@ class ComputeMachine:
 
     def _clear(self, c: Clear) -> ComputeResult:
         now = c.at_ms
-        # grants past their window (plus grace) without a log release their capacity
-        for rid in sorted(self._active):
-            if self.grants[rid].valid_to_ms + self.cfg.grace_ms < now:
-                self._active.discard(rid)
+        self.release_expired(now)
         reputation = dict(c.reputation)
         cards = [self.cards[k] for k in sorted(self.cards)]
         grants, refusals, records = [], [], []

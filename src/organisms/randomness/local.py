@@ -34,6 +34,7 @@ class LocalBeacon:
         seed: int,
         scheme: Scheme = Scheme.UNCHAINED_G1,
         period_ms: int = 1_000,
+        machine_cls: type[BeaconMachine] = BeaconMachine,
     ) -> LocalBeacon:
         rng = seeded(seed)
         cfg = RandomnessConfig("local.beacon", t, n, scheme.value, period_ms, genesis_ms=20_000)
@@ -49,7 +50,7 @@ class LocalBeacon:
             )
             for i in range(n)
         ]
-        replicas = [BeaconMachine(cfg, [k.peer_id for k in keys]) for _ in range(n)]
+        replicas = [machine_cls(cfg, [k.peer_id for k in keys]) for _ in range(n)]
         return cls(cfg, keys, cores, replicas, LocalRunner(replicas, cores))
 
     def corrupt(self, members: set[int]) -> None:

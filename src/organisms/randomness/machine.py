@@ -15,8 +15,14 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
-from coalition.crypto.beacon import BeaconTick, PartialSignature, check_partial, combine_checked
-from coalition.crypto.dkg import DkgParams
+from coalition.crypto.beacon import (
+    BeaconError,
+    BeaconTick,
+    PartialSignature,
+    check_partial,
+    combine_checked,
+)
+from coalition.crypto.dkg import DkgParams, DkgResult
 from coalition.keygen import KeygenState
 from coalition.member_commands import MemberSignatures
 from pymosaik.primitives import DecodeError, PeerId, UniqueId, Wire, decode, encode
@@ -109,7 +115,7 @@ class BeaconMachine:
         why: str | None = (
             "partial carries another member's index"
             if body.partial.index != body.member
-            else check_partial(scheme, key, body.round, self.previous, body.partial)
+            else self.check_partial(key, body.round, body.partial)
         )
         if why is not None:
             bad = (BadPartial(body.round, body.member, why),)
@@ -120,12 +126,22 @@ class BeaconMachine:
             return RandomnessResult(True)
         g = scheme.sig_group
         good = {i: g.decode(p.signature) for i, p in self._partials.items()}
-        tick, _ = combine_checked(scheme, key, body.round, self.previous, good)
+        try:
+            tick, _ = combine_checked(scheme, key, body.round, self.previous, good)
+        except BeaconError as exc:
+            # Checked partials always combine; if they do not, nothing is emitted and the round
+            # starts over (apply must not raise: every replica commits this same outcome).
+            self._partials = {}
+            return RandomnessResult(False, f"round {body.round} did not combine: {exc}")
         self.ticks.append(tick)
         self.next_round += 1
         self.previous = tick.signature
         self._partials = {}
         return RandomnessResult(True, ticks=(tick,))
+
+    def check_partial(self, key: DkgResult, round_: int, partial: PartialSignature) -> str | None:
+        """The pairing check every kept partial passed (the simulator's broken core skips it)."""
+        return check_partial(self.cfg.kind, key, round_, self.previous, partial)
 
     def query(self, query: bytes) -> bytes:
         return encode(tuple(self.ticks))

@@ -1,5 +1,4 @@
-"""``python -m organisms.sim shuffle --seeds N [--seed S] [--broken NAME]``: seeded fault
-campaigns over the shuffle (zipnet + unseal) with checkers.
+"""Seeded fault campaigns over the shuffle (zipnet + unseal) with checkers.
 
 Each seed draws a deployment (clients, servers, a t-of-n unseal committee from the book's
 table), talkers sending sealed requests, and per-round faults: a server sending a wrong partial,
@@ -24,10 +23,7 @@ organism rung hosts these cores on the shared kernel).
 
 from __future__ import annotations
 
-import argparse
 import random
-import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -36,15 +32,16 @@ from coalition.crypto.reply import parse_request
 from coalition.crypto.threshold import PartialDecryption, Sealed
 from pymosaik.sim.rng import seeded
 
-from .shuffle import SealClient, ShuffleConfig, boxes_from_broadcast
-from .unseal.items import Shares
-from .unseal.local import LocalCommittee
-from .unseal.machine import UnsealMachine
-from .zipnet.aggregator import RoundFold
-from .zipnet.client import Outcome, Receipt, ZipnetClient
-from .zipnet.dcnet import read_slot, slots
-from .zipnet.local import Faults, LocalDeployment
-from .zipnet.params import AggregateEnvelope, BroadcastRecord, RoundParams
+from ..shuffle import SealClient, ShuffleConfig, boxes_from_broadcast
+from ..unseal.items import Shares
+from ..unseal.local import LocalCommittee
+from ..unseal.machine import UnsealMachine
+from ..zipnet.aggregator import RoundFold
+from ..zipnet.client import Outcome, Receipt, ZipnetClient
+from ..zipnet.dcnet import read_slot, slots
+from ..zipnet.local import Faults, LocalDeployment
+from ..zipnet.params import AggregateEnvelope, BroadcastRecord, RoundParams
+from .result import SeedResult
 
 PARAMS = RoundParams(num_slots=16, slot_bytes=256, tag_len=16, sched_slots=64)
 ROUNDS = 34
@@ -88,17 +85,6 @@ BROKEN = {
     "unseal-no-check": "evidence",
     "aggregator-lists-dropped": "drop-reported",
 }
-
-
-@dataclass
-class SeedResult:
-    seed: int
-    violations: list[tuple[str, str]] = field(default_factory=list)
-    stats: Counter[str] = field(default_factory=Counter)
-
-    def add(self, kind: str, detail: str) -> None:
-        if len(self.violations) < 50:
-            self.violations.append((kind, detail))
 
 
 @dataclass
@@ -273,38 +259,3 @@ def _check_unseal(run: _Run) -> None:
     }
     if (corrupt & spoke) - accused:
         res.add("evidence", f"corrupt members not recorded: {sorted((corrupt & spoke) - accused)}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m organisms.sim")
-    sub = parser.add_subparsers(dest="target", required=True)
-    sh = sub.add_parser("shuffle", help="zipnet + unseal under faults, with checkers")
-    sh.add_argument("--seeds", type=int, default=50)
-    sh.add_argument("--start", type=int, default=0)
-    sh.add_argument("--seed", type=int, default=None, help="replay one seed")
-    sh.add_argument("--broken", choices=sorted(BROKEN), default=None)
-    args = parser.parse_args(argv)
-    seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
-    started = time.perf_counter()
-    failing = 0
-    totals: Counter[str] = Counter()
-    for seed in seeds:
-        r = run_seed(seed, args.broken)
-        totals.update(r.stats)
-        if r.violations:
-            failing += 1
-            kinds = sorted({k for k, _ in r.violations})
-            print(
-                f"seed {seed}: {', '.join(kinds)}; first: {r.violations[0][1]}"
-                f" (replay: python -m organisms.sim shuffle --seed {seed})"
-            )
-    stats = " ".join(f"{k}={v}" for k, v in sorted(totals.items()))
-    print(
-        f"seeds={len(list(seeds))} violations={failing} {stats} "
-        f"time={time.perf_counter() - started:.1f}s"
-    )
-    return 1 if failing else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,216 @@
+"""Seeded fault campaigns over Compute's clearing.
+
+Each seed draws providers (capacity, rates, regions, TDX), a stream of requests (some
+resubmitted, some unpayable, some past their deadline), periodic clearing, providers that log
+their grants and providers that crash mid-grant and never log. Checkers:
+
+- ``no-double-grant``  a request id is granted at most once, ever;
+- ``capacity``         a provider's active grants never exceed its card;
+- ``rule``             every grant is the one the declared rule picks, recomputed from the
+  state just before its clearing;
+- ``replay``           a fresh replica replaying the log reaches the same state.
+"""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+
+from pymosaik.primitives import SecretKey
+from pymosaik.sim.rng import seeded
+
+from ..compute.clearing import Capacity, clear
+from ..compute.items import (
+    Capabilities,
+    ComputeLog,
+    ComputeRequest,
+    DeclaredRates,
+    LogBody,
+    ProviderCard,
+    SettlementEvidence,
+    SignedCard,
+    UsageMetrics,
+)
+from ..compute.machine import (
+    AppendLog,
+    Body,
+    Clear,
+    ComputeConfig,
+    ComputeMachine,
+    ComputeResult,
+    Register,
+    Signed,
+    Submit,
+)
+from .result import SeedResult
+
+CONTRACT = b"\xc0" * 20
+MEMBERS = [SecretKey(bytes([i]) * 32) for i in range(1, 4)]
+
+
+class _CapacityBlind(ComputeMachine):
+    """Broken: every provider always looks idle."""
+
+    def free(self) -> dict[bytes, Capacity]:
+        return {
+            pid: Capacity(c.capabilities.max_cpu_millicores, c.capabilities.max_ram_mib)
+            for pid, c in self.cards.items()
+        }
+
+
+class _Forgetful(ComputeMachine):
+    """Broken: forgets a request once it has been cleared, so a resubmission is granted again."""
+
+    def known(self, rid: bytes) -> bool:
+        return rid in self._pending
+
+
+BROKEN = {"compute-ignores-capacity": "capacity", "compute-regrants": "no-double-grant"}
+
+
+def _providers(rng: random.Random) -> list[tuple[SecretKey, ProviderCard, bool]]:
+    """(key, card, crashes mid-grant) for 2–6 providers."""
+    providers = []
+    for i in range(rng.randint(2, 6)):
+        key = SecretKey(rng.randbytes(32))
+        tdx = rng.random() < 0.4
+        card = ProviderCard(
+            key.peer_id.bytes,
+            Capabilities(
+                tuple(rng.sample(["eu", "us", "ap"], rng.randint(1, 2))),
+                tdx,
+                rng.choice([1000, 2000, 4000]),
+                rng.choice([2048, 8192]),
+            ),
+            DeclaredRates(rng.randint(100, 5000), rng.randint(10, 500)),
+            bytes([i]) * 48 if tdx else b"",
+            rng.randbytes(32),
+            0,
+        )
+        providers.append((key, card, rng.random() < 0.25))  # (key, card, crashes mid-grant)
+    return providers
+
+
+def run_seed(seed: int, broken: str | None = None) -> SeedResult:
+    rng = seeded(seed)
+    res = SeedResult(seed)
+    cls = {"compute-ignores-capacity": _CapacityBlind, "compute-regrants": _Forgetful}.get(
+        broken or "", ComputeMachine
+    )
+    cfg = ComputeConfig("sim.compute", CONTRACT, max_card_age_ms=30_000, grace_ms=5_000)
+    m = cls(cfg, [k.peer_id for k in MEMBERS])
+    providers = _providers(rng)
+    log: list[Signed] = []
+
+    def commit(body: Body) -> ComputeResult:
+        cmd = Signed.by(MEMBERS[0], 1, body)
+        log.append(cmd)
+        out = m.step(cmd)
+        for g in out.grants:
+            res.stats["grants"] += 1
+            if g.request_id in granted:
+                res.add("no-double-grant", f"request {g.request_id.hex()[:12]} granted twice")
+            granted.add(g.request_id)
+        res.stats["refusals"] += len(out.refusals)
+        return out
+
+    granted: set[bytes] = set()
+    submitted: list[ComputeRequest] = []
+    now = 0
+    for step in range(60):
+        now += rng.randint(200, 2_000)
+        if step % 10 == 0:
+            for key, card, _ in providers:
+                fresh = msgspec.structs.replace(card, refreshed_at_ms=now)
+                commit(Register(SignedCard.signed(key, fresh)))
+        for _ in range(rng.randint(0, 3)):
+            if submitted and rng.random() < 0.15:
+                req = rng.choice(submitted)  # a resubmission
+            else:
+                req = ComputeRequest(
+                    rng.randbytes(32),
+                    rng.randbytes(32),
+                    rng.randint(1, 20),
+                    rng.choice([250, 500, 1000, 2000]),
+                    rng.choice([256, 1024]),
+                    rng.random() < 0.2,
+                    rng.choice(["", "eu", "us", "ap"]),
+                    rng.randint(0, 20_000),
+                    rng.randbytes(32),
+                    now + rng.randint(-500, 10_000),
+                    rng.randbytes(32),
+                )
+                submitted.append(req)
+            amount = rng.randint(0, 30_000)
+            commit(Submit(req, SettlementEvidence(req.settlement, CONTRACT, amount, 1), at_ms=now))
+        if rng.random() < 0.5:
+            expected = _rule(m, now)
+            out = commit(Clear(at_ms=now))
+            got = {g.request_id: g.provider for g in out.grants}
+            for rid, want in expected.items():
+                if got.get(rid) != want:
+                    res.add("rule", f"request {rid.hex()[:12]}: the rule and the grant differ")
+            _check_capacity(res, m)
+        for rid in sorted(m.grants):
+            g = m.grants[rid]
+            if rid in m.logs or rng.random() < 0.5:
+                continue
+            key, _card, crashes = next(p for p in providers if p[1].provider_id == g.provider)
+            if crashes:
+                continue
+            body = LogBody(
+                rid,
+                g.provider,
+                g.valid_from_ms,
+                min(now, g.valid_to_ms),
+                UsageMetrics(1, 1, 0),
+                True,
+            )
+            commit(AppendLog(ComputeLog.signed(key, body)))
+    replica = ComputeMachine(cfg, [k.peer_id for k in MEMBERS])
+    for cmd in log:
+        replica.step(cmd)
+    if broken is None and replica.snapshot() != m.snapshot():
+        res.add("replay", "a fresh replica replaying the log disagrees")
+    return res
+
+
+def _check_capacity(res: SeedResult, m: ComputeMachine) -> None:
+    used: dict[bytes, list[int]] = {}
+    for rid in m._active:
+        g = m.grants[rid]
+        u = used.setdefault(g.provider, [0, 0])
+        u[0] += g.cpu_millicores
+        u[1] += g.ram_mib
+    for pid, (cpu, ram) in used.items():
+        card = m.cards.get(pid)
+        if card is None:
+            continue
+        caps = card.capabilities
+        if cpu > caps.max_cpu_millicores or ram > caps.max_ram_mib:
+            res.add("capacity", f"provider {pid.hex()[:8]} holds {cpu} m / {ram} MiB over its card")
+
+
+def _rule(m: ComputeMachine, now: int) -> dict[bytes, bytes | None]:
+    """What the declared rule grants at the next Clear, recomputed with the pure function on a
+    copy of the state (capacity taken grant by grant, in submission order)."""
+    shadow = ComputeMachine(m.cfg, [k.peer_id for k in MEMBERS])
+    shadow.restore(m.snapshot())
+    shadow.release_expired(now)
+    expected: dict[bytes, bytes | None] = {}
+    cards = [shadow.cards[k] for k in sorted(shadow.cards)]
+    free = shadow.free()
+    for rid, (req, ev) in shadow._pending.items():
+        if now > req.deadline_ms:
+            expected[rid] = None
+            continue
+        capped = msgspec.structs.replace(req, max_price=min(req.max_price, ev.amount))
+        card, _ = clear(capped, cards, free, {}, now=now, max_age_ms=m.cfg.max_card_age_ms)
+        expected[rid] = None if card is None else card.provider_id
+        if card is not None:
+            c = free[card.provider_id]
+            free[card.provider_id] = Capacity(
+                c.cpu_millicores - req.min_cpu_millicores, c.ram_mib - req.min_ram_mib
+            )
+    return expected

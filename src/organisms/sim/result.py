@@ -1,0 +1,17 @@
+"""One seed's outcome, shared by every campaign."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    violations: list[tuple[str, str]] = field(default_factory=list)
+    stats: Counter[str] = field(default_factory=Counter)
+
+    def add(self, kind: str, detail: str) -> None:
+        if len(self.violations) < 50:
+            self.violations.append((kind, detail))
