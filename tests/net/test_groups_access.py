@@ -144,6 +144,10 @@ async def test_stranger_can_neither_bond_nor_read_nor_write(
     for m in members:
         assert {stranger_ep.peer_id, nodes[4][0].peer_id, nodes[5][0].peer_id}.isdisjoint(m.links)
         assert not m.observers
+    for g in (reader, borrowed):  # the would-be voter dials only members above its id
+        assert {r.name for r in g.bond_refusals.values()} == {"NotAllowed"}
+        assert set(g.bond_refusals) == {a.peer_id for a in addrs}
+    assert all(r.name == "NotAllowed" for r in voter.bond_refusals.values())
     for g in (voter, reader, borrowed):
         assert not g.links
         assert g.leader is None

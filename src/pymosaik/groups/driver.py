@@ -53,7 +53,15 @@ from ..tickets import (
     TicketRequirement,
     TicketValidator,
 )
-from ..transport import Endpoint, EndpointAddr, Link, LinkError, reasons
+from ..transport import (
+    CloseReason,
+    Endpoint,
+    EndpointAddr,
+    Link,
+    LinkClosedError,
+    LinkError,
+    reasons,
+)
 from .access import GroupAccess, TicketPolicy, refusal, requirement_parts
 from .machine import StateMachine
 from .raft import (
@@ -238,6 +246,8 @@ class Group:
     write_expiry: dict[PeerId, Expiration] = field(default_factory=dict)
     #: Non-voter messages this member refused, by reason (groups/access.py).
     refused: Counter[str] = field(default_factory=Counter)
+    #: Why each peer we dialled last closed the bond on us (e.g. ``NotAllowed``).
+    bond_refusals: dict[PeerId, CloseReason] = field(default_factory=dict)
 
     # ---- client API ------------------------------------------------------------
     @property
@@ -469,6 +479,9 @@ class Group:
                         await self._bonded(peer, link, expires)
                         backoff = 0.05
                         continue
+                except LinkClosedError as exc:
+                    if exc.by_peer:
+                        self.bond_refusals[peer] = exc.reason
                 except (LinkError, OSError, TimeoutError):
                     pass
             await asyncio.sleep(rng.uniform(0, backoff))
