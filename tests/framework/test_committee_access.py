@@ -219,6 +219,7 @@ async def test_reader_reads_and_only_a_writer_gets_into_the_log(committee: Commi
         await reader.execute(forged_upsert())
     assert refused.value.reason is FailReason.REJECTED
     assert c.leader().refused[NOT_A_WRITER] == 1
+    assert {NOT_A_WRITER: 1} in [m.status()["refused"] for m in c.members]  # in status.json
     await asyncio.sleep(0.3)
     assert [c.group(i).node.last_index for i in range(3)] == log
     # The writer's forward is committed (the Atlas machine judges it, as for any command).

@@ -211,6 +211,8 @@ class CommitteeMember:
             "committed": self.group.node.commit_index,
             "frames": self.machine.next_seq,
             "retired": self.machine.retired is not None,
+            # Messages from outsiders dropped before the log, by reason (decision 0010).
+            "refused": dict(self.group.refused),
         }
 
     async def close(self) -> None:

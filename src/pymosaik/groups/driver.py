@@ -246,7 +246,7 @@ class Group:
     write_expiry: dict[PeerId, Expiration] = field(default_factory=dict)
     #: Non-voter messages this member refused, by reason (groups/access.py).
     refused: Counter[str] = field(default_factory=Counter)
-    #: Why each peer we dialled last closed the bond on us (e.g. ``NotAllowed``).
+    #: Why each member we dial refused our last attempt (e.g. ``NotAllowed``); cleared on bonding.
     bond_refusals: dict[PeerId, CloseReason] = field(default_factory=dict)
 
     # ---- client API ------------------------------------------------------------
@@ -476,6 +476,7 @@ class Group:
                     elif hello.observer or expires is None:
                         await link.close(reasons.GROUP_NOT_ALLOWED)
                     else:
+                        self.bond_refusals.pop(peer, None)
                         await self._bonded(peer, link, expires)
                         backoff = 0.05
                         continue
