@@ -22,6 +22,7 @@ Decision record: docs/decisions/0010-committee-bond-tickets.md.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Callable
 
@@ -68,7 +69,9 @@ def module_access(coalition: CoalitionConfig, kind: ModuleKind, operator: PeerId
 
     readers: list[TicketValidator] = [signed(CommitteeRole.READER), signed(CommitteeRole.WRITER)]
     if coalition.ticket_issuer is not None:
-        readers.append(recognise_coalition_issuer(coalition))
+        # An issuer whose ACL names no signing key issues nothing anyone could verify.
+        with contextlib.suppress(ValueError):
+            readers.append(recognise_coalition_issuer(coalition))
     return GroupAccess(
         voters=signed(CommitteeRole.MEMBER),
         observers=AnyOf(*readers),
