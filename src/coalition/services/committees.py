@@ -48,6 +48,7 @@ __all__ = [
     "AtlasView",
     "Chronicle",
     "ChronicleWriter",
+    "ModuleInner",
     "ModuleMember",
     "module_machine",
     "observe_module",
@@ -300,7 +301,8 @@ def _anchor_error_type() -> type[Exception]:
     return AnchorError
 
 
-_Inner = AtlasMachine | AlmanacMachine | ChronicleMachine
+#: The inner machine of a shipped module (what `module_machine` and `observe_module` return).
+ModuleInner = AtlasMachine | AlmanacMachine | ChronicleMachine
 
 
 def module_machine(
@@ -309,7 +311,7 @@ def module_machine(
     peers: Sequence[PeerId],
     operator: PeerId,
     member_operators: Mapping[UniqueId, PeerId] | None = None,
-) -> tuple[SurfaceMachine, _Inner]:
+) -> tuple[SurfaceMachine, ModuleInner]:
     """``kind``'s replicated machine (surface wrapper and inner), as every member runs it."""
     if kind not in SHIPPED:
         raise ValueError(f"the {kind.value} module is not implemented yet")
@@ -419,7 +421,7 @@ def observe_module(
     tickets: TicketSource,
     raft: RaftConfig | None = None,
     member_operators: Mapping[UniqueId, PeerId] | None = None,
-) -> tuple[Group, _Inner]:
+) -> tuple[Group, ModuleInner]:
     """Replicate ``kind``'s committee log as a non-voting observer (a reader ticket needed).
 
     Returns the group (``execute`` forwards to the leader, which commits only
