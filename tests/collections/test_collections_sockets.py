@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from pymosaik.collections import CellHandle, MapHandle, SetHandle
-from pymosaik.groups.driver import Groups
-from pymosaik.groups.raft import RaftConfig
+from pymosaik.groups.access import GroupAccess
+from pymosaik.groups.driver import GroupError, Groups
+from pymosaik.groups.raft import FailReason, RaftConfig
 from pymosaik.primitives import UNIVERSE, SecretKey, UniqueId, unique_id
 from pymosaik.tickets import Expiration, InvalidTicketError, PeerIdentity, Ticket
 from pymosaik.transport import Endpoint
@@ -127,6 +130,64 @@ async def test_reader_handle_observes_without_voting() -> None:
         assert not reader.group.is_leader
         assert not refused.group.links
         assert len(refused) == 0
+    finally:
+        for g in groups:
+            await g.aclose()
+        for ep in eps:
+            await ep.aclose()
+
+
+async def test_reader_with_a_reader_ticket_reads_but_cannot_write() -> None:
+    """Collections under GroupAccess: readers need a ticket; without forwarders, none writes."""
+    eps = [Endpoint(SecretKey.generate(), UNIVERSE) for _ in range(5)]
+    for ep in eps:
+        await ep.__aenter__()
+    groups = [Groups(ep) for ep in eps]
+    writers_addrs = [ep.addr for ep in eps[:3]]
+    schema = "seen: Set[str] v1"
+    gate = {"access": GroupAccess(observers=AllowList(), forwarders=False), "config": FAST}
+
+    def own(i: int) -> list[Ticket]:
+        return [Ticket(AllowList.CLASS, eps[i].peer_id.bytes)]
+
+    try:
+        writers = [
+            SetHandle.join(g, SECRET, schema, writers_addrs, str, seed=i, **gate)
+            for i, g in enumerate(groups[:3])
+        ]
+        reader = SetHandle.join(
+            groups[3],
+            SECRET,
+            schema,
+            writers_addrs,
+            str,
+            reader=True,
+            tickets=own(3),
+            **gate,
+        )
+        stranger = SetHandle.join(
+            groups[4],
+            SECRET,
+            schema,
+            writers_addrs,
+            str,
+            reader=True,
+            **gate,
+        )
+        async with asyncio.timeout(15):
+            await writers[0].group.when_leader_known()
+            v1 = await writers[0].extend(["a", "b"])
+            await reader.when.reaches(v1)
+            assert sorted(reader.items()) == ["a", "b"]
+            while reader.group.leader not in reader.group.links:
+                await asyncio.sleep(0.02)
+            last = [w.group.node.last_index for w in writers]
+            with pytest.raises(GroupError) as refused:
+                await reader.insert("forged")
+            assert refused.value.reason is FailReason.REJECTED
+        assert [w.group.node.last_index for w in writers] == last
+        assert not stranger.group.links
+        assert len(stranger) == 0
     finally:
         for g in groups:
             await g.aclose()

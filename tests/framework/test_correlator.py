@@ -58,6 +58,7 @@ async def test_correlator_aligns_two_feeds_on_almanac_ticks() -> None:
         nets.append(await Network.create(bootstrap=boot, discovery=DISC))
     committee, integrator = [n.addr for n in nets[:3]], nets[3]
     running: list[object] = []
+    operator = SecretKey.generate()  # one coalition operator: it signs the members' tickets
     try:
         for net in nets[:3]:
             running.append(
@@ -66,7 +67,7 @@ async def test_correlator_aligns_two_feeds_on_almanac_ticks() -> None:
                     net,
                     coalition,
                     committee=committee,
-                    operator_key=SecretKey.generate(),
+                    operator_key=operator,
                     cadence_ms=400,
                     raft=FAST,
                 )

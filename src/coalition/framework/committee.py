@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pymosaik.groups.driver import Group, GroupError
+from pymosaik.groups.access import GroupAccess
+from pymosaik.groups.driver import Group, GroupError, TicketSource
 from pymosaik.groups.raft import Consistency, RaftConfig
 from pymosaik.groups.storage.base import LogStorage
 from pymosaik.groups.storage.memory import MemoryStorage
@@ -32,7 +33,11 @@ from pymosaik.transport import EndpointAddr
 from ..retirement import RetirementMarker
 from .surface import Frame, Retire, SurfaceMachine, SurfaceResult, Wrapped
 
-__all__ = ["CommitteeMember", "Reply", "Request", "SurfaceIds"]
+__all__ = ["MEMBERS_ONLY", "CommitteeMember", "Reply", "Request", "SurfaceIds"]
+
+#: A committee's group secret derives from public config, so by default only the
+#: listed members bond: no observers, and no commands forwarded from outside.
+MEMBERS_ONLY = GroupAccess(observers=False, forwarders=False)
 
 #: How often a member looks for newly subscribed readers to replay history to.
 HISTORY_POLL_S = 0.05
@@ -102,8 +107,15 @@ class CommitteeMember:
         raft: RaftConfig | None = None,
         writers: TicketValidator | None = None,
         republish_s: float = 1.0,
+        access: GroupAccess = MEMBERS_ONLY,
+        tickets: TicketSource = (),
     ) -> CommitteeMember:
-        """Join the committee group and open the public surface (and the intake if writable)."""
+        """Join the committee group and open the public surface (and the intake if writable).
+
+        ``access``/``tickets``: who may bond to the group as what, and what this
+        member presents (`GroupAccess`; default `MEMBERS_ONLY`). ``writers`` gates
+        the request stream, which is a separate door.
+        """
         if storage is None:
             if data_dir is not None:
                 data_dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +132,13 @@ class CommitteeMember:
             replies = network.streams.producer(Reply, stream_id=ids.replies).build()
         machine.on_frame = lambda frame: _offer(producer, frame)
         group = network.groups.join(
-            ids.group_secret, machine, committee, storage=storage, config=raft
+            ids.group_secret,
+            machine,
+            committee,
+            storage=storage,
+            config=raft,
+            access=access,
+            tickets=tickets,
         )
         member = cls(network, what, ids, machine, group, producer, republish_s, requests, replies)
         member._tasks.append(asyncio.create_task(member._republish(), name=f"{what}:republish"))
@@ -193,6 +211,8 @@ class CommitteeMember:
             "committed": self.group.node.commit_index,
             "frames": self.machine.next_seq,
             "retired": self.machine.retired is not None,
+            # Messages from outsiders dropped before the log, by reason (decision 0012).
+            "refused": dict(self.group.refused),
         }
 
     async def close(self) -> None:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
-from pymosaik.groups.driver import GroupError
-from pymosaik.groups.raft import RaftConfig
+from pymosaik.groups.driver import Group, GroupError, TicketSource
+from pymosaik.groups.raft import LeadershipPreference, RaftConfig
 from pymosaik.network import Network
 from pymosaik.primitives import PeerId, SecretKey, UniqueId, Wire, decode, encode
 from pymosaik.tickets import TicketValidator
@@ -38,6 +38,7 @@ from .almanac import AlmanacMachine, AlmanacResult, AlmanacTick, Observe
 from .atlas import AtlasMachine, AtlasResult, MemberCard, SignedMemberCard, UpsertCard
 from .chronicle import Anchored, Append, ChronicleMachine, ChronicleResult, Sign
 from .chronicle_log import ChronicleEntry, ChronicleKind, CoalitionPublished
+from .committee_access import member_tickets, module_access
 
 log = logging.getLogger("coalition.services.committees")
 
@@ -47,7 +48,10 @@ __all__ = [
     "AtlasView",
     "Chronicle",
     "ChronicleWriter",
+    "ModuleInner",
     "ModuleMember",
+    "module_machine",
+    "observe_module",
     "start_member",
 ]
 
@@ -297,6 +301,47 @@ def _anchor_error_type() -> type[Exception]:
     return AnchorError
 
 
+#: The inner machine of a shipped module (what `module_machine` and `observe_module` return).
+ModuleInner = AtlasMachine | AlmanacMachine | ChronicleMachine
+
+
+def module_machine(
+    kind: ModuleKind,
+    coalition: CoalitionConfig,
+    peers: Sequence[PeerId],
+    operator: PeerId,
+    member_operators: Mapping[UniqueId, PeerId] | None = None,
+) -> tuple[SurfaceMachine, ModuleInner]:
+    """``kind``'s replicated machine (surface wrapper and inner), as every member runs it."""
+    if kind not in SHIPPED:
+        raise ValueError(f"the {kind.value} module is not implemented yet")
+    surface = module_ids(coalition, kind).surface
+    if kind is ModuleKind.ATLAS:
+        atlas = AtlasMachine(
+            [*coalition.lattices, *(r.stable_id for r in coalition.organisms)],
+            dict(member_operators or {}),
+            operator,
+        )
+
+        def atlas_view(result: bytes) -> list[bytes]:
+            return [encode(AtlasView(atlas.cards()))] if decode(result, AtlasResult).ok else []
+
+        return SurfaceMachine(surface, atlas, atlas_view), atlas
+    if kind is ModuleKind.ALMANAC:
+        almanac = AlmanacMachine(peers)
+
+        def ticks(result: bytes) -> list[bytes]:
+            return [encode(t) for t in decode(result, AlmanacResult).ticks]
+
+        return SurfaceMachine(surface, almanac, ticks), almanac
+    chronicle = ChronicleMachine(coalition.stable_id(), peers, [operator])
+
+    def sealed(result: bytes) -> list[bytes]:
+        return [encode(e) for e in decode(result, ChronicleResult).entries]
+
+    return SurfaceMachine(surface, chronicle, sealed), chronicle
+
+
 async def start_member(
     kind: ModuleKind,
     network: Network,
@@ -317,65 +362,83 @@ async def start_member(
     operator, who may then sign its card; the coalition operator signs the
     others (single-operator coalitions need none). Every member of the
     committee must be started with the same map: it is part of the machine.
+
+    The group admits voters, readers and writers by operator-signed tickets
+    (services/committee_access.py); this member mints its own member ticket.
     """
-    if kind not in SHIPPED:
-        raise ValueError(f"the {kind.value} module is not implemented yet")
     ids = module_ids(coalition, kind)
     key = network.endpoint.secret_key
     peers = [a.peer_id for a in committee]
-    what = _what(coalition, kind)
-    republish_s = cadence_ms / 1000
-
-    def run(machine: SurfaceMachine) -> CommitteeMember:
-        return CommitteeMember.start(
-            network,
-            what,
-            ids,
-            machine,
-            committee,
-            data_dir=data_dir,
-            raft=raft,
-            writers=writers,
-            republish_s=republish_s,
-        )
-
-    if kind is ModuleKind.ATLAS:
-        atlas = AtlasMachine(
-            [*coalition.lattices, *(r.stable_id for r in coalition.organisms)],
-            dict(member_operators or {}),
-            operator_key.peer_id,
-        )
-
-        def atlas_view(result: bytes) -> list[bytes]:
-            return [encode(AtlasView(atlas.cards()))] if decode(result, AtlasResult).ok else []
-
-        a = AtlasMember(kind, run(SurfaceMachine(ids.surface, atlas, atlas_view)), key)
-        a.inner, a.coalition, a.operator_key = atlas, coalition, operator_key
+    operator = operator_key.peer_id
+    machine, inner = module_machine(kind, coalition, peers, operator, member_operators)
+    member = CommitteeMember.start(
+        network,
+        _what(coalition, kind),
+        ids,
+        machine,
+        committee,
+        data_dir=data_dir,
+        raft=raft,
+        writers=writers,
+        republish_s=cadence_ms / 1000,
+        access=module_access(coalition, kind, operator),
+        tickets=member_tickets(
+            coalition,
+            kind,
+            operator_key=operator_key,
+            me=key.peer_id,
+            network=network.network_id,
+            clock=network.clock,
+        ),
+    )
+    if isinstance(inner, AtlasMachine):
+        a = AtlasMember(kind, member, key)
+        a.inner, a.coalition, a.operator_key = inner, coalition, operator_key
         a.spawn(a.seed_cards)
         return a
-    if kind is ModuleKind.ALMANAC:
-        almanac = AlmanacMachine(peers)
-
-        def ticks(result: bytes) -> list[bytes]:
-            return [encode(t) for t in decode(result, AlmanacResult).ticks]
-
-        m = AlmanacMember(kind, run(SurfaceMachine(ids.surface, almanac, ticks)), key)
-        m.inner, m.cadence_ms = almanac, cadence_ms
+    if isinstance(inner, AlmanacMachine):
+        m = AlmanacMember(kind, member, key)
+        m.inner, m.cadence_ms = inner, cadence_ms
         m.spawn(m.observe)
         return m
-    chronicle = ChronicleMachine(coalition.stable_id(), peers, [operator_key.peer_id])
-
-    def sealed(result: bytes) -> list[bytes]:
-        return [encode(e) for e in decode(result, ChronicleResult).entries]
-
-    c = ChronicleMember(kind, run(SurfaceMachine(ids.surface, chronicle, sealed)), key)
-    c.inner, c.coalition, c.operator_key = chronicle, coalition, operator_key
+    c = ChronicleMember(kind, member, key)
+    c.inner, c.coalition, c.operator_key = inner, coalition, operator_key
     c.anchor, c.cadence_ms = anchor, cadence_ms
     c.spawn(c.publish_coalition)
     c.spawn(c.sign)
     if anchor is not None:
         c.spawn(c.anchor_heads)
     return c
+
+
+def observe_module(
+    kind: ModuleKind,
+    network: Network,
+    coalition: CoalitionConfig,
+    *,
+    committee: Sequence[EndpointAddr],
+    operator: PeerId,
+    tickets: TicketSource,
+    raft: RaftConfig | None = None,
+    member_operators: Mapping[UniqueId, PeerId] | None = None,
+) -> tuple[Group, ModuleInner]:
+    """Replicate ``kind``'s committee log as a non-voting observer (a reader ticket needed).
+
+    Returns the group (``execute`` forwards to the leader, which commits only
+    with a writer ticket) and the replicated inner machine to read locally.
+    """
+    peers = [a.peer_id for a in committee]
+    machine, inner = module_machine(kind, coalition, peers, operator, member_operators)
+    group = network.groups.join(
+        module_ids(coalition, kind).group_secret,
+        machine,
+        committee,
+        config=raft,
+        preference=LeadershipPreference.observer(),
+        access=module_access(coalition, kind, operator),
+        tickets=tickets,
+    )
+    return group, inner
 
 
 # ---- typed verbs for integrators -------------------------------------------------------

@@ -14,7 +14,8 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypedDict, TypeVar, Unpack
 
-from ..groups.driver import Group, Groups, TicketPolicy, TicketSource
+from ..groups.access import GroupAccess, TicketPolicy
+from ..groups.driver import Group, Groups, TicketSource
 from ..groups.raft import LeadershipPreference, RaftConfig
 from ..groups.storage.base import LogStorage
 from ..primitives import UniqueId, Wire, decode, encode
@@ -115,6 +116,8 @@ class JoinOptions(TypedDict, total=False):
     reader: bool
     require_ticket: TicketPolicy | None
     tickets: TicketSource
+    #: Per-role rules (who may read, who may write through a forward); see GroupAccess.
+    access: GroupAccess | None
 
 
 def _join(
@@ -136,6 +139,7 @@ def _join(
         preference=preference,
         require_ticket=options.get("require_ticket"),
         tickets=options.get("tickets", ()),
+        access=options.get("access"),
     )
 
 

@@ -12,6 +12,12 @@
   no valid ticket → ``NotAllowed``; the bond is dropped when the validity
   lapses (re-dialling presents fresh tickets). Validator signatures enter the
   GroupId, so members that disagree on the requirement never bond.
+* **Roles** (`GroupAccess`, groups/access.py). On top of ``require_ticket``:
+  what a voter presents, who may observe, and which observers may forward
+  commands. Every member gates a non-voter's Raft messages *before* its core
+  sees them: a forwarded command without a writer ticket is answered "not
+  appended" and never reaches the log; election or replication messages from
+  a non-voter are dropped. ``Group.refused`` counts refusals per reason.
 * **Observers.** A node joining with ``LeadershipPreference.observer()`` is not
   listed in ``members``: it dials every member, says so in its hello, and the
   members replicate to it as a non-voting learner (never counted in a quorum).
@@ -30,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -43,12 +49,20 @@ from ..tickets import (
     AllOf,
     Expiration,
     InvalidTicketError,
-    Require,
     Ticket,
     TicketRequirement,
     TicketValidator,
 )
-from ..transport import Endpoint, EndpointAddr, Link, LinkError, reasons
+from ..transport import (
+    CloseReason,
+    Endpoint,
+    EndpointAddr,
+    Link,
+    LinkClosedError,
+    LinkError,
+    reasons,
+)
+from .access import GroupAccess, TicketPolicy, refusal, requirement_parts
 from .machine import StateMachine
 from .raft import (
     CommandAssigned,
@@ -67,12 +81,14 @@ from .raft import (
     decode_message,
     encode_message,
 )
+from .raft.messages import ForwardCommand, ForwardCommandAck
 from .storage.base import LogStorage
 from .storage.memory import MemoryStorage
 
 __all__ = [
     "GROUPS_PROTOCOL",
     "Group",
+    "GroupAccess",
     "GroupBuilder",
     "GroupError",
     "GroupWhen",
@@ -95,17 +111,8 @@ class BondHello(Wire, frozen=True):
     tickets: tuple[Ticket, ...]
 
 
-#: What ``join(require_ticket=...)`` accepts: one validator or requirement, or several (all).
-TicketPolicy = TicketValidator | TicketRequirement | Sequence[TicketValidator | TicketRequirement]
 #: The tickets this node presents: fixed, or read afresh for each bond (renewals).
 TicketSource = Sequence[Ticket] | Callable[[], Sequence[Ticket]]
-
-
-def _requirement_parts(policy: TicketPolicy | None) -> tuple[TicketRequirement, ...]:
-    if policy is None:
-        return ()
-    parts = tuple(policy) if isinstance(policy, list | tuple) else (policy,)
-    return tuple(p if isinstance(p, TicketRequirement) else Require(p) for p in parts)
 
 
 class GroupError(Exception):
@@ -233,6 +240,14 @@ class Group:
     preference: LeadershipPreference = field(default_factory=LeadershipPreference.normal)
     #: Until when each bonded peer's tickets are valid.
     bond_expiry: dict[PeerId, Expiration] = field(default_factory=dict)
+    #: Per-role rules: voters' tickets, who may observe, which observers may forward.
+    access: GroupAccess = field(default_factory=GroupAccess)
+    #: Until when each bonded observer's forwarded commands may reach the log.
+    write_expiry: dict[PeerId, Expiration] = field(default_factory=dict)
+    #: Non-voter messages this member refused, by reason (groups/access.py).
+    refused: Counter[str] = field(default_factory=Counter)
+    #: Why each member we dial refused our last attempt (e.g. ``NotAllowed``); cleared on bonding.
+    bond_refusals: dict[PeerId, CloseReason] = field(default_factory=dict)
 
     # ---- client API ------------------------------------------------------------
     @property
@@ -364,7 +379,26 @@ class Group:
             if link is not None:
                 self._spawn(link.close(reasons.PROTOCOL_VIOLATION))
             return
-        self.node.receive(sender.bytes, message, self.clock.now_ms())
+        now = self.clock.now_ms()
+        if sender.bytes not in self.node.membership.voters:
+            write = self.write_expiry.get(sender)
+            may_write = write is not None and not write.is_expired(now)
+            why = refusal(message, may_write=may_write, term=self.node.term)
+            if why is not None:
+                self._refuse(sender, message, why)
+                return
+        self.node.receive(sender.bytes, message, now)
+
+    def _refuse(self, sender: PeerId, message: object, why: str) -> None:
+        """Drop a non-voter's message before the core; a forwarder hears "not appended"."""
+        self.refused[why] += 1
+        _log.debug("group %s: refused %s: %s", self.group_id.short(), sender.short(), why)
+        if isinstance(message, ForwardCommand) and message.request_id is not None:
+            link = self.links.get(sender)
+            if link is not None and not link.is_closed:
+                with contextlib.suppress(LinkError):
+                    link.feed_raw(encode_message(ForwardCommandAck(message.request_id, 0, 0, 0)))
+                    self._spawn(_flush(link))
 
     async def _flush_ready(self) -> None:
         self._progress.set()  # wake `when()` waiters: the node may have moved on
@@ -436,15 +470,19 @@ class Group:
                         link = await self.groups.endpoint.connect(addr, GROUPS_PROTOCOL)
                         await link.send(self._hello(link))
                         hello = await link.recv(BondHello)
-                    expires = self._admit(link, hello)
+                    expires = self._admit(link, hello, observer=False)
                     if hello.proof != _proof(self.secret, link, self.group_id, peer):
                         await link.close(reasons.INVALID_PROOF)
                     elif hello.observer or expires is None:
                         await link.close(reasons.GROUP_NOT_ALLOWED)
                     else:
+                        self.bond_refusals.pop(peer, None)
                         await self._bonded(peer, link, expires)
                         backoff = 0.05
                         continue
+                except LinkClosedError as exc:
+                    if exc.by_peer:
+                        self.bond_refusals[peer] = exc.reason
                 except (LinkError, OSError, TimeoutError):
                     pass
             await asyncio.sleep(rng.uniform(0, backoff))
@@ -460,13 +498,19 @@ class Group:
         if hello.proof != _proof(self.secret, link, self.group_id, peer):
             await link.close(reasons.INVALID_PROOF)
             return
-        expires = self._admit(link, hello)
+        expires = self._admit(link, hello, observer=hello.observer)
         if expires is None:
             await link.close(reasons.GROUP_NOT_ALLOWED)
             return
         await link.send(self._hello(link))
-        if hello.observer and self.node.add_observer(peer.bytes):
-            self._wake.set()
+        if hello.observer:
+            writes = self.access.admit_forwarder(hello.tickets, link, self.clock.now_ms())
+            if writes is None:
+                self.write_expiry.pop(peer, None)
+            else:
+                self.write_expiry[peer] = writes
+            if self.node.add_observer(peer.bytes):
+                self._wake.set()
         await self._bonded(peer, link, expires)
 
     def _hello(self, link: Link) -> BondHello:
@@ -478,16 +522,18 @@ class Group:
             tuple(tickets),
         )
 
-    def _admit(self, link: Link, hello: BondHello) -> Expiration | None:
-        """Until when the peer's hello tickets satisfy every requirement; None: refuse."""
-        if not self.requirements:
-            return NEVER
+    def _admit(self, link: Link, hello: BondHello, *, observer: bool) -> Expiration | None:
+        """Until when the peer's hello tickets admit it in its role; None: refuse."""
         now = self.clock.now_ms()
+        admit = self.access.admit_observer if observer else self.access.admit_voter
+        role = admit(hello.tickets, link, now)
+        if role is None or not self.requirements:
+            return role
         try:
             expires = AllOf(*self.requirements).evaluate(hello.tickets, link, now)
         except InvalidTicketError:
             return None
-        return None if expires.is_expired(now) else expires
+        return None if expires.is_expired(now) else min(expires, role)
 
     async def _bonded(self, peer: PeerId, link: Link, expires: Expiration = NEVER) -> None:
         """Own the bond until it closes (or its tickets lapse): read Raft messages."""
@@ -510,6 +556,7 @@ class Group:
             if self.links.get(peer) is link:
                 del self.links[peer]
                 self.bond_expiry.pop(peer, None)
+                self.write_expiry.pop(peer, None)
                 if peer not in self.members and self.node.remove_observer(peer.bytes):
                     self._wake.set()
 
@@ -567,6 +614,7 @@ class Groups:
         preference: LeadershipPreference | None = None,
         require_ticket: TicketPolicy | None = None,
         tickets: TicketSource = (),
+        access: GroupAccess | None = None,
     ) -> Group:
         """Join (or re-join after a restart, with the same durable ``storage``).
 
@@ -575,6 +623,8 @@ class Groups:
         bonds to them, replicates and answers weak queries, never votes or leads.
         ``require_ticket``: validator(s) every bonded peer's hello tickets must
         pass; ``tickets``: what this node presents (a callable is read per bond).
+        ``access``: per-role rules on top of that (`GroupAccess`; default: any
+        observer, and observers may forward commands).
         """
         config = config or RaftConfig()
         preference = preference or LeadershipPreference.normal()
@@ -587,8 +637,10 @@ class Groups:
                 raise ValueError("an observer needs members to follow")
         elif me not in addrs:
             addrs[me] = self.endpoint.addr
-        parts = _requirement_parts(require_ticket)
-        group_id = derive_group_id(secret, config, machine, [p.signature() for p in parts])
+        parts = requirement_parts(require_ticket)
+        access = access or GroupAccess()
+        signatures = [p.signature() for p in parts] + access.signatures()
+        group_id = derive_group_id(secret, config, machine, signatures)
         if group_id in self._groups:
             raise ValueError("this node already joined that group")
         prefs = {p.bytes: LeadershipPreference.normal() for p in addrs}
@@ -614,6 +666,7 @@ class Groups:
             requirements=parts,
             tickets=tickets,
             preference=preference,
+            access=access,
         )
         self._groups[group_id] = group
         group.start()
@@ -634,6 +687,11 @@ class Groups:
     async def aclose(self) -> None:
         for group in list(self._groups.values()):
             await group.close()
+
+
+async def _flush(link: Link) -> None:
+    with contextlib.suppress(LinkError, OSError):
+        await link.flush()
 
 
 def _handing_back(exc: GroupError, commands: Sequence[bytes]) -> GroupError:
@@ -702,6 +760,7 @@ class GroupBuilder:
         self._preference: LeadershipPreference | None = None
         self._require: list[TicketValidator | TicketRequirement] = []
         self._tickets: TicketSource = ()
+        self._access: GroupAccess | None = None
 
     def with_state_machine(self, machine: StateMachine) -> GroupBuilder:
         self._machine = machine
@@ -731,6 +790,11 @@ class GroupBuilder:
         self._tickets = tickets
         return self
 
+    def with_access(self, access: GroupAccess) -> GroupBuilder:
+        """Per-role rules: voters' tickets, who may observe, who may forward commands."""
+        self._access = access
+        return self
+
     def join(self) -> Group:
         if self._machine is None:
             raise ValueError("a group needs a state machine: call with_state_machine() first")
@@ -743,4 +807,5 @@ class GroupBuilder:
             preference=self._preference,
             require_ticket=list(self._require) or None,
             tickets=self._tickets,
+            access=self._access,
         )
