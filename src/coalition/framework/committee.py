@@ -193,6 +193,10 @@ class CommitteeMember:
             "committed": self.group.node.commit_index,
             "frames": self.machine.next_seq,
             "retired": self.machine.retired is not None,
+            # A damaged record found in the Raft log (the member dropped it and
+            # catches up; see the runbook), and whether it is still catching up.
+            "storage_fault": self.group.storage_fault,
+            "repairing": self.group.repairing,
         }
 
     async def close(self) -> None:
