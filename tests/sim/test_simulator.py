@@ -63,6 +63,23 @@ def test_each_unsafe_switch_is_caught_within_bounded_seeds(switch: str, kinds: s
     assert outcome.failing[0].trace  # a trace to replay from
 
 
+def test_clean_runs_flip_stored_bits_and_repair() -> None:
+    """The bit-flip fault is exercised: damaged members are found and repaired, no violation."""
+    results = [run_seed(seed, SimOptions()) for seed in range(40)]
+    assert all(not r.violations for r in results), [r.violations for r in results if r.violations]
+    assert sum(r.stats["flips"] for r in results) >= 10
+    assert sum(r.stats["repairs"] for r in results) >= 5
+
+
+def test_a_disk_that_ignores_checksums_is_caught() -> None:
+    """The broken store returns damaged bytes; the damaged-entry checker catches it."""
+    outcome = run_campaign(range(60), SimOptions(unsafe=("ignore-checksums",)), stop_on_first=True)
+    assert outcome.failing, "ignoring checksums not caught in 60 seeds"
+    found = {v.kind for v in outcome.failing[0].violations}
+    assert "damaged-entry-used" in found, found
+    assert outcome.failing[0].trace
+
+
 def test_cli_summary_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["raft", "--seeds", "3"]) == 0
     out = capsys.readouterr().out
