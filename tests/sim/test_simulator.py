@@ -8,6 +8,7 @@ from pymosaik.sim import SimOptions, World, run_campaign, run_seed
 from pymosaik.sim.__main__ import main
 
 SAFETY = {
+    "damaged-entry-used",
     "election-safety",
     "state-machine-safety",
     "leader-completeness",
@@ -53,6 +54,8 @@ def test_a_seed_replays_exactly() -> None:
         ("volatile-vote", SAFETY),
         ("any-term-commit", SAFETY),
         ("no-prevote", {"rejoin-disruption", "no-convergence"}),
+        # A member that dropped a damaged suffix and votes with what is left.
+        ("vote-while-repairing", SAFETY),
     ],
 )
 def test_each_unsafe_switch_is_caught_within_bounded_seeds(switch: str, kinds: set[str]) -> None:
