@@ -63,9 +63,11 @@ def test_a_read_of_a_damaged_entry_rolls_back_the_step(tmp_path: Path) -> None:
     written(path)
     flip_byte(path, b"payload-5")
     store = SqliteStorage(path)
-    store.set_hard_state(HardState(9, None))  # a step's write, not yet synced
+    store.set_hard_state(HardState(9, None))  # a step's writes, not yet synced
+    store.append([entry(9, b"unsynced")])
     with pytest.raises(StorageCorruptionError):
         store.entries(5, 5)
+    assert (store.hard_state(), store.last_index()) == (HardState(3, b"voted-for-n2"), 6)
     store.sync()
     store.close()
     assert SqliteStorage(path).hard_state() == HardState(3, b"voted-for-n2")

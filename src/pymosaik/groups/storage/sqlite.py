@@ -94,6 +94,10 @@ class SqliteStorage:
         else:
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={FORMAT_VERSION}")
+        self._load()
+
+    def _load(self) -> None:
+        """Read the hard state, snapshot and log bounds as the file holds them (synced)."""
         self._in_tx = False
         self._hard = HardState()
         self._snapshot: Snapshot | None = None
@@ -176,7 +180,7 @@ class SqliteStorage:
         """A read met a damaged entry: void the step that read it (roll back) and say so."""
         if self._in_tx:
             self._db.execute("ROLLBACK")
-            self._in_tx = False
+            self._load()  # the cached bounds and hard state must forget the step too
         return StorageCorruptionError(Damage(Record.ENTRY, index, detail, self._path))
 
     def _entry(self, index: int, row: Sequence[object] | None) -> LogEntry:
