@@ -72,6 +72,7 @@ def test_clean_runs_flip_stored_bits_and_repair() -> None:
     assert all(not r.violations for r in results), [r.violations for r in results if r.violations]
     assert sum(r.stats["flips"] for r in results) >= 10
     assert sum(r.stats["repairs"] for r in results) >= 5
+    assert sum(r.stats["damaged_reads"] for r in results) >= 3  # found while running
 
 
 def test_a_disk_that_ignores_checksums_is_caught() -> None:

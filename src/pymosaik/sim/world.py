@@ -159,6 +159,7 @@ class World:
             "early_crashes": 0,
             "flips": 0,
             "repairs": 0,
+            "damaged_reads": 0,
         }
 
         names = [f"n{i + 1}" for i in range(options.nodes)]
@@ -286,6 +287,7 @@ class World:
 
     def _disk_fault(self, node: _Node, exc: StorageCorruptionError) -> None:
         """A read met damage: the disk voided the step; the node restarts (and repairs)."""
+        self.stats["damaged_reads"] += 1
         self.log(f"{node.name} DISK {exc}")
         self.crash(node, self.disk_rng.randint(5, 200))
 
