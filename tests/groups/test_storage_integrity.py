@@ -76,6 +76,7 @@ def test_a_read_of_a_damaged_entry_rolls_back_the_step(tmp_path: Path) -> None:
 def test_a_flipped_term_is_caught(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
     store = SqliteStorage(path)
+    store.set_hard_state(HardState(77, None))
     store.append([entry(77, b"a"), entry(77, b"b")])
     store.sync()
     store.close()
@@ -121,6 +122,15 @@ def test_a_damaged_hard_state_refuses_to_open(tmp_path: Path) -> None:
         SqliteStorage(path)
     assert caught.value.damage.record is Record.HARD_STATE
     assert str(path) in str(caught.value)
+
+
+def test_a_lost_hard_state_beside_a_log_refuses_to_open(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    written(path)
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM meta WHERE k = 'hard'")
+    with pytest.raises(StorageCorruptionError, match=r"hard state .* missing"):
+        SqliteStorage(path)
 
 
 def test_a_format_0_file_is_migrated_and_then_checked(tmp_path: Path) -> None:

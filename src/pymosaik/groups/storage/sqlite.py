@@ -123,6 +123,10 @@ class SqliteStorage:
         self._offset_term = self._snapshot.term if self._snapshot else 0
         row = self._db.execute("SELECT MAX(idx) FROM log").fetchone()
         self._last = max(self._offset, row[0] or 0)
+        if "hard" not in meta and self._last > 0:
+            # Entries are only ever written after a term was: a lost hard state, not a new log.
+            detail = "missing while the log holds entries"
+            raise StorageCorruptionError(Damage(Record.HARD_STATE, 0, detail, self._path))
 
     def _migrate_v0(self) -> None:
         """Format 0 → 1 in one transaction: add and fill the checksum columns."""
