@@ -317,7 +317,9 @@ class RaftNode:
             # the snapshot if its log is behind our compaction point.
             self._next[node] = self._storage.last_index() + 1
             self._match[node] = 0
-            self._send_append(node)
+            # Sent with the next ready() (a storage read belongs in the driver's loop,
+            # which restarts the member if it meets damage).
+            self._broadcast_pending = True
         return True
 
     def remove_observer(self, node: NodeId) -> bool:
