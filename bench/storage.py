@@ -13,6 +13,7 @@ import os
 import sqlite3
 import tempfile
 import timeit
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,8 @@ _N = 20_000
 _RANGE = 1000
 
 
-def _per_op_us(fn: object, number: int, per_call: int = 1) -> float:
-    return round(timeit.timeit(fn, number=number) / number / per_call * 1e6, 2)  # type: ignore[arg-type]
+def _per_op_us(fn: Callable[[], object], number: int, per_call: int = 1) -> float:
+    return round(timeit.timeit(fn, number=number) / number / per_call * 1e6, 2)
 
 
 def main() -> dict[str, Any]:
