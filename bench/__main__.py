@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import beacon, raft, streams, zipnet
+from . import beacon, raft, storage, streams, zipnet
 from .common import write_result
 
 
@@ -18,6 +18,7 @@ def main() -> None:
     sub.add_parser("beacon", help="threshold BLS round cost and verification vs raw blst")
     z = sub.add_parser("zipnet", help="zipnet server cost vs AES-CTR, unseal vs libsodium, latency")
     z.add_argument("--sizes", default="10,100,1000", help="client counts, comma-separated")
+    sub.add_parser("storage", help="the cost of the Raft storage checksums per entry")
     args = parser.parse_args()
     if args.bench == "streams":
         result = streams.main(args.systems.split(","))
@@ -27,6 +28,11 @@ def main() -> None:
     if args.bench == "beacon":
         result = beacon.main()
         path = write_result("beacon", result)
+        print(json.dumps(result, indent=2))
+        print(f"written {path}")
+    if args.bench == "storage":
+        result = storage.main()
+        path = write_result("storage", result)
         print(json.dumps(result, indent=2))
         print(f"written {path}")
     if args.bench == "zipnet":

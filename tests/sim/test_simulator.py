@@ -8,6 +8,7 @@ from pymosaik.sim import SimOptions, World, run_campaign, run_seed
 from pymosaik.sim.__main__ import main
 
 SAFETY = {
+    "damaged-entry-used",
     "election-safety",
     "state-machine-safety",
     "leader-completeness",
@@ -53,6 +54,8 @@ def test_a_seed_replays_exactly() -> None:
         ("volatile-vote", SAFETY),
         ("any-term-commit", SAFETY),
         ("no-prevote", {"rejoin-disruption", "no-convergence"}),
+        # A member that dropped a damaged suffix and votes with what is left.
+        ("vote-while-repairing", SAFETY),
     ],
 )
 def test_each_unsafe_switch_is_caught_within_bounded_seeds(switch: str, kinds: set[str]) -> None:
@@ -61,6 +64,24 @@ def test_each_unsafe_switch_is_caught_within_bounded_seeds(switch: str, kinds: s
     found = {v.kind for v in outcome.failing[0].violations}
     assert found & kinds, found
     assert outcome.failing[0].trace  # a trace to replay from
+
+
+def test_clean_runs_flip_stored_bits_and_repair() -> None:
+    """The bit-flip fault is exercised: damaged members are found and repaired, no violation."""
+    results = [run_seed(seed, SimOptions()) for seed in range(40)]
+    assert all(not r.violations for r in results), [r.violations for r in results if r.violations]
+    assert sum(r.stats["flips"] for r in results) >= 10
+    assert sum(r.stats["repairs"] for r in results) >= 5
+    assert sum(r.stats["damaged_reads"] for r in results) >= 3  # found while running
+
+
+def test_a_disk_that_ignores_checksums_is_caught() -> None:
+    """The broken store returns damaged bytes; the damaged-entry checker catches it."""
+    outcome = run_campaign(range(60), SimOptions(unsafe=("ignore-checksums",)), stop_on_first=True)
+    assert outcome.failing, "ignoring checksums not caught in 60 seeds"
+    found = {v.kind for v in outcome.failing[0].violations}
+    assert "damaged-entry-used" in found, found
+    assert outcome.failing[0].trace
 
 
 def test_cli_summary_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

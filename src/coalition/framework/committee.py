@@ -213,6 +213,10 @@ class CommitteeMember:
             "retired": self.machine.retired is not None,
             # Messages from outsiders dropped before the log, by reason (decision 0012).
             "refused": dict(self.group.refused),
+            # A damaged record found in the Raft log (the member dropped it and
+            # catches up; see the runbook), and whether it is still catching up.
+            "storage_fault": self.group.storage_fault,
+            "repairing": self.group.repairing,
         }
 
     async def close(self) -> None:

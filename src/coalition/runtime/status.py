@@ -49,6 +49,10 @@ class MemberView:
     leader: str | None
     figures: Mapping[str, Any]
     error: str | None
+    #: A damaged record the member found in its Raft log (it dropped it and caught up).
+    storage_fault: str | None = None
+    #: Still catching up after dropping it (guarded votes, no campaigns).
+    repairing: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,8 @@ class Snapshot:
                             "is_leader": m.is_leader,
                             "peer_id": m.peer_id,
                             "error": m.error,
+                            "storage_fault": m.storage_fault,
+                            "repairing": m.repairing,
                             "figures": dict(m.figures),
                         }
                         for m in c.members
@@ -204,6 +210,7 @@ def collect(data_dir: Path, plan: Plan) -> Snapshot:
             restarts = _int(info.get("restarts")) if isinstance(info, dict) else None
             leader = figures.get("leader")
             error = st.get("error")
+            fault = figures.get("storage_fault")
             views.append(
                 MemberView(
                     p.name,
@@ -217,6 +224,8 @@ def collect(data_dir: Path, plan: Plan) -> Snapshot:
                     leader if isinstance(leader, str) else None,
                     figures,
                     error if isinstance(error, str) else None,
+                    fault if isinstance(fault, str) else None,
+                    figures.get("repairing") is True,
                 )
             )
         live = [v for v in views if v.up]
@@ -253,6 +262,13 @@ def _anchor_caption(a: AnchorView) -> str:
     return f"anchor SIMULATED local chain {where} {state}{restarts}"
 
 
+def _storage_note(m: MemberView) -> str:
+    if m.storage_fault is None:
+        return ""
+    state = "repairing" if m.repairing else "repaired"
+    return f" [red]disk damaged, {state}[/] ({m.storage_fault[:60]})"
+
+
 def render(snap: Snapshot) -> Table:
     sup = (
         f"supervisor {snap.supervisor_state} (pid {snap.supervisor_pid})"
@@ -279,6 +295,7 @@ def render(snap: Snapshot) -> Table:
         members = " ".join(
             f"{m.index}:{'[green]' if m.up else '[red]'}{m.state}[/]"
             + (f" ({m.error[:40]})" if m.error and not m.up else "")
+            + _storage_note(m)
             for m in c.members
         )
         table.add_row(

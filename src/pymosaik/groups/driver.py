@@ -25,6 +25,11 @@
   the sans-IO `RaftNode`, then sends what ``ready()`` returns (after storage
   sync, per the core's persistence rule) and resolves client futures. A
   leader's new entries go out before its own sync (``take_early_messages``).
+* **Damaged storage.** A read that meets a damaged record raises
+  `StorageCorruptionError` out of the core; the loop treats it as a crash: it
+  logs the cause, fails what is pending, resets the state machine and starts a
+  fresh `RaftNode` on the same storage, which drops the damage and catches up
+  (docs/spec/raft.md). ``Group.storage_fault`` keeps the cause for status.
 * **API.** ``execute`` (wait for results), ``feed`` (wait for log positions),
   ``query`` (weak or strong); failures raise `GroupError` with the reason and
   whether the command may still have been applied.
@@ -83,6 +88,7 @@ from .raft import (
 )
 from .raft.messages import ForwardCommand, ForwardCommandAck
 from .storage.base import LogStorage
+from .storage.integrity import StorageCorruptionError
 from .storage.memory import MemoryStorage
 
 __all__ = [
@@ -248,6 +254,10 @@ class Group:
     refused: Counter[str] = field(default_factory=Counter)
     #: Why each member we dial refused our last attempt (e.g. ``NotAllowed``); cleared on bonding.
     bond_refusals: dict[PeerId, CloseReason] = field(default_factory=dict)
+    #: The last damaged record this member found in its storage (None: none found).
+    storage_fault: str | None = None
+    #: The state machine's image before anything was applied: a restart starts here.
+    initial_state: bytes = b""
 
     # ---- client API ------------------------------------------------------------
     @property
@@ -278,6 +288,11 @@ class Group:
     def applied_index(self) -> int:
         return self.node.applied_index
 
+    @property
+    def repairing(self) -> bool:
+        """Catching up after dropping damaged storage (votes guarded, no campaigns)."""
+        return self.node.repairing
+
     async def execute(self, command: bytes) -> bytes:
         """Commit ``command`` and return the state machine's result."""
         results = await self.execute_many([command])
@@ -303,16 +318,23 @@ class Group:
     def _submit(self, commands: Sequence[bytes]) -> int:
         if self._closed:
             raise GroupError(FailReason.OFFLINE, False)
-        return self.node.submit(list(commands), self.clock.now_ms())
+        try:
+            return self.node.submit(list(commands), self.clock.now_ms())
+        except StorageCorruptionError as exc:
+            self._storage_failed(exc)
+            raise GroupError(FailReason.OFFLINE, True) from exc
 
     def when(self) -> GroupWhen:
         """Conditions to wait for: ``await group.when().committed_reaches(i)`` and friends."""
         return GroupWhen(self)
 
     async def query(self, query: bytes, consistency: Consistency = Consistency.STRONG) -> bytes:
-        result = await self._request(
-            self.node.query(query, consistency, self.clock.now_ms()), "query"
-        )
+        try:
+            request = self.node.query(query, consistency, self.clock.now_ms())
+        except StorageCorruptionError as exc:
+            self._storage_failed(exc)
+            raise GroupError(FailReason.OFFLINE, False) from exc
+        result = await self._request(request, "query")
         assert isinstance(result, bytes)
         return result
 
@@ -357,19 +379,64 @@ class Group:
             self._pending.clear()
 
     async def _run(self) -> None:
-        node = self.node
         inbox = self._inbox
         while True:
             if not inbox:
-                delay = max(0, node.next_deadline() - self.clock.now_ms()) / 1000
+                delay = max(0, self.node.next_deadline() - self.clock.now_ms()) / 1000
                 await self._wake.wait(delay)
             self._wake.clear()  # what arrived so far is handled below
-            while inbox:
-                self._receive(*inbox.popleft())
-            now = self.clock.now_ms()
-            if now >= node.next_deadline():
-                node.tick(now)
-            await self._flush_ready()
+            try:
+                while inbox:
+                    self._receive(*inbox.popleft())
+                now = self.clock.now_ms()
+                if now >= self.node.next_deadline():
+                    self.node.tick(now)
+                await self._flush_ready()
+            except StorageCorruptionError as exc:
+                self._storage_failed(exc)
+
+    def report_damage(self) -> None:
+        """Say loudly what the node's start found damaged and dropped (if anything)."""
+        damage = self.node.damage
+        if damage is not None:
+            self.storage_fault = str(damage)
+            _log.error(
+                "group %s: %s; dropped it and the log after it, catching up from peers "
+                "(no campaigns, guarded votes until repaired)",
+                self.group_id.short(),
+                damage,
+            )
+
+    def _storage_failed(self, exc: StorageCorruptionError) -> None:
+        """A read met a damaged record: void this node, as a crash, and start it afresh.
+
+        The store rolled back the step's writes and nothing of the step was sent
+        (``ready()`` never returned), so this is a crash and restart; the fresh
+        node scans the storage, drops the damage and catches up from the peers.
+        """
+        _log.error(
+            "group %s: %s; restarting the member from its storage", self.group_id.short(), exc
+        )
+        self.storage_fault = str(exc)
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(GroupError(FailReason.OFFLINE, True))
+        self._pending.clear()
+        old = self.node
+        old.machine.restore(self.initial_state)
+        self.node = RaftNode(
+            old.node_id,
+            old.membership,
+            old.storage,
+            old.machine,
+            rng=random.Random(),  # noqa: S311 - timer jitter, not security
+            now_ms=self.clock.now_ms(),
+            config=old.config,
+            preference=self.preference,
+        )
+        self.report_damage()
+        self._leader_changed.set()
+        self._wake.set()
 
     def _receive(self, sender: PeerId, raw: bytes) -> None:
         try:
@@ -646,6 +713,7 @@ class Groups:
         prefs = {p.bytes: LeadershipPreference.normal() for p in addrs}
         if preference.is_observer:
             prefs[me.bytes] = preference
+        initial_state = machine.snapshot()  # before the node restores its own snapshot
         node = RaftNode(
             me.bytes,
             Membership.of(prefs),
@@ -667,7 +735,9 @@ class Groups:
             tickets=tickets,
             preference=preference,
             access=access,
+            initial_state=initial_state,
         )
+        group.report_damage()
         self._groups[group_id] = group
         group.start()
         return group

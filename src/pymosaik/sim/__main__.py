@@ -9,7 +9,7 @@ import time
 
 from .campaign import format_failure, run_campaign
 from .streams import main_streams
-from .world import UNSAFE_SWITCHES, SimOptions
+from .world import DISK_SWITCHES, UNSAFE_SWITCHES, SimOptions
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,9 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     raft.add_argument(
         "--unsafe",
         action="append",
-        choices=sorted(UNSAFE_SWITCHES),
+        choices=sorted({*UNSAFE_SWITCHES, *DISK_SWITCHES}),
         default=[],
-        help="switch a D5 safety fix off (repeatable)",
+        help="switch a safety fix off (repeatable): a D5 fix, the repair vote guard, "
+        "or the disk's checksums",
     )
     raft.add_argument("--stop-on-first", action="store_true")
     raft.add_argument("--progress", action="store_true", help="print one line per seed")

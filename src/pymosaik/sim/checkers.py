@@ -1,17 +1,31 @@
 """Raft safety checkers fed by the simulator with global knowledge.
 
-Election safety, leader completeness, state-machine safety, log matching and
-"no acknowledged write lost". Each finding is a :class:`Violation`.
+Election safety, leader completeness, state-machine safety, log matching,
+"no acknowledged write lost" and, for the bit-flip disk fault, "no damaged entry
+used" (applied or sent as the damaged disk returned it). Each finding is a
+:class:`Violation`. Checkers read logs as written (damage unseen).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..groups.raft.events import Applied
 from ..groups.raft.log import LogEntry
-from ..groups.storage.base import LogStorage
+
+
+class LogView(Protocol):
+    """The read side of a log that the checkers need."""
+
+    def first_index(self) -> int: ...
+
+    def last_index(self) -> int: ...
+
+    def term_at(self, index: int) -> int | None: ...
+
+    def entries(self, low: int, high: int) -> list[LogEntry]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +53,7 @@ class SafetyChecker:
         self.committed: dict[int, _Committed] = {}
         self.acked: list[tuple[int, int, bytes, str]] = []
 
-    def on_leader(self, now: int, node: str, term: int, storage: LogStorage) -> None:
+    def on_leader(self, now: int, node: str, term: int, storage: LogView) -> None:
         """Election safety and leader completeness, checked at each election win."""
         other = self.leaders.get(term)
         if other is not None and other != node:
@@ -79,11 +93,32 @@ class SafetyChecker:
                 )
             )
 
+    def on_entry_used(
+        self,
+        now: int,
+        node: str,
+        *,
+        how: str,
+        index: int,
+        entry: LogEntry,
+        damaged: Mapping[int, LogEntry],
+    ) -> None:
+        """Bit-flip checker: ``node`` applied or sent ``entry`` at ``index``; not as damaged."""
+        bad = damaged.get(index)
+        if bad is not None and bad == entry:
+            self._report(
+                Violation(
+                    "damaged-entry-used",
+                    f"{node} {how} index {index} as its disk damaged it (checksum ignored)",
+                    now,
+                )
+            )
+
     def on_ack(self, index: int, term: int, command: bytes, client: str) -> None:
         """A client was told its command committed at ``index``."""
         self.acked.append((index, term, command, client))
 
-    def finish(self, now: int, logs: Mapping[str, LogStorage], converged: bool) -> None:
+    def finish(self, now: int, logs: Mapping[str, LogView], converged: bool) -> None:
         """End-of-run checks: acknowledged writes and log matching across nodes."""
         for index, term, command, client in self.acked:
             entry = self.committed.get(index)
@@ -114,7 +149,7 @@ class SafetyChecker:
                     self._report(Violation("log-matching", f"{a} vs {b}: {problem}", now))
 
 
-def _dump(storage: LogStorage) -> dict[int, LogEntry]:
+def _dump(storage: LogView) -> dict[int, LogEntry]:
     first, last = storage.first_index(), storage.last_index()
     if last < first:
         return {}

@@ -3,6 +3,11 @@
 Everything — schedule, network, node RNGs, clients — derives from the seed, and
 the event queue breaks ties by insertion order, so a seed replays exactly.
 Nodes exchange *encoded* messages, so the wire format is exercised too.
+
+Disk damage: in most fault phases a seed may flip bits of stored entries
+(:meth:`SimDisk.flip`), drawn from a stream of its own; half the flipped nodes
+are restarted at once (the start-up scan finds the damage), the others meet it
+when they next read the entry (the read voids the step; the node restarts).
 """
 
 from __future__ import annotations
@@ -22,14 +27,22 @@ from ..groups.raft.events import (
     CommandFailed,
     CommitConflict,
     Consistency,
+    Outgoing,
     QueryAnswered,
     QueryFailed,
     Ready,
     Role,
     RoleChanged,
 )
-from ..groups.raft.log import EntryKind
-from ..groups.raft.messages import RequestVoteResponse, Vote, decode_message, encode_message
+from ..groups.raft.log import EntryKind, LogEntry
+from ..groups.raft.messages import (
+    AppendEntries,
+    RequestVoteResponse,
+    Vote,
+    decode_message,
+    encode_message,
+)
+from ..groups.storage.integrity import StorageCorruptionError
 from ..primitives import decode, encode
 from .checkers import SafetyChecker, Violation
 from .disk import SimDisk
@@ -42,7 +55,12 @@ UNSAFE_SWITCHES = {
     "volatile-vote": "volatile_vote",
     "any-term-commit": "any_term_commit",
     "no-prevote": "no_prevote",
+    "vote-while-repairing": "vote_while_repairing",
 }
+#: Switches of the simulated disk rather than the core: a store that ignores checksums.
+DISK_SWITCHES = frozenset({"ignore-checksums"})
+#: Chance that a fault phase (other than isolate-rejoin) also flips stored bits.
+_FLIP_PHASE_CHANCE = 0.35
 
 _DELIVER, _WAKE, _CLIENT, _ACTION = 0, 1, 2, 3
 _TRACE_TAIL = 40
@@ -57,7 +75,7 @@ class SimOptions:
     keys: int = 2
 
     def raft_config(self) -> RaftConfig:
-        flags = {UNSAFE_SWITCHES[name]: True for name in self.unsafe}
+        flags = {UNSAFE_SWITCHES[name]: True for name in self.unsafe if name in UNSAFE_SWITCHES}
         return replace(RaftConfig(), **flags)
 
 
@@ -122,6 +140,8 @@ class World:
         self.faults_rng = seeded(root.getrandbits(64))
         self.client_rng = seeded(root.getrandbits(64))
         self.net = VirtualNetwork(seeded(root.getrandbits(64)))
+        #: Bit flips draw from their own stream, so the other draws stay as they were.
+        self.disk_rng = seeded(root.getrandbits(64))
         self.now = 0
         self._queue: list[tuple[int, int, int, object, object, object]] = []
         self._seq = 0
@@ -137,11 +157,15 @@ class World:
             "messages": 0,
             "crashes": 0,
             "early_crashes": 0,
+            "flips": 0,
+            "repairs": 0,
+            "damaged_reads": 0,
         }
 
         names = [f"n{i + 1}" for i in range(options.nodes)]
+        verify = "ignore-checksums" not in options.unsafe
         self.nodes = {
-            name: _Node(name, name.encode(), SimDisk(), *self.plan.clocks[i])
+            name: _Node(name, name.encode(), SimDisk(verify=verify), *self.plan.clocks[i])
             for i, name in enumerate(names)
         }
         self.by_id = {n.nid: n for n in self.nodes.values()}
@@ -208,6 +232,9 @@ class World:
         )
         node.last_index = node.raft.last_index
         node.wake_at = -1
+        if node.raft.damage is not None:
+            self.stats["repairs"] += 1
+            self.log(f"{node.name} REPAIR {node.raft.damage} repairing={node.raft.repairing}")
         self._drain(node)
 
     def crash(self, node: _Node, downtime: int) -> None:
@@ -247,9 +274,68 @@ class World:
                 best, best_term = node, raft.term
         return best
 
-    def _drain(self, node: _Node) -> None:
+    def _drain(self, node: _Node, action: Callable[[RaftNode], object] | None = None) -> None:
+        """Run ``action`` on the node, then hand out its outputs; damage read means a restart."""
         raft = node.raft
         assert raft is not None
+        try:
+            if action is not None:
+                action(raft)
+            self._drain_outputs(node, raft)
+        except StorageCorruptionError as exc:
+            self._disk_fault(node, exc)
+
+    def _disk_fault(self, node: _Node, exc: StorageCorruptionError) -> None:
+        """A read met damage: the disk voided the step; the node restarts (and repairs)."""
+        self.stats["damaged_reads"] += 1
+        self.log(f"{node.name} DISK {exc}")
+        self.crash(node, self.disk_rng.randint(5, 200))
+
+    def _flip(self, name: str) -> None:
+        """Damage a stored entry of ``name``, within what Raft can tolerate.
+
+        A member with damaged or repairing storage is faulty until repaired, so at
+        most a minority may be (with two of three, an entry both lost may have
+        been committed: no member can tell, and the group rightly stalls).
+        """
+        faulty = sum(
+            1
+            for n in self.nodes.values()
+            if n.storage.damaged or n.storage.hard_state().repair_index
+        )
+        if faulty >= (len(self.nodes) - 1) // 2:
+            return
+        node = self.nodes[name]
+        index = node.storage.flip(self.disk_rng)
+        if index is None:
+            return
+        self.stats["flips"] += 1
+        self.log(f"{name} FLIP stored entry {index}")
+        if node.raft is not None and self.disk_rng.random() < 0.5:
+            self.crash(node, self.disk_rng.randint(5, 300))  # the start-up scan finds it
+
+    def _check_used(self, node: _Node, ready: Ready, early: list[Outgoing]) -> None:
+        damaged = node.storage.damaged
+        for applied in ready.applied:
+            entry = LogEntry(applied.term, applied.kind, applied.command)
+            self.checker.on_entry_used(
+                self.now,
+                node.name,
+                how="applied",
+                index=applied.index,
+                entry=entry,
+                damaged=damaged,
+            )
+        for out in (*early, *ready.messages):
+            msg = out.message
+            if isinstance(msg, AppendEntries):
+                for k, entry in enumerate(msg.entries):
+                    index = msg.prev_index + 1 + k
+                    self.checker.on_entry_used(
+                        self.now, node.name, how="sent", index=index, entry=entry, damaged=damaged
+                    )
+
+    def _drain_outputs(self, node: _Node, raft: RaftNode) -> None:
         # The leader's appends may leave before its own sync; not while the
         # crash-before-send hook models a write that never left the leader.
         early = [] if self.crash_before_send else raft.take_early_messages()
@@ -262,6 +348,8 @@ class World:
             self.crash(node, self.faults_rng.randint(*self.hook_downtime))
             return
         ready = raft.ready()
+        if node.storage.damaged:
+            self._check_used(node, ready, early)
         for applied in ready.applied:
             self.checker.on_apply(self.now, node.name, raft.term, applied)
         self._events(node, ready)
@@ -273,7 +361,8 @@ class World:
             self.crash_before_send
             and grew
             and raft.is_leader
-            and raft.storage.entries(raft.last_index, raft.last_index)[0].kind is EntryKind.COMMAND
+            and node.storage.written().entries(raft.last_index, raft.last_index)[0].kind
+            is EntryKind.COMMAND
             and self.faults_rng.random() < self.crash_before_send
         ):
             # Crash after the append reached storage but before anything was sent.
@@ -315,7 +404,7 @@ class World:
                 )
                 if event.role is Role.LEADER:
                     self.stats["elections"] += 1
-                    self.checker.on_leader(self.now, node.name, event.term, raft.storage)
+                    self.checker.on_leader(self.now, node.name, event.term, node.storage.written())
                     self._probe_check(node)
                 elif self._probe is not None and self._probe[0] == node.name:
                     self._probe_check(node)
@@ -370,23 +459,21 @@ class World:
         deadline = self.now + 6000
         local = self.local(node)
         raft = node.raft
-        if kind is OpKind.GET and rng.random() < 0.5:
-            request = raft.query(encode(MapQuery(key)), Consistency.STRONG, local)
+        command: bytes | None = None
+        if not (kind is OpKind.GET and rng.random() < 0.5):  # else a strong read
+            written = value if kind is not OpKind.GET else None
+            command = encode(
+                MapCommand(client.name.encode(), client.seq, op, key, written, expected)
+            )
+        request = self._issue(node, raft, key, command, local)
+        if request is None:
+            self._push(self.now + rng.randint(20, 200), _CLIENT, client)
+            return
+        if command is None:
             pending = _Pending(
                 node.name, request, node.incarnation, kind, key, self.now, deadline, None
             )
         else:
-            command = encode(
-                MapCommand(
-                    client.name.encode(),
-                    client.seq,
-                    op,
-                    key,
-                    value if kind is not OpKind.GET else None,
-                    expected,
-                )
-            )
-            request = raft.submit([command], local)
             pending = _Pending(
                 node.name,
                 request,
@@ -403,6 +490,18 @@ class World:
         self._pending_by_request[(node.name, node.incarnation, request)] = client
         self._push(deadline, _CLIENT, client, pending)
         self._drain(node)
+
+    def _issue(
+        self, node: _Node, raft: RaftNode, key: bytes, command: bytes | None, local: int
+    ) -> int | None:
+        """Submit ``command`` (None: a strong read of ``key``); None if the disk failed it."""
+        try:
+            if command is None:
+                return raft.query(encode(MapQuery(key)), Consistency.STRONG, local)
+            return raft.submit([command], local)
+        except StorageCorruptionError as exc:
+            self._disk_fault(node, exc)
+            return None
 
     def _on_outcome(
         self,
@@ -430,7 +529,7 @@ class World:
     def _entry_term(self, p: _Pending, index: int) -> int:
         node = self.nodes[p.node]
         if node.raft is not None:
-            term = node.raft.storage.term_at(index)
+            term = node.storage.written().term_at(index)
             if term is not None:
                 return term
         known = self.checker.committed.get(index)
@@ -476,6 +575,8 @@ class World:
         names = sorted(self.nodes)
         minority = (len(names) - 1) // 2
         kind = phase.kind
+        if kind is not PhaseKind.ISOLATE_REJOIN and phase is not self.plan.phases[-1]:
+            self._plan_flips(phase, names)
         if kind is PhaseKind.PARTITION:
             for k in range(rng.randint(1, 2)):
                 at = phase.start_ms + k * phase.duration_ms // 2
@@ -508,6 +609,15 @@ class World:
             self.rotate_restart = True
         elif kind is PhaseKind.ISOLATE_REJOIN:
             self._at(phase.start_ms + 1000, lambda: self._isolate(phase))
+
+    def _plan_flips(self, phase: Phase, names: list[str]) -> None:
+        """Maybe flip stored bits in ``phase`` (not the availability probe, not the calm end)."""
+        rng = self.disk_rng
+        if rng.random() >= _FLIP_PHASE_CHANCE:
+            return
+        for _ in range(rng.randint(1, 2)):
+            at = rng.randint(phase.start_ms, max(phase.start_ms, phase.end_ms - 500))
+            self._at(at, partial(self._flip, rng.choice(names)))
 
     def _end_phase(self, phase: Phase) -> None:
         self.net.faults = CALM
@@ -625,16 +735,17 @@ class World:
                     continue
                 assert isinstance(b, bytes)
                 assert isinstance(c, bytes)
-                node.raft.receive(b, decode_message(c), self.local(node))
-                self._drain(node)
+                receive = partial(
+                    RaftNode.receive, sender=b, message=decode_message(c), now_ms=self.local(node)
+                )
+                self._drain(node, receive)
             elif kind == _WAKE:
                 node = a  # type: ignore[assignment]
                 assert isinstance(node, _Node)
                 if node.raft is None or b != node.wake_token:
                     continue
                 node.wake_at = -1
-                node.raft.tick(self.local(node))
-                self._drain(node)
+                self._drain(node, partial(RaftNode.tick, now_ms=self.local(node)))
             elif kind == _CLIENT:
                 assert isinstance(a, _Client)
                 assert b is None or isinstance(b, _Pending)
@@ -675,7 +786,8 @@ class World:
                     "no-convergence", f"group did not settle in the calm end: {state}", self.now
                 )
             )
-        self.checker.finish(self.now, {n.name: n.storage for n in self.nodes.values()}, converged)
+        logs = {n.name: n.storage.written() for n in self.nodes.values()}
+        self.checker.finish(self.now, logs, converged)
         verdict = check_history(self.history)
         for key in verdict.violations:
             ops = [op for op in self.history if op.key == key]

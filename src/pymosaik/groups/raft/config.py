@@ -87,6 +87,10 @@ class RaftConfig:
     #: D5 switch — no pre-vote and no leader stickiness, as mosaik does (UNSAFE for
     #: availability: a rejoining node with an inflated term deposes a healthy leader).
     no_prevote: bool = False
+    #: Test switch — a member that dropped a damaged log suffix votes with what is
+    #: left, as if it had never held the lost entries (UNSAFE: it can elect a
+    #: leader without an entry it helped commit; docs/spec/raft.md).
+    vote_while_repairing: bool = False
 
     @classmethod
     def loopback(cls, **overrides: int | bool) -> RaftConfig:
@@ -125,7 +129,12 @@ class RaftConfig:
     @property
     def unsafe(self) -> bool:
         """True when any D5 safety fix is switched off."""
-        return self.volatile_vote or self.any_term_commit or self.no_prevote
+        return (
+            self.volatile_vote
+            or self.any_term_commit
+            or self.no_prevote
+            or self.vote_while_repairing
+        )
 
     def digest(self) -> UniqueId:
         """Fingerprint of the parameters every member must share (feeds the GroupId)."""

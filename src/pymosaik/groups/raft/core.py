@@ -34,9 +34,10 @@ import random
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..machine import ApplyContext, StateMachine
-from ..storage.base import LogStorage
+from ..storage.integrity import Damage, Record, StorageCorruptionError
 from .config import LeadershipPreference, Membership, NodeId, RaftConfig
 from .events import (
     Applied,
@@ -72,10 +73,15 @@ from .messages import (
     Vote,
 )
 
+if TYPE_CHECKING:  # storage.base imports raft.log: a runtime import here would be a cycle
+    from ..storage.base import LogStorage
+
 #: AppendEntries batches in flight to a follower that is catching up.
 _CATCH_UP_BATCHES = 4
 #: How many applied results a node remembers for late forward acknowledgements.
 _RECENT_RESULTS = 1024
+#: Stands for "an unknown index" in a repair point (a damaged snapshot and no log).
+_UNKNOWN_INDEX = 1 << 62
 
 
 @dataclass(slots=True)
@@ -142,7 +148,16 @@ class RaftNode:
         self._is_voter = node_id in self._voters
         self._quorum = membership.quorum
 
-        hard = HardState() if self._config.volatile_vote else storage.hard_state()
+        #: The damaged record this start found and repaired (None: the disk was whole).
+        self.damage: Damage | None = storage.scan()
+        if self.damage is not None:
+            _repair_storage(storage, self.damage)
+        stored = storage.hard_state()
+        #: (last term, last index) the log had before a damaged suffix was dropped;
+        #: (0, 0) when whole. Until the log is at least that up to date again the
+        #: member votes as if it still held the lost entries and does not campaign.
+        self._repair = (stored.repair_term, stored.repair_index)
+        hard = HardState() if self._config.volatile_vote else stored
         self._term = hard.term
         self._voted_for = hard.voted_for
         self._commit = 0
@@ -243,6 +258,11 @@ class RaftNode:
         return self._storage.last_index()
 
     @property
+    def repairing(self) -> bool:
+        """Catching up after dropping a damaged log suffix: no campaigns, guarded votes."""
+        return self._repair != (0, 0)
+
+    @property
     def storage(self) -> LogStorage:
         return self._storage
 
@@ -297,7 +317,9 @@ class RaftNode:
             # the snapshot if its log is behind our compaction point.
             self._next[node] = self._storage.last_index() + 1
             self._match[node] = 0
-            self._send_append(node)
+            # Sent with the next ready() (a storage read belongs in the driver's loop,
+            # which restarts the member if it meets damage).
+            self._broadcast_pending = True
         return True
 
     def remove_observer(self, node: NodeId) -> bool:
@@ -518,8 +540,10 @@ class RaftNode:
     # -------------------------------------------------------------- elections
 
     def _on_election_timeout(self) -> None:
-        if self._pref.is_observer:
-            self._reset_election_timer()  # observers never campaign
+        if self._pref.is_observer or (self.repairing and not self._config.vote_while_repairing):
+            # Observers never campaign; nor does a member missing entries it may have
+            # helped commit (it would vote for itself without them).
+            self._reset_election_timer()
         elif self._config.no_prevote:
             self._become_candidate()
         else:
@@ -555,7 +579,18 @@ class RaftNode:
         self._vote_resend_at = self._now + self._config.heartbeat_interval_ms
 
     def _candidate_up_to_date(self, last_term: int, last_index: int) -> bool:
-        return (last_term, last_index) >= (self._last_term(), self._storage.last_index())
+        own = (self._last_term(), self._storage.last_index())
+        if not self._config.vote_while_repairing:
+            # Vote as the undamaged log would have: Raft's election restriction only
+            # needs the (last term, last index) of a log holding every entry we acked.
+            own = max(own, self._repair)
+        return (last_term, last_index) >= own
+
+    def _check_repaired(self) -> None:
+        """Leave repair once the log is again as up to date as before the damage."""
+        if self.repairing and (self._last_term(), self._storage.last_index()) >= self._repair:
+            self._repair = (0, 0)
+            self._persist_hard_state()
 
     def _on_prevote(self, sender: NodeId, request: RequestVote) -> None:
         if not self._is_voter:
@@ -692,7 +727,11 @@ class RaftNode:
             self._acknowledge(sender, response.last_index)
         else:
             resume = min(response.last_index, self._storage.last_index())
-            self._next[sender] = max(self._match[sender], resume) + 1
+            # A refusal below what the follower acknowledged: it dropped a damaged
+            # suffix (or the refusal is stale). Resending is safe either way, and the
+            # commit index never moves back.
+            self._match[sender] = min(self._match[sender], resume)
+            self._next[sender] = resume + 1
             self._send_append(sender)
         self._check_reads()
 
@@ -808,6 +847,7 @@ class RaftNode:
         if new_commit > self._commit:
             self._commit = new_commit
             self._apply_committed()
+        self._check_repaired()
         self._reply_append(sender, True, matched, request.seq)
 
     def _reply_append(self, leader: NodeId, accepted: bool, last_index: int, seq: int) -> None:
@@ -842,6 +882,7 @@ class RaftNode:
                 if waiting is not None:
                     self._fail_command(waiting, FailReason.UNKNOWN)
             self._emit(CommitAdvanced(self._commit))
+            self._check_repaired()
         matched = max(request.index, self._commit)
         self._send(sender, InstallSnapshotResponse(self._term, matched, request.seq))
 
@@ -1057,7 +1098,7 @@ class RaftNode:
 
     def _persist_hard_state(self) -> None:
         if not self._config.volatile_vote:
-            self._storage.set_hard_state(HardState(self._term, self._voted_for))
+            self._storage.set_hard_state(HardState(self._term, self._voted_for, *self._repair))
 
     def _reset_election_timer(self) -> None:
         self._election_at = self._now + self._config.election_timeout(self._rng, self._pref)
@@ -1077,3 +1118,32 @@ class RaftNode:
 
     def _emit(self, event: Event) -> None:
         self._out.events.append(event)
+
+
+def _repair_storage(storage: LogStorage, damage: Damage) -> None:
+    """Drop the damaged record and the log after it; remember what the log was.
+
+    The repair point is the (last term, last index) of the log as it was: the
+    last entry's term if it still verifies, else the current term (an upper
+    bound: entries never carry a term above it), which only makes the vote
+    guard stricter. Durable before the node does anything else.
+    """
+    hard = storage.hard_state()
+    last = storage.last_index()
+    if damage.record is Record.SNAPSHOT and last == 0:
+        # The snapshot held the log's end: its separately stored index and term, or
+        # else an unknown index (repaired only by an entry of a later term).
+        last = damage.index or _UNKNOWN_INDEX
+        last_term = damage.term or hard.term
+    else:
+        try:
+            last_term = storage.term_at(last) or hard.term
+        except StorageCorruptionError:
+            last_term = hard.term
+    point = max((hard.repair_term, hard.repair_index), (last_term, last))
+    if damage.record is Record.ENTRY and damage.index > storage.first_index() - 1:
+        storage.truncate_from(damage.index)
+    else:
+        storage.discard_log()
+    storage.set_hard_state(HardState(hard.term, hard.voted_for, *point))
+    storage.sync()

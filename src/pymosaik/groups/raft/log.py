@@ -31,7 +31,15 @@ class Snapshot(Wire, frozen=True):
 
 
 class HardState(Wire, frozen=True):
-    """What a node must remember across a crash: current term and its vote in that term."""
+    """What a node must remember across a crash: current term and its vote in that term.
+
+    ``repair_term``/``repair_index``: after dropping a damaged log suffix, the last
+    term and index the log had before (0 when whole). Until the log is again at
+    least that up to date the member votes as if it still held the lost entries
+    and does not campaign (docs/spec/raft.md, "Damaged storage").
+    """
 
     term: int = 0
     voted_for: bytes | None = None
+    repair_term: int = 0
+    repair_index: int = 0

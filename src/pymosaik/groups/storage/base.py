@@ -6,6 +6,10 @@ node before :meth:`LogStorage.sync` has returned. ``RaftNode.ready()`` calls
 ``sync`` itself before handing out outputs, so a driver that only sends what
 ``ready()`` returns obeys the rule. Implementations may buffer writes until
 ``sync`` (the SQLite store commits one transaction per step).
+
+Integrity rule: a durable store checksums every record and verifies it on read
+(:mod:`.integrity`); the core calls :meth:`LogStorage.scan` when it starts and
+repairs what it finds (docs/spec/raft.md, "Damaged storage").
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ..raft.log import HardState, LogEntry, Snapshot
+from .integrity import Damage
 
 
 class LogStorage(Protocol):
@@ -64,6 +69,20 @@ class LogStorage(Protocol):
 
     def sync(self) -> None:
         """Make every prior write durable."""
+        ...
+
+    def scan(self) -> Damage | None:
+        """Verify the snapshot and every entry; the first damaged record, if any.
+
+        Reads that meet a damaged record raise
+        :class:`~.integrity.StorageCorruptionError` instead (after rolling back the
+        unsynced writes: the step that read it is void, as in a crash). A store
+        whose hard state is damaged refuses to open.
+        """
+        ...
+
+    def discard_log(self) -> None:
+        """Forget the snapshot and every entry (a damaged snapshot); keep the hard state."""
         ...
 
     def close(self) -> None: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..raft.log import HardState, LogEntry, Snapshot
+from .integrity import Damage
 
 
 class MemoryStorage:
@@ -72,6 +73,14 @@ class MemoryStorage:
 
     def sync(self) -> None:
         return None
+
+    def scan(self) -> Damage | None:
+        return None  # nothing is stored outside this process: nothing to damage
+
+    def discard_log(self) -> None:
+        self._entries = []
+        self._snapshot = None
+        self._offset = self._offset_term = 0
 
     def close(self) -> None:
         return None
