@@ -19,8 +19,8 @@ from pymosaik.primitives import (
     Wire,
     unique_id,
 )
+from pymosaik.primitives.aio import Watch
 from pymosaik.streams import Backoff, ChannelState, Offline, Streams, rtt_below
-from pymosaik.streams.status import Watch
 from pymosaik.tickets import Expiration, InvalidTicketError, PeerIdentity, Ticket
 from pymosaik.transport import Endpoint, EndpointAddr, reasons
 

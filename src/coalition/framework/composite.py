@@ -23,12 +23,11 @@ import enum
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from pymosaik.groups.driver import GroupError
 from pymosaik.primitives import UniqueId, encode
 
-from ..services.almanac import AlmanacTick
 from .committee import CommitteeMember
 from .evidence import EvidencePointer, evidence_digest
 from .reader import SurfaceReader
@@ -53,11 +52,25 @@ ObserveBuilder = Callable[[EvidencePointer], bytes]
 Accepted = Callable[[bytes], bool]
 
 
+class Tick(Protocol):
+    """What the driver needs of a clock item: its sequence number.
+
+    A protocol rather than Almanac's tick type, because framework code never
+    imports a service (Almanac's ``AlmanacTick`` fits it).
+    """
+
+    @property
+    def seq(self) -> int: ...
+
+
+T = TypeVar("T", bound=Tick)
+
+
 @dataclass
-class CompositeDriver:
+class CompositeDriver(Generic[T]):
     member: CommitteeMember
     spans: Mapping[UniqueId, SurfaceReader[Any]]
-    clock: SurfaceReader[AlmanacTick]
+    clock: SurfaceReader[T]
     observe: ObserveBuilder
     apply: ApplyBuilder
     accepted: Accepted

@@ -16,7 +16,7 @@ from collections.abc import Coroutine, Iterable
 from typing import Any, Final
 
 from ..primitives import Clock, DecodeError, NetworkId, PeerId, UniqueId, decode
-from ..streams.status import Watch
+from ..primitives.aio import Watch
 from ..tickets import Ticket
 from ..transport import Endpoint, EndpointAddr, Link, LinkError, reasons
 from .core import Departed, Discovered, DiscoveryConfig, DiscoveryCore, Send, Updated

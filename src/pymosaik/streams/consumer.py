@@ -19,6 +19,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..primitives import DecodeError, PeerId, UniqueId, decode
+from ..primitives.aio import Watch
 from ..tickets import Expiration
 from ..transport import CloseReason, Link, LinkClosedError, reasons
 from .builder import GateBuilder
@@ -34,7 +35,7 @@ from .session import (
     Stop,
     Subscription,
 )
-from .status import ChannelInfo, ChannelState, Stats, Watch
+from .status import ChannelInfo, ChannelState, Stats
 
 if TYPE_CHECKING:
     from .subsystem import Streams
