@@ -85,10 +85,12 @@ class Network:
         return self.endpoint.addr
 
     async def close(self) -> None:
-        await self.groups.aclose()
-        await self.streams.aclose()
-        await self.discovery.aclose()
-        await self.endpoint.aclose()
+        """Close top-down; every layer closes even if one above raised (which then propagates)."""
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self.endpoint.aclose)
+            stack.push_async_callback(self.discovery.aclose)
+            stack.push_async_callback(self.streams.aclose)
+            stack.push_async_callback(self.groups.aclose)
 
     async def __aenter__(self) -> Self:
         return self

@@ -151,3 +151,23 @@ async def test_builder_when_conditions_and_handed_back_commands(
     assert refused.value.commands == tuple(commands)
     with pytest.raises(ValueError, match="state machine"):
         cluster[0][1].with_key(SECRET).join()
+
+
+class _BrokenMachine(MapMachine):
+    def apply(self, command: bytes, ctx: object) -> bytes:  # type: ignore[override]
+        raise ZeroDivisionError("machine bug")
+
+
+async def test_a_node_loop_crash_fails_clients_and_close_raises_it(
+    cluster: list[tuple[Endpoint, Groups]],
+) -> None:
+    ep, groups = cluster[0]
+    solo = groups.join(SECRET, _BrokenMachine(), [ep.addr], config=FAST)
+    async with asyncio.timeout(10):
+        await solo.when_leader_known()
+        with pytest.raises(GroupError):
+            await solo.execute(put(b"c", 1, b"k", b"v"))
+    with pytest.raises(GroupError):  # the crashed group takes no more work
+        await solo.execute(put(b"c", 2, b"k", b"v"))
+    with pytest.raises(ZeroDivisionError, match="machine bug"):
+        await solo.close()
