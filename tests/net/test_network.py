@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -24,14 +23,6 @@ CHILD = Path(__file__).with_name("child_producer.py")
 class Reading(Wire, frozen=True):
     STREAM_SCHEMA: ClassVar[str] = "test.reading.v1"
     seq: int
-
-
-@pytest.fixture
-async def nets() -> AsyncIterator[list[Network]]:
-    made: list[Network] = []
-    yield made
-    for n in made:
-        await n.close()
 
 
 async def test_bootstrap_gossip_and_departure(nets: list[Network]) -> None:
