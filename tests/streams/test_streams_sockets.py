@@ -129,7 +129,7 @@ async def world() -> AsyncIterator[tuple[World, list[Node]]]:
 
 async def add_node(w: World, nodes: list[Node], *, knows_all: bool = True, **entry: object) -> Node:
     ep = Endpoint(SecretKey.generate(), UNIVERSE)
-    await ep.__aenter__()
+    await ep.start()
     w.entries[ep.peer_id] = Entry(ep.peer_id, ep.addr, **entry)  # type: ignore[arg-type]
     d = Dir(w, ep.peer_id, knows_all=knows_all)
     DIRS.append(d)

@@ -375,7 +375,7 @@ def test_many_concurrent_links_between_several_endpoints() -> None:
     async def main() -> None:
         eps = [endpoint() for _ in range(4)]
         for ep in eps:
-            await ep.__aenter__()
+            await ep.start()
         try:
             for ep in eps:
                 ep.accept(ECHO, echo)
