@@ -26,6 +26,7 @@ from coalition.framework import (
     SurfaceReader,
 )
 from coalition.organism import OrganismConfig
+from coalition.services.almanac import AlmanacTick
 from coalition.services.committees import Almanac
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
@@ -141,7 +142,7 @@ def _ids(cfg: OrganismConfig) -> SurfaceIds:
 @dataclass
 class CorrelatorMember:
     member: CommitteeMember
-    driver: CompositeDriver
+    driver: CompositeDriver[AlmanacTick]
 
     async def close(self) -> None:
         await self.driver.close()

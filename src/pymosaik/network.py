@@ -8,6 +8,7 @@ joins discovery from the initial peer hints and exposes ``net.streams`` and
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Iterable
 from types import TracebackType
@@ -58,14 +59,17 @@ class Network:
         endpoint = Endpoint(
             secret_key or SecretKey.generate(), network_id, host=host, port=port, config=transport
         )
-        await endpoint.__aenter__()
-        disc = Discovery(endpoint, network_id, clock, config=discovery, rng=rng)
-        tags, tickets = list(tags), list(tickets)
-        if tags or tickets:
-            disc.core.update_local(clock.now_ms(), tags=tags, tickets=tickets)
-        streams = Streams(endpoint, disc, network_id, clock)
-        groups = Groups(endpoint, clock)
-        disc.start(bootstrap)
+        async with contextlib.AsyncExitStack() as unwind:  # a step failing undoes the earlier ones
+            await endpoint.start()
+            unwind.push_async_callback(endpoint.aclose)
+            disc = Discovery(endpoint, network_id, clock, config=discovery, rng=rng)
+            tags, tickets = list(tags), list(tickets)
+            if tags or tickets:
+                disc.core.update_local(clock.now_ms(), tags=tags, tickets=tickets)
+            streams = Streams(endpoint, disc, network_id, clock)
+            groups = Groups(endpoint, clock)
+            disc.start(bootstrap)
+            unwind.pop_all()
         return cls(endpoint, disc, streams, groups, clock)
 
     @property
@@ -81,10 +85,12 @@ class Network:
         return self.endpoint.addr
 
     async def close(self) -> None:
-        await self.groups.aclose()
-        await self.streams.aclose()
-        await self.discovery.aclose()
-        await self.endpoint.aclose()
+        """Close top-down; every layer closes even if one above raised (which then propagates)."""
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self.endpoint.aclose)
+            stack.push_async_callback(self.discovery.aclose)
+            stack.push_async_callback(self.streams.aclose)
+            stack.push_async_callback(self.groups.aclose)
 
     async def __aenter__(self) -> Self:
         return self

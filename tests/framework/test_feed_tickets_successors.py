@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -26,14 +25,6 @@ COALITION = CoalitionConfig(
         "issuer", AclComposition.all_of(AclClause.require_peer(ISSUER_KEY.peer_id.bytes))
     ),
 )
-
-
-@pytest.fixture
-async def nets() -> AsyncIterator[list[Network]]:
-    made: list[Network] = []
-    yield made
-    for n in made:
-        await n.close()
 
 
 async def network(nets: list[Network], **kw: object) -> Network:

@@ -40,15 +40,7 @@ from pymosaik.primitives import decode, encode
 from pymosaik.sim.cluster import LocalCluster
 
 A, B, C, D = b"a", b"b", b"c", b"d"
-FAST = RaftConfig(
-    heartbeat_interval_ms=50,
-    heartbeat_jitter_ms=10,
-    election_timeout_ms=200,
-    election_jitter_ms=100,
-    bootstrap_delay_ms=100,
-    forward_timeout_ms=500,
-    query_timeout_ms=500,
-)
+FAST = RaftConfig.loopback()
 
 
 def put(key: bytes, value: bytes, seq: int, client: bytes = b"t") -> bytes:

@@ -64,7 +64,7 @@ async def nodes() -> AsyncIterator[list[tuple[Endpoint, Groups]]]:
     out = []
     for _ in range(6):
         ep = Endpoint(SecretKey.generate(), UNIVERSE)
-        await ep.__aenter__()
+        await ep.start()
         out.append((ep, Groups(ep)))
     yield out
     for ep, groups in out:

@@ -70,7 +70,7 @@ class Trio:
 async def trio(tmp_path: Path) -> AsyncIterator[Trio]:
     trio = Trio(tmp_path)
     for ep in trio.eps:
-        await ep.__aenter__()
+        await ep.start()
     trio.groups = [Groups(ep) for ep in trio.eps]
     trio.members = [trio.join(i) for i in range(3)]
     yield trio

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -12,10 +12,12 @@ from pymosaik.groups.driver import GroupError, Groups
 from pymosaik.groups.map_machine import MapCommand, MapMachine, MapOp, MapQuery, MapResult
 from pymosaik.groups.raft import Consistency, RaftConfig
 from pymosaik.groups.storage.sqlite import SqliteStorage
-from pymosaik.primitives import UNIVERSE, SecretKey, UniqueId, decode, encode
+from pymosaik.primitives import UniqueId, decode, encode
 from pymosaik.transport import Endpoint
 
 FAST = RaftConfig.loopback()
+#: The ``group_nodes`` fixture (tests/conftest.py): ``await group_nodes(n)``.
+StartNodes = Callable[[int], Awaitable[list[tuple[Endpoint, Groups]]]]
 SECRET = UniqueId.hash("test group secret")
 
 
@@ -24,16 +26,8 @@ def put(client: bytes, seq: int, key: bytes, value: bytes) -> bytes:
 
 
 @pytest.fixture
-async def cluster() -> AsyncIterator[list[tuple[Endpoint, Groups]]]:
-    nodes = []
-    for _ in range(3):
-        ep = Endpoint(SecretKey.generate(), UNIVERSE)
-        await ep.__aenter__()
-        nodes.append((ep, Groups(ep)))
-    yield nodes
-    for ep, groups in nodes:
-        await groups.aclose()
-        await ep.aclose()
+async def cluster(group_nodes: StartNodes) -> list[tuple[Endpoint, Groups]]:
+    return await group_nodes(3)
 
 
 async def test_three_members_elect_replicate_and_fail_over(
@@ -78,43 +72,35 @@ async def test_wrong_secret_never_bonds(cluster: list[tuple[Endpoint, Groups]]) 
     assert a.group_id != b.group_id
 
 
-async def test_durable_member_restarts_with_its_log(tmp_path: Path) -> None:
-    keys = [SecretKey.generate() for _ in range(3)]
-    eps = [Endpoint(k, UNIVERSE) for k in keys]
-    for ep in eps:
-        await ep.__aenter__()
-    addrs = [ep.addr for ep in eps]
-    groups = [Groups(ep) for ep in eps]
+async def test_durable_member_restarts_with_its_log(
+    tmp_path: Path, cluster: list[tuple[Endpoint, Groups]]
+) -> None:
+    addrs = [ep.addr for ep, _ in cluster]
+    groups = [g for _, g in cluster]
     members = [
         g.join(
             SECRET, MapMachine(), addrs, config=FAST, storage=SqliteStorage(tmp_path / f"{i}.db")
         )
         for i, g in enumerate(groups)
     ]
-    try:
-        async with asyncio.timeout(10):
-            await members[0].when_leader_known()
-        for seq in range(20):
-            await members[seq % 3].execute(put(b"w", seq + 1, b"k%d" % seq, b"%d" % seq))
-        # Restart member 2 from its database (same key, new endpoint port is fine:
-        # peers dial it by the address they were given, so it keeps its port here).
-        await members[2].close()
-        members[2] = groups[2].join(
-            SECRET, MapMachine(), addrs, config=FAST, storage=SqliteStorage(tmp_path / "2.db")
-        )
-        async with asyncio.timeout(10):
-            while True:
-                got = decode(
-                    await members[2].query(encode(MapQuery(b"k19")), Consistency.WEAK), MapResult
-                )
-                if got.value == b"19":
-                    break
-                await asyncio.sleep(0.05)
-    finally:
-        for g in groups:
-            await g.aclose()
-        for ep in eps:
-            await ep.aclose()
+    async with asyncio.timeout(10):
+        await members[0].when_leader_known()
+    for seq in range(20):
+        await members[seq % 3].execute(put(b"w", seq + 1, b"k%d" % seq, b"%d" % seq))
+    # Restart member 2 from its database (same key, new endpoint port is fine:
+    # peers dial it by the address they were given, so it keeps its port here).
+    await members[2].close()
+    members[2] = groups[2].join(
+        SECRET, MapMachine(), addrs, config=FAST, storage=SqliteStorage(tmp_path / "2.db")
+    )
+    async with asyncio.timeout(10):
+        while True:
+            got = decode(
+                await members[2].query(encode(MapQuery(b"k19")), Consistency.WEAK), MapResult
+            )
+            if got.value == b"19":
+                break
+            await asyncio.sleep(0.05)
 
 
 async def test_builder_when_conditions_and_handed_back_commands(
@@ -151,3 +137,23 @@ async def test_builder_when_conditions_and_handed_back_commands(
     assert refused.value.commands == tuple(commands)
     with pytest.raises(ValueError, match="state machine"):
         cluster[0][1].with_key(SECRET).join()
+
+
+class _BrokenMachine(MapMachine):
+    def apply(self, command: bytes, ctx: object) -> bytes:  # type: ignore[override]
+        raise ZeroDivisionError("machine bug")
+
+
+async def test_a_node_loop_crash_fails_clients_and_close_raises_it(
+    cluster: list[tuple[Endpoint, Groups]],
+) -> None:
+    ep, groups = cluster[0]
+    solo = groups.join(SECRET, _BrokenMachine(), [ep.addr], config=FAST)
+    async with asyncio.timeout(10):
+        await solo.when_leader_known()
+        with pytest.raises(GroupError):
+            await solo.execute(put(b"c", 1, b"k", b"v"))
+    with pytest.raises(GroupError):  # the crashed group takes no more work
+        await solo.execute(put(b"c", 2, b"k", b"v"))
+    with pytest.raises(ZeroDivisionError, match="machine bug"):
+        await solo.close()

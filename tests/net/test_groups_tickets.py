@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import pytest
@@ -13,9 +13,7 @@ from pymosaik.groups.machine import ApplyContext
 from pymosaik.groups.map_machine import MapCommand, MapMachine, MapOp, MapQuery, MapResult
 from pymosaik.groups.raft import Consistency, LeadershipPreference, RaftConfig
 from pymosaik.primitives import (
-    UNIVERSE,
     PeerId,
-    SecretKey,
     SystemClock,
     UniqueId,
     decode,
@@ -26,6 +24,8 @@ from pymosaik.tickets import Expiration, InvalidTicketError, PeerIdentity, Ticke
 from pymosaik.transport import Endpoint
 
 FAST = RaftConfig.loopback(snapshot_threshold=0)
+#: The ``group_nodes`` fixture (tests/conftest.py): ``await group_nodes(n)``.
+StartNodes = Callable[[int], Awaitable[list[tuple[Endpoint, Groups]]]]
 SECRET = UniqueId.hash("ticket group secret")
 CLASS = unique_id("test.group.ticket")
 
@@ -57,16 +57,8 @@ def put(i: int, client: bytes = b"c") -> bytes:
 
 
 @pytest.fixture
-async def nodes() -> AsyncIterator[list[tuple[Endpoint, Groups]]]:
-    out = []
-    for _ in range(4):
-        ep = Endpoint(SecretKey.generate(), UNIVERSE)
-        await ep.__aenter__()
-        out.append((ep, Groups(ep)))
-    yield out
-    for ep, groups in out:
-        await groups.aclose()
-        await ep.aclose()
+async def nodes(group_nodes: StartNodes) -> list[tuple[Endpoint, Groups]]:
+    return await group_nodes(4)
 
 
 async def _until(predicate: object, timeout: float = 10.0) -> None:

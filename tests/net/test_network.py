@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
+import pymosaik.network as network_module
 from pymosaik.discovery import DiscoveryConfig
 from pymosaik.network import Network
 from pymosaik.primitives import UNIVERSE, Wire, decode, encode, unique_id
@@ -23,14 +23,6 @@ CHILD = Path(__file__).with_name("child_producer.py")
 class Reading(Wire, frozen=True):
     STREAM_SCHEMA: ClassVar[str] = "test.reading.v1"
     seq: int
-
-
-@pytest.fixture
-async def nets() -> AsyncIterator[list[Network]]:
-    made: list[Network] = []
-    yield made
-    for n in made:
-        await n.close()
 
 
 async def test_bootstrap_gossip_and_departure(nets: list[Network]) -> None:
@@ -92,3 +84,26 @@ async def test_producer_in_another_process(nets: list[Network]) -> None:
         child.wait(timeout=10)
     assert decode(encode(node.addr), EndpointAddr) == node.addr
     assert node.network_id == UNIVERSE
+
+
+async def test_create_unwinds_the_endpoint_when_a_later_step_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[tuple[network_module.Endpoint, tuple[str, int]]] = []
+
+    class Recording(network_module.Endpoint):
+        async def start(self) -> None:
+            await super().start()
+            started.append((self, self.socket_addr))
+
+    def broken_groups(*args: object) -> None:
+        raise RuntimeError("groups failed to start")
+
+    monkeypatch.setattr(network_module, "Endpoint", Recording)
+    monkeypatch.setattr(network_module, "Groups", broken_groups)
+    with pytest.raises(RuntimeError, match="groups failed"):
+        await Network.create()
+    [(endpoint, addr)] = started
+    assert endpoint._server is not None and not endpoint._server.is_serving()
+    with pytest.raises(ConnectionRefusedError):  # nobody listens on the port any more
+        await asyncio.open_connection(*addr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,6 @@ from coalition.cli import main
 from coalition.config_file import load_coalition
 from coalition.runtime.anchoring import ExternalAnchor
 from coalition.runtime.files import read_key, write_key
-from coalition.runtime.member import FAKE_ENV
 from coalition.runtime.plan import PlanError, create_or_load, default_data_dir, load_plan
 from coalition.runtime.supervisor import Supervisor, parse_duration
 from pymosaik.primitives import SecretKey
@@ -145,9 +143,11 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     check("up", str(TRIO), *both, needles=("exclude each other",))
 
 
-def test_up_for_a_bounded_time_with_the_fake_member(tmp_path: Path) -> None:
+def test_up_for_a_bounded_time_with_the_fake_member(
+    tmp_path: Path, fake_member_env: dict[str, str]
+) -> None:
     """The supervisor alone (no consensus): --for stops it cleanly and prints the table."""
-    env = os.environ | {FAKE_ENV: "1"}
+    env = fake_member_env
     data = tmp_path / "fake"
     oracle = EXAMPLES / "oracle-gamma.toml"  # Chronicle only: 3 members
     res = cli("up", str(oracle), "--data", str(data), "--for", "2s", "--no-anchor", env=env)

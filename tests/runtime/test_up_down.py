@@ -33,7 +33,7 @@ from coalition.config_file import load_coalition
 from coalition.modules import ModuleKind
 from coalition.runtime.anchoring import ANCHOR_INFO
 from coalition.runtime.files import pid_alive
-from coalition.runtime.member import FAKE_ENV
+from coalition.runtime.member import START_MEMBER_ENV
 from coalition.runtime.plan import load_plan
 from coalition.runtime.status import Snapshot, collect
 from coalition.services.anchor import EvmAnchor
@@ -53,7 +53,7 @@ pytestmark = pytest.mark.slow
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != FAKE_ENV}
+    env = {k: v for k, v in os.environ.items() if k != START_MEMBER_ENV}
     return subprocess.run(
         [sys.executable, "-m", "coalition", *args],
         capture_output=True,
@@ -70,7 +70,7 @@ class Running:
     def __init__(self, data: Path) -> None:
         self.data = data
         self.log = (data.parent / f"up-{time.monotonic_ns()}.log").open("w")
-        env = {k: v for k, v in os.environ.items() if k != FAKE_ENV}
+        env = {k: v for k, v in os.environ.items() if k != START_MEMBER_ENV}
         args = ["up", str(TRIO), "--data", str(data), "--backoff", str(BACKOFF_S), "--grace", "5"]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "coalition", *args],

@@ -19,8 +19,8 @@ from pymosaik.primitives import (
     Wire,
     unique_id,
 )
+from pymosaik.primitives.aio import Watch
 from pymosaik.streams import Backoff, ChannelState, Offline, Streams, rtt_below
-from pymosaik.streams.status import Watch
 from pymosaik.tickets import Expiration, InvalidTicketError, PeerIdentity, Ticket
 from pymosaik.transport import Endpoint, EndpointAddr, reasons
 
@@ -129,7 +129,7 @@ async def world() -> AsyncIterator[tuple[World, list[Node]]]:
 
 async def add_node(w: World, nodes: list[Node], *, knows_all: bool = True, **entry: object) -> Node:
     ep = Endpoint(SecretKey.generate(), UNIVERSE)
-    await ep.__aenter__()
+    await ep.start()
     w.entries[ep.peer_id] = Entry(ep.peer_id, ep.addr, **entry)  # type: ignore[arg-type]
     d = Dir(w, ep.peer_id, knows_all=knows_all)
     DIRS.append(d)

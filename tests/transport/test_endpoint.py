@@ -192,7 +192,7 @@ def test_undecodable_message_closes_with_protocol_violation() -> None:
     run(main())
 
 
-def test_handler_crash_closes_link_and_endpoint_lives() -> None:
+def test_handler_crash_closes_link_and_endpoint_lives(caplog: pytest.LogCaptureFixture) -> None:
     async def main() -> None:
         async with endpoint() as a, endpoint() as b:
 
@@ -204,6 +204,37 @@ def test_handler_crash_closes_link_and_endpoint_lives() -> None:
             link = await a.connect(b.addr, "/broken/1")
             assert await link.closed() == reasons.UNEXPECTED_CLOSE
             await assert_still_serves(b)
+
+    with caplog.at_level("INFO", logger="pymosaik"):
+        run(main())
+    failures = [r for r in caplog.records if "boom" in r.getMessage() or r.exc_info]
+    assert len(failures) == 1, "a failing handler is logged once"
+    assert failures[0].levelname == "ERROR"
+    assert "/broken/1" in failures[0].getMessage()
+    assert not failures[0].exc_info, "one line, no traceback"
+
+
+def test_a_bug_in_the_endpoint_itself_stops_it_and_aclose_raises_it() -> None:
+    class BugError(Exception):
+        pass
+
+    async def main() -> None:
+        server = endpoint()
+        await server.start()
+        server.accept(ECHO, echo)
+
+        def policy(request: object) -> None:
+            raise BugError("accept loop bug")
+
+        server._open_policy = policy  # type: ignore[method-assign]
+        async with endpoint() as client:
+            with pytest.raises((LinkClosedError, OSError, TimeoutError)):
+                await client.connect(server.addr, ECHO)
+            with pytest.raises(RuntimeError, match="not running") as refused:
+                await server.connect(client.addr, ECHO)
+            assert isinstance(refused.value.__cause__, BugError)
+        with pytest.raises(BugError):
+            await server.aclose()
 
     run(main())
 
@@ -344,7 +375,7 @@ def test_many_concurrent_links_between_several_endpoints() -> None:
     async def main() -> None:
         eps = [endpoint() for _ in range(4)]
         for ep in eps:
-            await ep.__aenter__()
+            await ep.start()
         try:
             for ep in eps:
                 ep.accept(ECHO, echo)

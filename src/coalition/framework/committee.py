@@ -25,6 +25,7 @@ from pymosaik.groups.storage.memory import MemoryStorage
 from pymosaik.groups.storage.sqlite import SqliteStorage
 from pymosaik.network import Network
 from pymosaik.primitives import DecodeError, UniqueId, Wire, decode, encode
+from pymosaik.primitives.aio import TaskScope
 from pymosaik.streams import Consumer, Producer
 from pymosaik.streams.producer import ProducerError
 from pymosaik.tickets import TicketValidator
@@ -91,7 +92,7 @@ class CommitteeMember:
     republish_s: float
     requests: Consumer[Request] | None = None
     replies: Producer[Reply] | None = None
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _scope: TaskScope = field(default_factory=lambda: TaskScope("committee member"))
 
     @classmethod
     def start(
@@ -141,10 +142,10 @@ class CommitteeMember:
             tickets=tickets,
         )
         member = cls(network, what, ids, machine, group, producer, republish_s, requests, replies)
-        member._tasks.append(asyncio.create_task(member._republish(), name=f"{what}:republish"))
-        member._tasks.append(asyncio.create_task(member._history(), name=f"{what}:history"))
+        member._scope.spawn(member._republish(), name=f"{what}:republish")
+        member._scope.spawn(member._history(), name=f"{what}:history")
         if requests is not None:
-            member._tasks.append(asyncio.create_task(member._intake(), name=f"{what}:intake"))
+            member._scope.spawn(member._intake(), name=f"{what}:intake")
         return member
 
     # ---- the committee's own commands ---------------------------------------
@@ -220,9 +221,13 @@ class CommitteeMember:
         }
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Stop the loops, then the surfaces and the group; a loop's bug is raised last."""
+        try:
+            await self._scope.aclose()
+        finally:
+            await self._close_surfaces()
+
+    async def _close_surfaces(self) -> None:
         if self.requests is not None:
             await self.requests.close()
         if self.replies is not None:

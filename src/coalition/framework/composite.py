@@ -23,12 +23,12 @@ import enum
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from pymosaik.groups.driver import GroupError
 from pymosaik.primitives import UniqueId, encode
+from pymosaik.primitives.aio import TaskScope
 
-from ..services.almanac import AlmanacTick
 from .committee import CommitteeMember
 from .evidence import EvidencePointer, evidence_digest
 from .reader import SurfaceReader
@@ -53,11 +53,25 @@ ObserveBuilder = Callable[[EvidencePointer], bytes]
 Accepted = Callable[[bytes], bool]
 
 
+class Tick(Protocol):
+    """What the driver needs of a clock item: its sequence number.
+
+    A protocol rather than Almanac's tick type, because framework code never
+    imports a service (Almanac's ``AlmanacTick`` fits it).
+    """
+
+    @property
+    def seq(self) -> int: ...
+
+
+T = TypeVar("T", bound=Tick)
+
+
 @dataclass
-class CompositeDriver:
+class CompositeDriver(Generic[T]):
     member: CommitteeMember
     spans: Mapping[UniqueId, SurfaceReader[Any]]
-    clock: SurfaceReader[AlmanacTick]
+    clock: SurfaceReader[T]
     observe: ObserveBuilder
     apply: ApplyBuilder
     accepted: Accepted
@@ -68,14 +82,13 @@ class CompositeDriver:
     #: Why a subscription ended (a retired or unreachable member, the clock): the stall is visible.
     failures: list[str] = field(default_factory=list)
     tick: int | None = None
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _scope: TaskScope = field(default_factory=lambda: TaskScope("composite"))
     _clock_started: asyncio.Event = field(default_factory=asyncio.Event)
 
     def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._watch("clock", self._follow_clock())))
+        self._scope.spawn(self._watch("clock", self._follow_clock()))
         for member, reader in self.spans.items():
-            task = self._watch(member.short(), self._follow_member(member, reader))
-            self._tasks.append(asyncio.create_task(task))
+            self._scope.spawn(self._watch(member.short(), self._follow_member(member, reader)))
 
     async def _watch(self, what: str, loop: Coroutine[Any, Any, None]) -> None:
         try:
@@ -132,6 +145,4 @@ class CompositeDriver:
             self.applied.append(now - 1)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._scope.aclose()

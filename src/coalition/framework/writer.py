@@ -7,6 +7,7 @@ import contextlib
 
 from pymosaik.network import Network
 from pymosaik.primitives import UniqueId
+from pymosaik.primitives.aio import TaskScope
 from pymosaik.streams import Consumer, Producer
 from pymosaik.streams.producer import ProducerError
 
@@ -39,7 +40,8 @@ class SurfaceWriter:
             Reply, stream_id=ids.replies
         ).build()
         self._waiting: dict[UniqueId, asyncio.Future[Reply]] = {}
-        self._pump = asyncio.create_task(self._collect(), name=f"{what}:replies")
+        self._scope = TaskScope(what)
+        self._scope.spawn(self._collect(), name=f"{what}:replies")
 
     async def submit(self, command: bytes, *, timeout_s: float = DEFAULT_WRITE_TIMEOUT_S) -> bytes:
         """Commit ``command``; return the machine's result, `Refused` or `ConnectTimeout`."""
@@ -71,6 +73,7 @@ class SurfaceWriter:
                 future.set_result(reply)
 
     async def close(self) -> None:
-        self._pump.cancel()
-        await asyncio.gather(self._pump, return_exceptions=True)
-        await self._replies.close()
+        try:
+            await self._scope.aclose()
+        finally:
+            await self._replies.close()

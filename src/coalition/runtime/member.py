@@ -45,14 +45,13 @@ from pymosaik.transport import EndpointAddr
 from ..config import CoalitionConfig
 from ..modules import ModuleKind
 from .anchoring import ExternalAnchor, parse_anchor_option
-from .fake import start_fake_member
 from .files import now, write_json_atomic
 from .plan import PlanError, load_plan, load_process_key
 
 if TYPE_CHECKING:  # web3 costs ~1 s to import: only Chronicle members load the client
     from ..services.anchor import EvmAnchor
 
-__all__ = ["FAKE_ENV", "ModuleMember", "StartMember", "load_start_member", "main"]
+__all__ = ["START_MEMBER_ENV", "ModuleMember", "StartMember", "load_start_member", "main"]
 
 log = logging.getLogger("coalition.runtime.member")
 
@@ -60,8 +59,10 @@ STATUS_FILE: Final = "status.json"
 RETIRE_FILE: Final = "retire"
 STATUS_INTERVAL: Final = 0.5
 CLOSE_TIMEOUT: Final = 5.0
-#: Tests only: "1" runs `fake.start_fake_member` (no consensus) instead of the real committees.
-FAKE_ENV: Final = "COALITION_RUNTIME_FAKE_MEMBER"
+#: Tests only: ``module:function`` replacing the real committees' `start_member` (the
+#: supervisor's tests run a stand-in without consensus this way; the stand-in lives in tests/).
+START_MEMBER_ENV: Final = "COALITION_RUNTIME_START_MEMBER"
+REAL_START_MEMBER: Final = "coalition.services.committees:start_member"
 
 
 class ModuleMember(Protocol):
@@ -92,11 +93,10 @@ class StartMember(Protocol):
 
 
 def load_start_member() -> StartMember:
-    """The real committees, unless a test asked for the fake through `FAKE_ENV`."""
-    if os.environ.get(FAKE_ENV) == "1":
-        return start_fake_member
-    module = importlib.import_module("coalition.services.committees")
-    return cast(StartMember, module.start_member)
+    """The real committees, unless a test named a stand-in through `START_MEMBER_ENV`."""
+    spec = os.environ.get(START_MEMBER_ENV) or REAL_START_MEMBER
+    module, _, name = spec.partition(":")
+    return cast(StartMember, getattr(importlib.import_module(module), name))
 
 
 class _Member:

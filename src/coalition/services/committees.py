@@ -14,15 +14,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from pymosaik.groups.driver import Group, GroupError, TicketSource
 from pymosaik.groups.raft import LeadershipPreference, RaftConfig
 from pymosaik.network import Network
 from pymosaik.primitives import PeerId, SecretKey, UniqueId, Wire, decode, encode
+from pymosaik.primitives.aio import TaskScope
 from pymosaik.tickets import TicketValidator
 from pymosaik.transport import EndpointAddr
 
@@ -105,10 +106,10 @@ class _Member:
     kind: ModuleKind
     member: CommitteeMember
     key: SecretKey
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    scope: TaskScope = field(default_factory=lambda: TaskScope("module member"))
 
-    def spawn(self, loop: Callable[[], object]) -> None:
-        self.tasks.append(asyncio.ensure_future(loop()))  # type: ignore[call-overload]
+    def spawn(self, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.scope.spawn(loop())
 
     def status(self) -> dict[str, object]:
         return {"module": self.kind.value, **self.member.status(), **self.extra()}
@@ -135,10 +136,10 @@ class _Member:
         await self.member.retire(marker, module_ids(successor, self.kind).surface)
 
     async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.member.close()
+        try:
+            await self.scope.aclose()
+        finally:
+            await self.member.close()
 
 
 @dataclass

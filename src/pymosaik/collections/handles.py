@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from typing import Any, Generic, TypedDict, TypeVar, Unpack
+from typing import Any, ClassVar, Generic, Self, TypedDict, TypeVar, Unpack
 
 from ..groups.access import GroupAccess, TicketPolicy
 from ..groups.driver import Group, Groups, TicketSource
@@ -91,21 +91,6 @@ class When:
         return self._machine.version
 
 
-class _Handle(Generic[M]):
-    def __init__(self, group: Group, machine: M) -> None:
-        self.group = group
-        self.machine = machine
-        self.when = When(machine)
-
-    @property
-    def version(self) -> Version:
-        return self.machine.version
-
-    async def _write(self, command: Wire) -> tuple[Version, bool]:
-        outcome = decode(await self.group.execute(encode(command)), Outcome)
-        return Version(outcome.version), outcome.changed
-
-
 class JoinOptions(TypedDict, total=False):
     """How a collection handle joins its store's group (all optional)."""
 
@@ -120,37 +105,74 @@ class JoinOptions(TypedDict, total=False):
     access: GroupAccess | None
 
 
-def _join(
-    groups: Groups,
-    secret: UniqueId,
-    machine: CollectionMachine[Any],
-    members: Sequence[Any],
-    **options: Unpack[JoinOptions],
-) -> Group:
-    """Writers are members; readers join as observers (replicate, read locally, never vote)."""
-    preference = LeadershipPreference.observer() if options.get("reader") else None
-    return groups.join(
-        secret,
-        machine,
-        members,
-        storage=options.get("storage"),
-        config=options.get("config"),
-        seed=options.get("seed"),
-        preference=preference,
-        require_ticket=options.get("require_ticket"),
-        tickets=options.get("tickets", ()),
-        access=options.get("access"),
-    )
+class _Handle(Generic[M]):
+    #: The handle's machine class (``MapMachine`` …), built from the store id on ``join``.
+    MACHINE: ClassVar[type[CollectionMachine[Any]]]
+
+    def __init__(self, group: Group, machine: M) -> None:
+        self.group = group
+        self.machine = machine
+        self.when = When(machine)
+
+    @property
+    def version(self) -> Version:
+        return self.machine.version
+
+    @classmethod
+    def _open(
+        cls,
+        groups: Groups,
+        secret: UniqueId,
+        schema: str,
+        members: Sequence[Any],
+        options: JoinOptions,
+    ) -> tuple[Group, M]:
+        """Writers are members; readers join as observers (replicate, read locally, never vote)."""
+        machine: Any = cls.MACHINE(store_id(secret, schema))  # an M, by each subclass's MACHINE
+        preference = LeadershipPreference.observer() if options.get("reader") else None
+        group = groups.join(
+            secret,
+            machine,
+            members,
+            storage=options.get("storage"),
+            config=options.get("config"),
+            seed=options.get("seed"),
+            preference=preference,
+            require_ticket=options.get("require_ticket"),
+            tickets=options.get("tickets", ()),
+            access=options.get("access"),
+        )
+        return group, machine
+
+    async def _write(self, command: Wire) -> tuple[Version, bool]:
+        outcome = decode(await self.group.execute(encode(command)), Outcome)
+        return Version(outcome.version), outcome.changed
 
 
-def _dec(data: bytes, typ: type[V]) -> V:
-    return decode(data, typ, max_size=MAX_SIZE)
+class _ValueHandle(_Handle[M], Generic[M, V]):
+    """A collection of values of one type: ``X.join(groups, secret, schema, members, value)``."""
+
+    def __init__(self, group: Group, machine: M, value: type[V]) -> None:
+        super().__init__(group, machine)
+        self._v = value
+
+    @classmethod
+    def join(
+        cls,
+        groups: Groups,
+        secret: UniqueId,
+        schema: str,
+        members: Sequence[Any],
+        value: type[V],
+        **options: Unpack[JoinOptions],
+    ) -> Self:
+        return cls(*cls._open(groups, secret, schema, members, options), value)
 
 
-class MapHandle(_Handle[MapMachine], Generic[K, V]):
-    """mosaik ``Map<K, V>``; ``Map.join(...)`` joins the store's group on this node."""
+class _KeyValueHandle(_Handle[M], Generic[M, K, V]):
+    """Keyed values: ``X.join(groups, secret, schema, members, key, value)``."""
 
-    def __init__(self, group: Group, machine: MapMachine, key: type[K], value: type[V]) -> None:
+    def __init__(self, group: Group, machine: M, key: type[K], value: type[V]) -> None:
         super().__init__(group, machine)
         self._k, self._v = key, value
 
@@ -164,10 +186,18 @@ class MapHandle(_Handle[MapMachine], Generic[K, V]):
         key: type[K],
         value: type[V],
         **options: Unpack[JoinOptions],
-    ) -> MapHandle[K, V]:
-        machine = MapMachine(store_id(secret, schema))
-        group = _join(groups, secret, machine, members, **options)
-        return cls(group, machine, key, value)
+    ) -> Self:
+        return cls(*cls._open(groups, secret, schema, members, options), key, value)
+
+
+def _dec(data: bytes, typ: type[V]) -> V:
+    return decode(data, typ, max_size=MAX_SIZE)
+
+
+class MapHandle(_KeyValueHandle[MapMachine, K, V]):
+    """mosaik ``Map<K, V>``; ``Map.join(...)`` joins the store's group on this node."""
+
+    MACHINE = MapMachine
 
     # reads
     def __len__(self) -> int:
@@ -209,29 +239,10 @@ class MapHandle(_Handle[MapMachine], Generic[K, V]):
         return (await self._write(MapClear()))[0]
 
 
-class VecHandle(_Handle[VecMachine], Generic[V]):
+class VecHandle(_ValueHandle[VecMachine, V]):
     """mosaik ``Vec<T>``."""
 
-    def __init__(self, group: Group, machine: VecMachine, value: type[V]) -> None:
-        super().__init__(group, machine)
-        self._v = value
-
-    @classmethod
-    def join(
-        cls,
-        groups: Groups,
-        secret: UniqueId,
-        schema: str,
-        members: Sequence[Any],
-        value: type[V],
-        **options: Unpack[JoinOptions],
-    ) -> VecHandle[V]:
-        machine = VecMachine(store_id(secret, schema))
-        return cls(
-            _join(groups, secret, machine, members, **options),
-            machine,
-            value,
-        )
+    MACHINE = VecMachine
 
     def __len__(self) -> int:
         return len(self.machine.data)
@@ -274,29 +285,10 @@ class VecHandle(_Handle[VecMachine], Generic[V]):
         return (await self._write(VecClear()))[0]
 
 
-class SetHandle(_Handle[SetMachine], Generic[V]):
+class SetHandle(_ValueHandle[SetMachine, V]):
     """mosaik ``Set<T>``."""
 
-    def __init__(self, group: Group, machine: SetMachine, value: type[V]) -> None:
-        super().__init__(group, machine)
-        self._v = value
-
-    @classmethod
-    def join(
-        cls,
-        groups: Groups,
-        secret: UniqueId,
-        schema: str,
-        members: Sequence[Any],
-        value: type[V],
-        **options: Unpack[JoinOptions],
-    ) -> SetHandle[V]:
-        machine = SetMachine(store_id(secret, schema))
-        return cls(
-            _join(groups, secret, machine, members, **options),
-            machine,
-            value,
-        )
+    MACHINE = SetMachine
 
     def __len__(self) -> int:
         return len(self.machine.data)
@@ -320,29 +312,10 @@ class SetHandle(_Handle[SetMachine], Generic[V]):
         return (await self._write(SetClear()))[0]
 
 
-class CellHandle(_Handle[CellMachine], Generic[V]):
+class CellHandle(_ValueHandle[CellMachine, V]):
     """mosaik ``Cell<T>``."""
 
-    def __init__(self, group: Group, machine: CellMachine, value: type[V]) -> None:
-        super().__init__(group, machine)
-        self._v = value
-
-    @classmethod
-    def join(
-        cls,
-        groups: Groups,
-        secret: UniqueId,
-        schema: str,
-        members: Sequence[Any],
-        value: type[V],
-        **options: Unpack[JoinOptions],
-    ) -> CellHandle[V]:
-        machine = CellMachine(store_id(secret, schema))
-        return cls(
-            _join(groups, secret, machine, members, **options),
-            machine,
-            value,
-        )
+    MACHINE = CellMachine
 
     def get(self) -> V | None:
         raw = self.machine.value
@@ -359,29 +332,10 @@ class CellHandle(_Handle[CellMachine], Generic[V]):
         return (await self._write(CellClear()))[0]
 
 
-class OnceHandle(_Handle[OnceMachine], Generic[V]):
+class OnceHandle(_ValueHandle[OnceMachine, V]):
     """mosaik ``Once<T>``: ``write`` reports whether it was the write that stuck."""
 
-    def __init__(self, group: Group, machine: OnceMachine, value: type[V]) -> None:
-        super().__init__(group, machine)
-        self._v = value
-
-    @classmethod
-    def join(
-        cls,
-        groups: Groups,
-        secret: UniqueId,
-        schema: str,
-        members: Sequence[Any],
-        value: type[V],
-        **options: Unpack[JoinOptions],
-    ) -> OnceHandle[V]:
-        machine = OnceMachine(store_id(secret, schema))
-        return cls(
-            _join(groups, secret, machine, members, **options),
-            machine,
-            value,
-        )
+    MACHINE = OnceMachine
 
     def get(self) -> V | None:
         raw = self.machine.value
@@ -391,29 +345,10 @@ class OnceHandle(_Handle[OnceMachine], Generic[V]):
         return await self._write(OnceWrite(encode(value)))
 
 
-class PriorityQueueHandle(_Handle[PriorityQueueMachine], Generic[K, V]):
+class PriorityQueueHandle(_KeyValueHandle[PriorityQueueMachine, K, V]):
     """mosaik ``PriorityQueue<P, K, V>`` with integer priorities."""
 
-    def __init__(
-        self, group: Group, machine: PriorityQueueMachine, key: type[K], value: type[V]
-    ) -> None:
-        super().__init__(group, machine)
-        self._k, self._v = key, value
-
-    @classmethod
-    def join(  # noqa: PLR0917
-        cls,
-        groups: Groups,
-        secret: UniqueId,
-        schema: str,
-        members: Sequence[Any],
-        key: type[K],
-        value: type[V],
-        **options: Unpack[JoinOptions],
-    ) -> PriorityQueueHandle[K, V]:
-        machine = PriorityQueueMachine(store_id(secret, schema))
-        group = _join(groups, secret, machine, members, **options)
-        return cls(group, machine, key, value)
+    MACHINE = PriorityQueueMachine
 
     def __len__(self) -> int:
         return len(self.machine.by_key)

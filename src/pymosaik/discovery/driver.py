@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Coroutine, Iterable
-from typing import Any, Final
+from collections.abc import Iterable
+from typing import Final
 
 from ..primitives import Clock, DecodeError, NetworkId, PeerId, UniqueId, decode
-from ..streams.status import Watch
+from ..primitives.aio import TaskScope, Watch
 from ..tickets import Ticket
 from ..transport import Endpoint, EndpointAddr, Link, LinkError, reasons
 from .core import Departed, Discovered, DiscoveryConfig, DiscoveryCore, Send, Updated
@@ -51,16 +51,15 @@ class Discovery:
         )
         self._watch = Watch()
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._scope = TaskScope("discovery")
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self._loop_task: asyncio.Task[None] | None = None
         self._closing = False
         endpoint.accept(DISCOVERY_PROTOCOL, self._accept)
 
     # ---- lifecycle ------------------------------------------------------------
     def start(self, bootstrap: Iterable[EndpointAddr | tuple[str, int]] = ()) -> None:
         self.core.bootstrap(bootstrap)
-        self._loop_task = asyncio.create_task(self._run(), name="discovery")
+        self._scope.spawn(self._run(), name="discovery")
 
     async def aclose(self) -> None:
         """Announce a graceful departure (best effort, bounded), then stop every task."""
@@ -68,19 +67,11 @@ class Discovery:
             return
         self._closing = True
         self.core.depart(self.clock.now_ms())
-        departures = [self._spawn(self._exchange(o)) for o in self._sends()]
-        if departures:
-            await asyncio.wait(departures, timeout=EXCHANGE_TIMEOUT_S)
-        tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        if self._scope.active:
+            departures = [self._scope.spawn(self._exchange(o)) for o in self._sends()]
+            if departures:
+                await asyncio.wait(departures, timeout=EXCHANGE_TIMEOUT_S)
+        await self._scope.aclose()
 
     # ---- the loop -------------------------------------------------------------
     async def _run(self) -> None:
@@ -106,7 +97,7 @@ class Discovery:
         if self._closing:
             return
         for send in self._sends():
-            self._spawn(self._exchange(send))
+            self._scope.spawn(self._exchange(send))
 
     async def _exchange(self, send: Send) -> None:
         async with self._slots:

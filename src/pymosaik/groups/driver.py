@@ -42,13 +42,14 @@ import contextlib
 import logging
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import blake3
 
 from ..primitives import Clock, DecodeError, PeerId, SystemClock, UniqueId, Wire, encode, unique_id
+from ..primitives.aio import TaskScope
 from ..tickets import (
     NEVER,
     AllOf,
@@ -236,7 +237,7 @@ class Group:
     _inbox: deque[tuple[PeerId, bytes]] = field(default_factory=deque)
     _wake: _Wakeup = field(default_factory=_Wakeup)
     _pending: dict[int, _Pending] = field(default_factory=dict)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _scope: TaskScope = field(default_factory=lambda: TaskScope("group"))
     _leader_changed: asyncio.Event = field(default_factory=asyncio.Event)
     _progress: asyncio.Event = field(default_factory=asyncio.Event)
     _closed: bool = False
@@ -361,22 +362,24 @@ class Group:
             if peer != self.peer_id and (self.is_observer or self.peer_id < peer):
                 self._spawn(self._dial(peer, addr))
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._scope.spawn(coro)
 
     async def _guarded_run(self) -> None:
-        """A bug in the loop must not leave clients waiting forever: fail them, loudly."""
+        """A bug in the loop must not leave clients waiting forever: fail them, loudly.
+
+        The error then stops the group's other tasks and ``close()`` raises it.
+        """
         try:
             await self._run()
-        except Exception:
-            _log.exception("group %s: node loop crashed", self.group_id.short())
+        except Exception as exc:
+            _log.error("group %s: node loop crashed: %r", self.group_id.short(), exc)
             self._closed = True
             for pending in self._pending.values():
                 if not pending.future.done():
                     pending.future.set_exception(GroupError(FailReason.OFFLINE, True))
             self._pending.clear()
+            raise
 
     async def _run(self) -> None:
         inbox = self._inbox
@@ -638,13 +641,19 @@ class Group:
             await link.close(reasons.GROUP_NOT_ALLOWED)
 
     async def close(self) -> None:
-        """Leave the group: stop the loop, close every bond, fail what is pending."""
+        """Leave the group: stop the loop, close every bond, fail what is pending.
+
+        Raises the node loop's crash, if it had one, after all of that is done.
+        """
         self._closed = True
         # Snapshot the bonds first: cancelling a bond's task drops it from ``links``.
         links = list(self.links.values())
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await self._scope.aclose()
+        finally:
+            await self._release(links)
+
+    async def _release(self, links: list[Link]) -> None:
         for link in links:
             with contextlib.suppress(LinkError):
                 await link.close(reasons.GRACEFUL_SHUTDOWN)
@@ -755,8 +764,10 @@ class Groups:
         await group.accept_bond(link, hello)
 
     async def aclose(self) -> None:
-        for group in list(self._groups.values()):
-            await group.close()
+        """Close every group, even when one raises (the first error then propagates)."""
+        async with contextlib.AsyncExitStack() as stack:
+            for group in list(self._groups.values()):
+                stack.push_async_callback(group.close)
 
 
 async def _flush(link: Link) -> None:

@@ -19,6 +19,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..primitives import DecodeError, PeerId, UniqueId, decode
+from ..primitives.aio import TaskScope, Watch
 from ..tickets import Expiration
 from ..transport import CloseReason, Link, LinkClosedError, reasons
 from .builder import GateBuilder
@@ -34,7 +35,7 @@ from .session import (
     Stop,
     Subscription,
 )
-from .status import ChannelInfo, ChannelState, Stats, Watch
+from .status import ChannelInfo, ChannelState, Stats
 
 if TYPE_CHECKING:
     from .subsystem import Streams
@@ -75,7 +76,8 @@ class Consumer(Generic[D]):
         rng = random.Random()  # noqa: S311 - backoff jitter, not security
         self.core = ConsumerCore(stream_id, streams.local_id, streams.network_id, config, rng)
         self.stats = Stats(started_ms=streams.clock.now_ms())
-        self._worker = asyncio.create_task(self._follow(), name=f"consumer:{stream_id.short()}")
+        self._scope = TaskScope(f"consumer {stream_id.short()}")
+        self._scope.spawn(self._follow(), name=f"consumer:{stream_id.short()}")
 
     # ---- receiving ----------------------------------------------------
     async def recv(self) -> D | None:
@@ -148,7 +150,7 @@ class Consumer(Generic[D]):
             for pid, (peer, expires) in eligible.items():
                 task = self._subs.get(pid)
                 if task is None or task.done():
-                    self._subs[pid] = asyncio.create_task(self._subscription(peer, expires))
+                    self._subs[pid] = self._scope.spawn(self._subscription(peer, expires))
             version = await directory.changed(version)
 
     async def _subscription(self, peer: PeerView, expires: Expiration) -> None:
@@ -241,11 +243,10 @@ class Consumer(Generic[D]):
         self._closed = True
         self._watch.bump()
         self._readable.set()
-        tasks = [self._worker, *self._subs.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._streams._remove_consumer(self)
+        try:
+            await self._scope.aclose()
+        finally:
+            self._streams._remove_consumer(self)
 
 
 class ConsumerBuilder(GateBuilder, Generic[D]):

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..primitives import Clock, PeerId, UniqueId, encode
+from ..primitives.aio import Watch
 from ..transport import CloseReason, Link, LinkClosedError, reasons
 from .builder import GateBuilder
 from .directory import Directory, PeerView
 from .messages import ConsumerHandshake, SubscriptionAccepted
 from .session import Outbound, ProducerConfig, ProducerCore
-from .status import ChannelInfo, Stats, Watch
+from .status import ChannelInfo, Stats
 
 if TYPE_CHECKING:
     from .subsystem import Streams

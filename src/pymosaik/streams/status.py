@@ -1,15 +1,14 @@
-"""Subscription status: online conditions, per-channel stats, and awaitable ``when()`` checks."""
+"""Subscription status: online conditions and per-channel stats."""
 
 from __future__ import annotations
 
-import asyncio
 import enum
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from ..primitives import PeerId, UniqueId, unique_id
 
-__all__ = ["ChannelInfo", "ChannelState", "OnlineConditions", "Stats", "Watch"]
+__all__ = ["ChannelInfo", "ChannelState", "OnlineConditions", "Stats"]
 
 
 @dataclass(frozen=True)
@@ -63,31 +62,3 @@ class ChannelInfo:
     @property
     def is_connected(self) -> bool:
         return self.state is ChannelState.CONNECTED
-
-
-class Watch:
-    """A version counter tasks can wait on: ``await watch.until(predicate)``.
-
-    ``bump`` wakes every waiter by setting the current event and swapping in a
-    fresh one, so no task is spawned and no wake-up is lost.
-    """
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-        self.version = 0
-
-    def bump(self) -> None:
-        self.version += 1
-        event, self._event = self._event, asyncio.Event()
-        event.set()
-
-    async def until(self, predicate: Callable[[], bool]) -> None:
-        while True:
-            event = self._event
-            if predicate():
-                return
-            await event.wait()
-
-    async def changed(self, since: int) -> int:
-        await self.until(lambda: self.version != since)
-        return self.version

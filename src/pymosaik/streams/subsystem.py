@@ -7,6 +7,7 @@ import contextlib
 from typing import Any, TypeVar
 
 from ..primitives import Clock, DecodeError, NetworkId, PeerId, UniqueId
+from ..primitives.aio import TaskScope
 from ..transport import Endpoint, Link, LinkClosedError, reasons
 from .admission import admit_consumer
 from .consumer import Consumer, ConsumerBuilder, ConsumerConfig
@@ -39,6 +40,7 @@ class Streams:
         self.clock = clock
         self._producers: dict[UniqueId, Producer[Any]] = {}
         self._consumers: set[Consumer[Any]] = set()
+        self._scope = TaskScope("streams")
         self._recheck: asyncio.Task[None] | None = None
         endpoint.accept(STREAMS_PROTOCOL, self._accept)
 
@@ -134,7 +136,7 @@ class Streams:
     # ---- catalog changes -------------------------------------------------
     def _ensure_recheck(self) -> None:
         if self._recheck is None or self._recheck.done():
-            self._recheck = asyncio.create_task(self._recheck_loop(), name="streams:recheck")
+            self._recheck = self._scope.spawn(self._recheck_loop(), name="streams:recheck")
 
     async def _recheck_loop(self) -> None:
         version = self.directory.version
@@ -149,6 +151,4 @@ class Streams:
             await consumer.close()
         for producer in list(self._producers.values()):
             await producer.close()
-        if self._recheck is not None:
-            self._recheck.cancel()
-            await asyncio.gather(self._recheck, return_exceptions=True)
+        await self._scope.aclose()

@@ -7,10 +7,12 @@ mosaik's ``LocalNode`` + iroh ``Router`` in one asyncio object::
         link = await ep.connect(peer_addr, "/mosaik/streams/1.0")
 
 Every task the endpoint starts (handshakes, reader loops, handlers) lives in
-its TaskGroup and ends when the endpoint closes: live links are closed with
+its `TaskScope` and ends when the endpoint closes: live links are closed with
 GracefulShutdown first. A handler owns its link for the handler's duration;
 when it returns the link is closed with Success (if still open), when it
-raises with UnexpectedClose. Nothing a peer sends can crash the endpoint.
+raises with UnexpectedClose and one logged line. Nothing a peer sends can
+crash the endpoint; a bug in the endpoint's own code is not swallowed: it stops
+the endpoint and ``aclose()`` raises it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from pymosaik.primitives import NetworkId, PeerId, SecretKey
+from pymosaik.primitives.aio import TaskScope
 
 from .config import EndpointAddr, SocketAddr, TransportConfig
 from .errors import LinkClosedError
@@ -64,8 +67,7 @@ class Endpoint:
         self._port = port
         self._handlers: dict[str, AcceptHandler] = {}
         self._links: set[Link] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._tg: asyncio.TaskGroup | None = None
+        self._scope = TaskScope("endpoint")
         self._server: asyncio.Server | None = None
         self._closing = False
 
@@ -111,15 +113,18 @@ class Endpoint:
         return None
 
     # ---- lifecycle ---------------------------------------------------------------
+    async def start(self) -> None:
+        """Start listening; the owner calls ``aclose()`` (or uses ``async with``)."""
+        if self._server is not None or self._closing:
+            raise RuntimeError("endpoint already started")
+        self._server = await asyncio.start_server(self._on_client, self._host, self._port)
+
+    @property
+    def _running(self) -> bool:
+        return self._server is not None and not self._closing and self._scope.active
+
     async def __aenter__(self) -> Self:
-        tg = asyncio.TaskGroup()
-        await tg.__aenter__()
-        self._tg = tg
-        try:
-            self._server = await asyncio.start_server(self._on_client, self._host, self._port)
-        except BaseException as exc:
-            await tg.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
+        await self.start()
         return self
 
     async def __aexit__(
@@ -128,16 +133,14 @@ class Endpoint:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose(exc_type, exc, tb)
+        await self.aclose()
 
-    async def aclose(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        """Stop listening, close every link with GracefulShutdown, end every task."""
-        if self._tg is None or self._closing:
+    async def aclose(self) -> None:
+        """Stop listening, close every link with GracefulShutdown, end every task.
+
+        Raises the endpoint's own bug, if one stopped it (see `TaskScope`).
+        """
+        if self._server is None or self._closing:
             return
         self._closing = True
         if self._server is not None:
@@ -145,26 +148,19 @@ class Endpoint:
         links = list(self._links)
         if links:
             await asyncio.gather(*(link.close(GRACEFUL_SHUTDOWN) for link in links))
-        for task in list(self._tasks):
-            task.cancel()
-        tg, self._tg = self._tg, None
-        await tg.__aexit__(exc_type, exc, tb)
-        for link in list(self._links):  # opened after the snapshot above: release them too
-            link._sock.writer.transport.abort()
-        self._links.clear()
-        if self._server is not None:
+        try:
+            await self._scope.aclose()
+        finally:
+            for link in list(self._links):  # opened after the snapshot above: release them
+                link._sock.writer.transport.abort()
+            self._links.clear()
             await self._server.wait_closed()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        if self._tg is None:
+        if not self._running:
             coro.close()
-            raise RuntimeError("endpoint is not running")
-        task = self._tg.create_task(_guarded(coro))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        # A task cancelled before its first step never starts ``coro``; closing it then
-        # (a no-op once it has run) avoids "coroutine was never awaited" at shutdown.
-        task.add_done_callback(lambda _t: coro.close())
+            raise RuntimeError("endpoint is not running") from self._scope.error
+        self._scope.spawn(coro)
 
     # ---- dialling ------------------------------------------------------------------
     async def connect(
@@ -182,8 +178,8 @@ class Endpoint:
         peer's reason (DifferentNetwork, InvalidAlpn, …), `PeerMismatchError`,
         `TimeoutError`, or `OSError` when no address answers.
         """
-        if self._tg is None or self._closing:
-            raise RuntimeError("endpoint is not running")
+        if not self._running:
+            raise RuntimeError("endpoint is not running") from self._scope.error
         if isinstance(addr, EndpointAddr):
             expected = expected or addr.peer_id
             targets = [(a.host, a.port) for a in addr.addrs]
@@ -241,7 +237,7 @@ class Endpoint:
 
     # ---- accepting -----------------------------------------------------------------
     def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._closing or self._tg is None:
+        if not self._running:
             writer.close()
             return
         self._spawn(self._serve(reader, writer))
@@ -274,18 +270,17 @@ class Endpoint:
                 await handler(link)
             except LinkClosedError:
                 pass
-            except Exception:
-                log.exception("handler for %s failed", link.protocol)
+            except Exception as exc:
+                # The peer's session failed, not the endpoint: one line, and the link says so.
+                log.error(
+                    "handler for %s from %s failed: %r",
+                    link.protocol,
+                    link.peer_id.short(),
+                    exc,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
                 await link.close(UNEXPECTED_CLOSE)
             await link.close(SUCCESS)
         except BaseException:
             writer.transport.abort()
             raise
-
-
-async def _guarded(coro: Coroutine[Any, Any, None]) -> None:
-    """Run a background task so that no exception can tear down the TaskGroup."""
-    try:
-        await coro
-    except Exception:
-        log.exception("transport task failed")

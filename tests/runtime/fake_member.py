@@ -1,8 +1,9 @@
 """A stand-in committee member for the supervisor's own tests (no consensus at all).
 
-Selected only by ``COALITION_RUNTIME_FAKE_MEMBER=1``; the real committees are
-the default. It persists a counter in its data directory so restarts can be
-seen to keep state, and names the first committee member as leader.
+The member processes load it when a test runs ``coalition up`` under the
+``fake_member_env`` fixture (tests/runtime/conftest.py). It persists a counter in
+its data directory so restarts can be seen to keep state, and names the first
+committee member as leader.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from coalition.config import CoalitionConfig
+from coalition.modules import ModuleKind
+from coalition.runtime.files import write_json_atomic
 from pymosaik.network import Network
 from pymosaik.primitives import SecretKey
 from pymosaik.transport import EndpointAddr
-
-from ..config import CoalitionConfig
-from ..modules import ModuleKind
-from .files import write_json_atomic
 
 __all__ = ["FakeMember", "start_fake_member"]
 
