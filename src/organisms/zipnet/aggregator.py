@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .dcnet import xor
 from .params import AggregateEnvelope, Envelope, LiveRound, RoundParams
 
 
@@ -12,7 +11,7 @@ class RoundFold:
     def __init__(self, params: RoundParams, header: LiveRound) -> None:
         self.params, self.header = params, header
         self._clients = frozenset(header.clients)
-        self._acc = bytes(params.envelope_bytes)
+        self._acc = 0  # the XOR so far, as an integer: one conversion per envelope
         self._seen: set[bytes] = set()
 
     def add(self, env: Envelope) -> str | None:
@@ -25,11 +24,12 @@ class RoundFold:
             return "client already submitted this round"
         if len(env.payload) != self.params.envelope_bytes:
             return f"envelope is {len(env.payload)} bytes, expected {self.params.envelope_bytes}"
-        self._acc = xor(self._acc, env.payload)
+        self._acc ^= int.from_bytes(env.payload, "little")
         self._seen.add(env.client)
         return None
 
     def finish(self) -> AggregateEnvelope | None:
         if not self._seen:
             return None
-        return AggregateEnvelope(self.header.round, tuple(sorted(self._seen)), self._acc)
+        payload = self._acc.to_bytes(self.params.envelope_bytes, "little")
+        return AggregateEnvelope(self.header.round, tuple(sorted(self._seen)), payload)

@@ -93,9 +93,7 @@ class LocalDeployment:
             )
             for _ in range(n_clients)
         ]
-        dep = cls(cfg, servers, clients, rng)
-        dep.fold_cls = fold_cls
-        return dep
+        return cls(cfg, servers, clients, rng, fold_cls=fold_cls)
 
     @property
     def server_keys(self) -> list[bytes]:
