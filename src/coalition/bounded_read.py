@@ -57,8 +57,12 @@ def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def read_bounded(path: Path, limit: int) -> bytes:
-    """The bytes of the regular file ``path``, refusing it when it holds more than ``limit``."""
+def read_bounded(path: Path, limit: int, *, private: bool = False) -> bytes:
+    """The bytes of the regular file ``path``, refusing it when it holds more than ``limit``.
+
+    ``private``: also refuse a file group or others may access (keys, like ssh); the
+    mode is checked on the opened file, so it is the mode of what is read.
+    """
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
@@ -71,6 +75,9 @@ def read_bounded(path: Path, limit: int) -> bytes:
         if not stat.S_ISREG(mode):
             kind = _kind(mode)
             raise UnreadableFileError(path, f"is {kind}, not a regular file")
+        if private and mode & 0o077:
+            perms = stat.S_IMODE(mode)
+            raise UnreadableFileError(path, f"key file mode is {perms:o}; it must be 600")
         chunks: list[bytes] = []
         left = limit + 1
         while left > 0 and (chunk := os.read(fd, min(left, CHUNK))):

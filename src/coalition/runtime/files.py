@@ -51,10 +51,7 @@ def write_key(path: Path, key: SecretKey) -> None:
 
 def read_private_text(path: Path) -> str:
     """A small text file nobody else may read (like ssh); ValueError names the file."""
-    raw = read_bounded(path, MAX_KEY_BYTES)  # a regular file: refuses FIFOs, devices, dirs
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise ValueError(f"{path}: key file mode is {mode:o}; it must be 600")
+    raw = read_bounded(path, MAX_KEY_BYTES, private=True)  # UnreadableFileError is a ValueError
     try:
         return raw.decode("ascii").strip()
     except UnicodeDecodeError:
