@@ -32,7 +32,7 @@ from .config_file import CoalitionFile, ConfigError, load_coalition, parse_id, p
 from .framework.errors import OrganismError
 from .handshake_page import facts_of, write_pages
 from .runtime.anchoring import AnchorMode, parse_anchor_option
-from .runtime.files import read_json
+from .runtime.files import MAX_JSON_BYTES, read_json
 from .runtime.lock import DataDirLock
 from .runtime.plan import PLAN_FILE, Plan, PlanError, create_or_load, default_data_dir, load_plan
 from .runtime.republish import record_transition, transition
@@ -41,7 +41,6 @@ from .runtime.supervisor import Supervisor, is_member_process, parse_duration, w
 
 EXIT_MISMATCH: Final = 1
 EXIT_BAD_INPUT: Final = 2
-MAX_JSON_BYTES: Final = 1024 * 1024
 
 app = typer.Typer(
     name="coalition",
@@ -59,10 +58,10 @@ class BadInputError(Exception):
     """Raised for operator mistakes that end in one line on stderr and exit 2."""
 
 
-def _os_error(exc: OSError, fallback: Path) -> str:
+def _os_error(exc: OSError, fallback: Path | None = None) -> str:
     """One line for an OS error on an operator-named path: the path and the reason."""
     name = exc.filename if exc.filename is not None else fallback
-    return f"{os.fsdecode(name)}: {os_reason(exc)}"
+    return os_reason(exc) if name is None else f"{os.fsdecode(name)}: {os_reason(exc)}"
 
 
 FileArg = Annotated[Path, typer.Argument(help="A coalition TOML file.", show_default=False)]
@@ -454,7 +453,7 @@ def main() -> None:
     except BadInputError as exc:
         message = str(exc)
     except OSError as exc:  # a path problem no command anticipated: still one line
-        message = _os_error(exc, Path("."))
+        message = _os_error(exc)
     else:
         return
     err.print(f"error: {printable(message)}", markup=False)

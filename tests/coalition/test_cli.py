@@ -267,3 +267,12 @@ def test_a_regular_file_reporting_size_0_is_still_read(tmp_path: Path) -> None:
     res = run("fingerprint", "/proc/self/maps")  # regular, stat size 0, parses as bad TOML
     assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, res.stderr
     assert "invalid TOML" in res.stderr
+
+
+def test_handshake_out_under_a_file_is_one_line(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    for out_dir in (plain, plain / "pages"):
+        res = run("handshake", str(EXAMPLES / "infer-corp.toml"), "--out", str(out_dir))
+        assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, res.stderr
+        assert res.stderr.startswith(f"error: {plain}") and "Traceback" not in res.stderr
