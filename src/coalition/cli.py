@@ -4,9 +4,9 @@
 coalition files; ``up`` / ``status`` / ``down`` run a coalition's module
 committees on this machine (coalition.runtime, docs/operators/runbook.md).
 
-Bad input (missing file, bad TOML, unknown key, wrong type, malformed id or
-handshake) prints one line naming the file, the key and the problem, and
-exits 2 without a traceback.
+Bad input (missing or unreadable file, bad path, bad TOML, unknown key, wrong
+type, malformed id or handshake) prints one line naming the file, the key and
+the problem, and exits 2 without a traceback.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from .bounded_read import UnreadableFileError, os_reason, read_bounded
 from .config import CoalitionConfig, HandshakeError
-from .config_file import CoalitionFile, ConfigError, load_coalition, parse_id
+from .config_file import CoalitionFile, ConfigError, load_coalition, parse_id, printable
 from .framework.errors import OrganismError
 from .handshake_page import facts_of, write_pages
 from .runtime.anchoring import AnchorMode, parse_anchor_option
-from .runtime.files import read_json
+from .runtime.files import MAX_JSON_BYTES, read_json
+from .runtime.lock import DataDirLock
 from .runtime.plan import PLAN_FILE, Plan, PlanError, create_or_load, default_data_dir, load_plan
 from .runtime.republish import record_transition, transition
 from .runtime.status import collect, render, supervisor_pid
@@ -54,6 +56,12 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 class BadInputError(Exception):
     """Raised for operator mistakes that end in one line on stderr and exit 2."""
+
+
+def _os_error(exc: OSError, fallback: Path | None = None) -> str:
+    """One line for an OS error on an operator-named path: the path and the reason."""
+    name = exc.filename if exc.filename is not None else fallback
+    return os_reason(exc) if name is None else f"{os.fsdecode(name)}: {os_reason(exc)}"
 
 
 FileArg = Annotated[Path, typer.Argument(help="A coalition TOML file.", show_default=False)]
@@ -107,7 +115,11 @@ def handshake(
 ) -> None:
     """Write the handshake page (Markdown, HTML and JSON) operators publish."""
     loaded = _load(file)
-    for path in write_pages(loaded, out_dir):
+    try:
+        written = write_pages(loaded, out_dir)
+    except OSError as exc:
+        raise BadInputError(_os_error(exc, out_dir)) from None
+    for path in written:
         out.print(f"wrote {path}")
 
 
@@ -144,9 +156,9 @@ def demo(
     folder = examples or _examples_dir()
     expected_file = folder / "fingerprints.json"
     try:
-        expected: dict[str, str] = json.loads(expected_file.read_text("utf-8"))
-    except FileNotFoundError:
-        raise BadInputError(f"{expected_file}: no such file") from None
+        expected: dict[str, str] = json.loads(read_bounded(expected_file, MAX_JSON_BYTES))
+    except UnreadableFileError as exc:
+        raise BadInputError(str(exc)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadInputError(f"{expected_file}: invalid JSON: {exc}") from None
     files = sorted(folder.glob("*.toml"))
@@ -200,9 +212,12 @@ PLAIN_REFRESH_S = 10.0
 def _find_data(data: Path | None) -> Path:
     """``--data`` itself, or the single coalition directory under it (or ./.coalition)."""
     base = data or DEFAULT_DATA_ROOT
-    if (base / PLAN_FILE).is_file():
-        return base
-    found = sorted(p.parent for p in base.glob(f"*/{PLAN_FILE}"))
+    try:
+        if (base / PLAN_FILE).is_file():
+            return base
+        found = sorted(p.parent for p in base.glob(f"*/{PLAN_FILE}"))
+    except OSError as exc:
+        raise BadInputError(_os_error(exc, base)) from None
     if not found:
         raise BadInputError(f"{base}: no coalition data directory here; run `coalition up FILE`")
     if len(found) > 1:
@@ -280,15 +295,23 @@ def up(
     cfg = _load(file).config
     data_dir = data or default_data_dir(cfg, DEFAULT_DATA_ROOT)
     try:
-        plan, created = create_or_load(data_dir, cfg, cadence_ms)
+        # the lock comes first: nothing is written to data_dir by a refused `up`
+        lock = DataDirLock.acquire(data_dir)
     except PlanError as exc:
         raise BadInputError(str(exc)) from None
-    sup = Supervisor(data_dir, plan, grace=grace, backoff=backoff, anchor=anchor_mode)
-    if (other := supervisor_pid(data_dir)) is not None:
-        raise BadInputError(
-            f"{data_dir}: a supervisor is already running (pid {other}); "
-            "see `coalition status` or stop it with `coalition down`"
-        )
+    with lock:
+        try:
+            plan, created = create_or_load(data_dir, cfg, cadence_ms)
+        except PlanError as exc:
+            raise BadInputError(str(exc)) from None
+        sup = Supervisor(data_dir, plan, grace=grace, backoff=backoff, anchor=anchor_mode)
+        _run_supervisor(sup, cfg, created, duration)
+
+
+def _run_supervisor(
+    sup: Supervisor, cfg: CoalitionConfig, created: bool, duration: float | None
+) -> None:
+    data_dir, plan = sup.data_dir, sup.plan
     out.print(f"coalition {cfg.instance_name}")
     out.print(f"fingerprint {cfg.stable_id().hex()}")
     action = "created" if created else "reusing keys, ports and state of"
@@ -428,5 +451,10 @@ def main() -> None:
     try:
         app()
     except BadInputError as exc:
-        err.print(f"error: {exc}", markup=False)
-        sys.exit(EXIT_BAD_INPUT)
+        message = str(exc)
+    except OSError as exc:  # a path problem no command anticipated: still one line
+        message = _os_error(exc)
+    else:
+        return
+    err.print(f"error: {printable(message)}", markup=False)
+    sys.exit(EXIT_BAD_INPUT)

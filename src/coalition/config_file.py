@@ -7,6 +7,7 @@ are errors, never ignored. The layout is documented in docs/operators/toml.md.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any, Final, TypeVar
 from pymosaik.primitives import UniqueId
 
 from .acl import AclClause, AclComposition, AclMode, ClauseKind
+from .bounded_read import UnreadableFileError, read_bounded
 from .config import CoalitionConfig
 from .content import ContentParams
 from .identity import UNIVERSE, derive_stable_id
@@ -24,10 +26,20 @@ from .organism import LatticeConfig, OrganismConfig, OrganismRef
 from .retirement import RetirementPolicy
 from .tickets import TicketIssuerConfig
 
-__all__ = ["CoalitionFile", "ConfigError", "load_coalition", "load_organism", "parse_id"]
+__all__ = [
+    "CoalitionFile",
+    "ConfigError",
+    "load_coalition",
+    "load_organism",
+    "parse_id",
+    "printable",
+]
 
 T = TypeVar("T")
 MAX_FILE_BYTES: Final = 1024 * 1024
+#: Deepest nesting of tables and arrays a file may use (the layout needs about 5).
+MAX_DEPTH: Final = 32
+_BARE_KEY: Final = re.compile(r"[A-Za-z0-9_-]+")
 #: In a module ACL, ``value = "coalition"`` names this coalition's own ticket-issuer root.
 OWN_ISSUER: Final = "coalition"
 
@@ -75,7 +87,8 @@ class _Table:
     def key(self, name: str) -> str:
         if not name:
             return self.where
-        return f"{self.where}.{name}" if self.where else name
+        quoted = _quote_key(name)
+        return f"{self.where}.{quoted}" if self.where else quoted
 
     def error(self, name: str, message: str) -> ConfigError:
         return ConfigError(self.path, self.key(name), message)
@@ -109,7 +122,8 @@ class _Table:
         out = []
         for i, item in enumerate(raw):
             if not isinstance(item, dict):
-                raise self.error(f"{name}[{i}]", f"must be a table, got {_toml_type(item)}")
+                where = f"{self.key(name)}[{i}]"
+                raise ConfigError(self.path, where, f"must be a table, got {_toml_type(item)}")
             out.append(_Table(self.path, f"{self.key(name)}[{i}]", item))
         return out
 
@@ -129,6 +143,43 @@ class _Table:
             raise self.error(unknown[0], "unknown key")
 
 
+def printable(text: str) -> str:
+    """``text`` with every unprintable character (newlines, NUL, bidi controls) escaped.
+
+    Error lines quote keys and paths the file or the operator chose; escaping keeps
+    them one line and shows what is really there.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+def _quote_key(name: str) -> str:
+    """A key as TOML writes it: bare when it can be, else a quoted one-line string."""
+    if _BARE_KEY.fullmatch(name):
+        return name
+    return '"' + printable(name.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+
+
+def _too_deep(value: object, where: str, depth: int = 0) -> str | None:
+    """The key path of the first value nested deeper than `MAX_DEPTH`, if any."""
+    if depth > MAX_DEPTH:
+        return where or "(top level)"
+    items: list[tuple[str, object]]
+    if isinstance(value, dict):
+        items = [
+            (f"{where}.{_quote_key(k)}" if where else _quote_key(k), v) for k, v in value.items()
+        ]
+    elif isinstance(value, list):
+        items = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return None
+    for key, item in items:
+        if (found := _too_deep(item, key, depth + 1)) is not None:
+            return found
+    return None
+
+
 def _toml_type(value: object) -> str:
     names = {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}
     names |= {list: "an array", dict: "a table"}
@@ -136,21 +187,28 @@ def _toml_type(value: object) -> str:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """Parse ``path`` (at most `MAX_FILE_BYTES`, nesting at most `MAX_DEPTH` deep).
+
+    tomllib parses nested arrays and inline tables recursively, so a deep enough
+    file raises RecursionError before any depth check could see the result: that
+    is caught here, in the loading path, and reported like any other parse error.
+    """
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise ConfigError(path, "", f"file is larger than {MAX_FILE_BYTES} bytes")
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(path, "", "no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(path, "", "is a directory, not a TOML file") from None
-    except PermissionError:
-        raise ConfigError(path, "", "permission denied") from None
+        text = read_bounded(path, MAX_FILE_BYTES).decode("utf-8")
+        data = tomllib.loads(text)
+    except UnreadableFileError as exc:
+        raise ConfigError(path, "", exc.reason) from None
     except UnicodeDecodeError:
         raise ConfigError(path, "", "is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(
+            path, "", f"invalid TOML: nested deeper than {MAX_DEPTH} levels"
+        ) from None
+    if (where := _too_deep(data, "")) is not None:
+        raise ConfigError(path, where, f"nested deeper than {MAX_DEPTH} levels")
+    return data
 
 
 def _content(table: _Table | None) -> ContentParams:
@@ -247,6 +305,8 @@ def _organism_ref(table: _Table, base: Path) -> OrganismRef:
     pin_content = table.bool_("pin_content")
     table.done()
     if config_path is not None:
+        if "\x00" in config_path:
+            raise table.error("config", "the path contains a NUL byte")
         organism = load_organism(base / config_path)
         if pin is not None:
             raise table.error("content_hash", "give either 'content_hash' or 'config', not both")

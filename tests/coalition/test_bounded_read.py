@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,10 +29,15 @@ def test_a_file_whose_stat_size_lies_is_bounded_by_the_read() -> None:
         read_bounded(maps, 8)
 
 
+def _fifo(d: Path) -> Path:
+    os.mkfifo(d / "p")  # no writer: a blocking open or read would hang
+    return d / "p"
+
+
 @pytest.mark.parametrize(
     ("make", "reason"),
     [
-        (lambda d: os.mkfifo(d / "p") or d / "p", "is a FIFO, not a regular file"),
+        (_fifo, "is a FIFO, not a regular file"),
         (lambda d: Path("/dev/zero"), "is a character device, not a regular file"),
         (lambda d: d, "is a directory, not a regular file"),
         (lambda d: d / "missing", "no such file"),
@@ -39,8 +45,10 @@ def test_a_file_whose_stat_size_lies_is_bounded_by_the_read() -> None:
         (lambda d: Path(f"{d}/a\x00b"), "the path contains a NUL byte"),
     ],
 )
-def test_refusals_name_the_file_in_one_line(tmp_path: Path, make: object, reason: str) -> None:
-    path = make(tmp_path)  # type: ignore[operator]
+def test_refusals_name_the_file_in_one_line(
+    tmp_path: Path, make: Callable[[Path], Path], reason: str
+) -> None:
+    path = make(tmp_path)
     with pytest.raises(UnreadableFileError) as info:
         read_bounded(path, 1024)
     assert info.value.reason == reason and "\n" not in str(info.value)

@@ -1,6 +1,7 @@
 """The `coalition` CLI end to end, through the real console entry point."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -182,3 +183,96 @@ def test_bad_arguments_one_line_exit_2(args: list[str], message: str) -> None:
     assert "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert message in res.stderr
+
+
+def _bad_file(tmp_path: Path, kind: str) -> tuple[str, str]:
+    """A path that cannot be a coalition file, and what the one-line error must say."""
+    match kind:
+        case "too-long":
+            return str(tmp_path / ("a" * 300)), "file name too long"
+        case "symlink-loop":
+            (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+            (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+            return str(tmp_path / "loop1"), "too many levels of symbolic links"
+        case "under-a-file":
+            (tmp_path / "plain").write_text("x")
+            return str(tmp_path / "plain" / "c.toml"), "a parent in the path is not a directory"
+        case "directory":
+            return str(tmp_path), "is a directory, not a regular file"
+        case "fifo":
+            os.mkfifo(tmp_path / "pipe.toml")  # no writer: reading would block forever
+            return str(tmp_path / "pipe.toml"), "is a FIFO, not a regular file"
+        case "dev-zero":
+            return "/dev/zero", "is a character device, not a regular file"
+        case "deep-array":
+            path = tmp_path / "deep.toml"
+            path.write_text('instance_name = "x"\nv = ' + "[" * 5000 + "]" * 5000 + "\n")
+            return str(path), "nested deeper than 32 levels"
+        case "deep-table":
+            path = tmp_path / "dotted.toml"
+            path.write_text('instance_name = "x"\n' + ".".join(["t"] * 40) + " = 1\n")
+            return str(path), "t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t.t"
+        case "newline-key":
+            path = tmp_path / "key.toml"
+            path.write_text('instance_name = "x"\n"a\\nb" = 1\n')
+            return str(path), '"a\\nb": unknown key'
+        case "nul-in-config-path":
+            path = tmp_path / "nul.toml"
+            path.write_text(
+                'instance_name = "x"\n[[organisms]]\nrole = "r"\ninstance_name = "o"\n'
+                'config = "o\\u0000.toml"\n'
+            )
+            return str(path), "organisms[0].config: the path contains a NUL byte"
+    raise AssertionError(kind)
+
+
+BAD_PATHS = [
+    "too-long",
+    "symlink-loop",
+    "under-a-file",
+    "directory",
+    "fifo",
+    "dev-zero",
+    "deep-array",
+    "deep-table",
+    "newline-key",
+    "nul-in-config-path",
+]
+
+
+@pytest.mark.parametrize("kind", BAD_PATHS)
+def test_unreadable_or_hostile_file_is_one_line_exit_2(tmp_path: Path, kind: str) -> None:
+    """Bad paths and hostile files end in one line naming the file (and key), never a hang."""
+    path, message = _bad_file(tmp_path, kind)
+    res = run("fingerprint", path)  # run() times out after 60 s: a FIFO must not hang
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith(f"error: {path}")
+    assert message in lines[0]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file_permission_denied(tmp_path: Path) -> None:
+    path = tmp_path / "secret.toml"
+    path.write_text('instance_name = "x"\n')
+    path.chmod(0)
+    res = run("fingerprint", str(path))
+    assert res.returncode == 2 and res.stderr == f"error: {path}: permission denied\n"
+
+
+def test_a_regular_file_reporting_size_0_is_still_read(tmp_path: Path) -> None:
+    """`/proc` files report size 0 yet are regular: the bound is the read, not stat."""
+    res = run("fingerprint", "/proc/self/maps")  # regular, stat size 0, parses as bad TOML
+    assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, res.stderr
+    assert "invalid TOML" in res.stderr
+
+
+def test_handshake_out_under_a_file_is_one_line(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    for out_dir in (plain, plain / "pages"):
+        res = run("handshake", str(EXAMPLES / "infer-corp.toml"), "--out", str(out_dir))
+        assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, res.stderr
+        assert res.stderr.startswith(f"error: {plain}") and "Traceback" not in res.stderr

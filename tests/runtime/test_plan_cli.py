@@ -141,6 +141,19 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     key.chmod(0o600)
     both = ("--anchor", f"{url},{contract},{key}", "--no-anchor")
     check("up", str(TRIO), *both, needles=("exclude each other",))
+    fifo = tmp_path / "fifo.key"
+    os.mkfifo(fifo, 0o600)  # private, but reading it would block forever
+    check("up", str(TRIO), "--anchor", f"{url},{contract},{fifo}", needles=("is a FIFO",))
+    # bad --data paths: one line naming the path, nothing created
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    long = str(tmp_path / ("d" * 300))
+    for cmd in ("status", "down"):
+        check(cmd, "--data", long, needles=(long, "file name too long"))
+    check("up", str(TRIO), "--data", long, needles=(long, "file name too long"))
+    check("up", str(TRIO), "--data", str(loop), needles=(str(loop), "symbolic links"))
+    check("up", str(TRIO), "--data", str(key), needles=(str(key), "not a directory"))
+    check("up", str(TRIO), "--data", f"{key}/d", needles=(f"{key}/d", "not a directory"))
 
 
 def test_up_for_a_bounded_time_with_the_fake_member(
@@ -186,3 +199,35 @@ def test_where_chronicle_members_anchor(tmp_path: Path) -> None:
     atlas_only.write_text('instance_name = "a"\n[atlas]\nname = "a.atlas"\n')
     atlas_plan, _ = create_or_load(tmp_path / "a", load_coalition(atlas_only).config)
     assert Supervisor(tmp_path / "a", atlas_plan).anchor is None  # no Chronicle, no node
+
+
+@pytest.mark.parametrize("attempt", range(4))
+def test_racing_ups_one_runs_the_other_is_refused(tmp_path: Path, attempt: int) -> None:
+    """Two `up`s started together on a fresh directory: the lock lets exactly one in.
+
+    The loser prints one line naming the winner's pid and exits 2, without writing
+    keys or a plan of its own (before the lock this sometimes ended in a traceback or
+    in "has keys/ but no plan.json").
+    """
+    env = os.environ | {FAKE_ENV: "1"}
+    data = tmp_path / "race"
+    argv = [sys.executable, "-m", "coalition", "up", str(EXAMPLES / "oracle-gamma.toml")]
+    argv += ["--data", str(data), "--for", "2s", "--no-anchor"]
+    procs = [
+        subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [(p.pid, *p.communicate(timeout=60), p.returncode) for p in procs]
+    winners = [r for r in results if r[3] == 0]
+    losers = [r for r in results if r[3] != 0]
+    assert len(winners) == 1 and len(losers) == 1, results
+    winner_pid, out, _, _ = winners[0]
+    _, _, loser_err, loser_code = losers[0]
+    assert "stopped: duration elapsed" in out
+    assert loser_code == 2
+    assert "Traceback" not in loser_err and len(loser_err.splitlines()) == 1, loser_err
+    assert f"a supervisor is already running (pid {winner_pid})" in loser_err
+    assert len(load_plan(data).processes) == 3
+    assert (data / "supervisor.lock").read_text() == ""  # released: `up` works again
+    again = cli("up", *argv[4:], env=env)
+    assert again.returncode == 0, again.stderr

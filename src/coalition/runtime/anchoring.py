@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
+from .files import read_private_text
+
 __all__ = [
     "ANCHOR_DIR",
     "ANCHOR_INFO",
@@ -57,10 +59,7 @@ AnchorMode = Literal["simulated"] | ExternalAnchor | None
 
 def read_private_key(path: Path) -> bytes:
     """A 32-byte key in hex (``0x`` optional) from a file nobody else may read."""
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise ValueError(f"{path}: key file mode is {mode:o}; it must be 600")
-    text = path.read_text("ascii").strip().removeprefix("0x")
+    text = read_private_text(path).removeprefix("0x")
     try:
         key = bytes.fromhex(text)
     except ValueError:
@@ -81,10 +80,5 @@ def parse_anchor_option(text: str) -> ExternalAnchor:
     if not _ADDRESS.match(contract):
         raise ValueError(f"{contract!r} is not a contract address (0x + 40 hex digits)")
     path = Path(key_file).resolve()
-    try:
-        read_private_key(path)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such key file") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: {exc.strerror}") from None
+    read_private_key(path)  # ValueError (UnreadableFileError) names the file and the problem
     return ExternalAnchor(url, contract, path)

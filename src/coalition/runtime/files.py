@@ -11,8 +11,13 @@ from typing import Any
 
 from pymosaik.primitives import KEY_LEN, SecretKey
 
+from ..bounded_read import read_bounded
+
 KEY_MODE = 0o600
 DIR_MODE = 0o700
+#: Status, supervisor and plan files are small; anything larger is not ours.
+MAX_JSON_BYTES = 4 * 1024 * 1024
+MAX_KEY_BYTES = 1024
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
@@ -31,8 +36,8 @@ def write_json_atomic(path: Path, value: Any) -> None:
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object from ``path``, or None when it is missing or unreadable."""
     try:
-        value = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
+        value = json.loads(read_bounded(path, MAX_JSON_BYTES))
+    except ValueError:  # unreadable (UnreadableFileError), not UTF-8 or not JSON
         return None
     return value if isinstance(value, dict) else None
 
@@ -44,12 +49,18 @@ def write_key(path: Path, key: SecretKey) -> None:
         fh.write(key.seed_bytes().hex() + "\n")
 
 
+def read_private_text(path: Path) -> str:
+    """A small text file nobody else may read (like ssh); ValueError names the file."""
+    raw = read_bounded(path, MAX_KEY_BYTES, private=True)  # UnreadableFileError is a ValueError
+    try:
+        return raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not an ASCII key file") from None
+
+
 def read_key(path: Path) -> SecretKey:
-    """Load a key written by `write_key`; refuses files others can read (like ssh)."""
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise ValueError(f"{path}: key file mode is {mode:o}; it must be 600")
-    text = path.read_text("ascii").strip()
+    """Load a key written by `write_key`; refuses files others can read."""
+    text = read_private_text(path)
     try:
         seed = bytes.fromhex(text)
     except ValueError:

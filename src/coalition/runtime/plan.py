@@ -10,6 +10,7 @@ no secrets: keys live in separate 0600 files under ``keys/``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,9 +22,10 @@ from pymosaik.primitives import UNIVERSE, DecodeError, PeerId, SecretKey, decode
 from pymosaik.transport import EndpointAddr
 from pymosaik.transport.ports import free_ports as loopback_ports
 
+from ..bounded_read import UnreadableFileError, read_bounded
 from ..config import CoalitionConfig
 from ..modules import ModuleKind
-from .files import DIR_MODE, read_key, write_key
+from .files import DIR_MODE, MAX_JSON_BYTES, read_key, write_key
 
 __all__ = [
     "COMMITTEE_SIZE",
@@ -135,13 +137,13 @@ def free_ports(count: int) -> list[int]:
 def load_plan(data_dir: Path) -> Plan:
     path = data_dir / PLAN_FILE
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise PlanError(
-            f"{data_dir}: no {PLAN_FILE}; is this a coalition data directory?"
-        ) from None
-    except OSError as exc:
-        raise PlanError(f"{path}: {exc.strerror}") from None
+        raw = read_bounded(path, MAX_JSON_BYTES)
+    except UnreadableFileError as exc:
+        if exc.errno == errno.ENOENT:
+            raise PlanError(
+                f"{data_dir}: no {PLAN_FILE}; is this a coalition data directory?"
+            ) from None
+        raise PlanError(str(exc)) from None
     try:
         plan = msgspec.json.decode(raw, type=Plan)
     except msgspec.ValidationError as exc:
@@ -156,8 +158,10 @@ def load_plan(data_dir: Path) -> Plan:
 def load_process_key(data_dir: Path, rel: str) -> SecretKey:
     try:
         return read_key(data_dir / rel)
-    except FileNotFoundError:
-        raise PlanError(f"{data_dir / rel}: key file missing") from None
+    except UnreadableFileError as exc:
+        if exc.errno == errno.ENOENT:
+            raise PlanError(f"{data_dir / rel}: key file missing") from None
+        raise PlanError(str(exc)) from None
     except ValueError as exc:
         raise PlanError(str(exc)) from None
 

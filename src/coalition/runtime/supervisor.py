@@ -39,8 +39,8 @@ from ..modules import ModuleKind
 from .anchoring import ANCHOR_INFO, ANCHOR_LOG, AnchorMode, ExternalAnchor
 from .files import DIR_MODE, now, pid_alive, read_json, write_json_atomic
 from .member import RETIRE_FILE, STATUS_FILE
-from .plan import HOST, PLAN_FILE, Plan, PlanError, ProcessPlan, free_ports
-from .status import SUPERVISOR_FILE, SUPERVISOR_PID, supervisor_pid
+from .plan import HOST, PLAN_FILE, Plan, ProcessPlan, free_ports
+from .status import SUPERVISOR_FILE, SUPERVISOR_PID
 
 __all__ = ["Supervisor", "is_anchor_node", "is_member_process", "parse_duration", "wait_gone"]
 
@@ -114,14 +114,12 @@ class Supervisor:
     # -- pid file -------------------------------------------------------------
 
     def acquire(self) -> None:
-        """Write ``supervisor.pid``; refuse when another supervisor runs on this directory."""
-        other = supervisor_pid(self.data_dir)
-        if other is not None and other != os.getpid():
-            raise PlanError(
-                f"{self.data_dir}: a supervisor is already running (pid {other}); "
-                "see `coalition status` or stop it with `coalition down`"
-            )
-        (self.data_dir / SUPERVISOR_PID).write_text(f"{os.getpid()}\n", "ascii")
+        """Write ``supervisor.pid`` for ``status`` and ``down``.
+
+        The caller holds the directory's `DataDirLock` (runtime.lock), which is what
+        keeps a second supervisor out; this only publishes who is running.
+        """
+        write_json_atomic(self.data_dir / SUPERVISOR_PID, os.getpid())  # "<pid>\n"
         # Stale retire requests from an interrupted `down --retire` must not fire now.
         for p in self.plan.processes:
             (self.data_dir / p.data_dir / RETIRE_FILE).unlink(missing_ok=True)

@@ -36,6 +36,7 @@ from eth_tester.exceptions import TransactionFailed
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
+from ..bounded_read import read_bounded
 from .anchor import deploy
 
 __all__ = ["SIMULATED_LABEL", "AnchorNode", "AnchorNodeInfo", "main", "read_info", "write_info"]
@@ -44,6 +45,7 @@ log = logging.getLogger("coalition.services.anchor_node")
 
 SIMULATED_LABEL: Final = "SIMULATED local chain (eth-tester, in memory; not a settlement layer)"
 INFO_MODE: Final = 0o600
+MAX_INFO_BYTES: Final = 64 * 1024
 _ERROR_SELECTOR: Final = bytes.fromhex("08c379a0")  # Error(string)
 
 
@@ -160,10 +162,7 @@ def write_info(path: Path, info: AnchorNodeInfo) -> None:
 
 def read_info(path: Path) -> AnchorNodeInfo:
     """Read a file written by `write_info`; ValueError when incomplete or readable by others."""
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise ValueError(f"{path}: mode is {mode:o}; it holds a key and must be 600")
-    raw = json.loads(path.read_text("utf-8"))
+    raw = json.loads(read_bounded(path, MAX_INFO_BYTES, private=True))  # it holds a key
     try:
         return AnchorNodeInfo(
             str(raw["url"]),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import Iterable
 from typing import Final
@@ -21,12 +22,19 @@ from ..tickets import Ticket
 from ..transport import Endpoint, EndpointAddr, Link, LinkError, reasons
 from .core import Departed, Discovered, DiscoveryConfig, DiscoveryCore, Send, Updated
 from .entry import PeerEntry
+from .log_limit import LogLimiter
 from .messages import DISCOVERY_PROTOCOL, DiscoveryMessage, Ping, SyncRequest
 
 __all__ = ["Discovery"]
 
 EXCHANGE_TIMEOUT_S: Final = 5.0
 MAX_IN_FLIGHT: Final = 32
+#: Malformed-message lines per peer per interval; the rest are counted, not logged.
+COMPLAINTS_PER_PEER: Final = 3
+COMPLAINT_INTERVAL_MS: Final = 60_000
+MAX_REASON_CHARS: Final = 200
+
+log = logging.getLogger("pymosaik.discovery")
 
 
 class Discovery:
@@ -54,6 +62,9 @@ class Discovery:
         self._scope = TaskScope("discovery")
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._closing = False
+        self._complaints: LogLimiter[PeerId] = LogLimiter(
+            COMPLAINTS_PER_PEER, COMPLAINT_INTERVAL_MS
+        )
         endpoint.accept(DISCOVERY_PROTOCOL, self._accept)
 
     # ---- lifecycle ------------------------------------------------------------
@@ -104,14 +115,21 @@ class Discovery:
             try:
                 async with asyncio.timeout(EXCHANGE_TIMEOUT_S):
                     link = await self.endpoint.connect(send.addr, DISCOVERY_PROTOCOL)
-                    try:
+                try:
+                    async with asyncio.timeout(EXCHANGE_TIMEOUT_S):
                         await link.send(send.message)
                         if isinstance(send.message, SyncRequest | Ping):
                             reply = await _recv_message(link)
                             self.core.on_message(link.peer_id, reply, self.clock.now_ms())
-                    finally:
-                        await link.close()
-            except (LinkError, OSError, TimeoutError, DecodeError):
+                except TimeoutError:
+                    await link.close(reasons.TIMEOUT)
+                    return
+                except DecodeError as exc:
+                    await self._reject(link, exc)
+                    return
+                finally:
+                    await link.close()  # a no-op after the closes above
+            except (LinkError, OSError, TimeoutError):
                 return  # unreachable or misbehaving peer: TTLs and retries take care of it
         self._wake.set()
 
@@ -122,9 +140,25 @@ class Discovery:
                 reply = self.core.on_message(link.peer_id, msg, self.clock.now_ms())
                 if reply is not None:
                     await link.send(reply)
-        except (LinkError, TimeoutError):
+        except TimeoutError:  # an idle (or stalled) dialler: tell it why it is dropped
+            await link.close(reasons.TIMEOUT)
+            return
+        except DecodeError as exc:
+            await self._reject(link, exc)
+            return
+        except LinkError:
             return
         self._wake.set()
+
+    async def _reject(self, link: Link, exc: DecodeError) -> None:
+        """Close with ProtocolViolation, as mosaik does, after one warning line;
+        at most `COMPLAINTS_PER_PEER` lines per peer per interval (no traceback)."""
+        logged, suppressed = self._complaints.admit(link.peer_id, self.clock.now_ms())
+        if logged:
+            reason = " ".join(str(exc).split())[:MAX_REASON_CHARS] or type(exc).__name__
+            more = f" ({suppressed} more from this peer suppressed)" if suppressed else ""
+            log.warning("discovery: malformed message from %s: %s%s", link.peer_id, reason, more)
+        await link.close(reasons.PROTOCOL_VIOLATION)
 
     # ---- local entry ------------------------------------------------------------
     def _update(self, **changes: Iterable[UniqueId] | Iterable[Ticket]) -> None:
@@ -189,11 +223,7 @@ class Discovery:
 
 
 async def _recv_message(link: Link) -> DiscoveryMessage:
-    """One strictly decoded protocol message; anything else is a ProtocolViolation."""
+    """One strictly decoded protocol message; DecodeError otherwise (see `_reject`)."""
     raw = await link.recv_raw()
-    try:
-        msg: DiscoveryMessage = decode(raw, DiscoveryMessage)  # type: ignore[arg-type]
-    except DecodeError:
-        await link.close(reasons.PROTOCOL_VIOLATION)
-        raise
+    msg: DiscoveryMessage = decode(raw, DiscoveryMessage)  # type: ignore[arg-type]
     return msg

@@ -32,6 +32,7 @@ __all__ = [
     "STREAM_NOT_ALLOWED",
     "STREAM_NOT_FOUND",
     "SUCCESS",
+    "TIMEOUT",
     "TOO_SLOW",
     "UNEXPECTED_CLOSE",
     "UNEXPECTED_PEER",
@@ -87,6 +88,9 @@ GROUP_NOT_FOUND: Final = CloseReason(30_404, "GroupNotFound")
 INVALID_PROOF: Final = CloseReason(30_405, "InvalidProof")
 GROUP_TIMEOUT: Final = CloseReason(30_408, "Timeout")
 ALREADY_BONDED: Final = CloseReason(30_429, "AlreadyBonded")
+#: mosaik's one timeout reason lives in groups; the port also closes idle discovery
+#: links with it, so the peer learns why rather than reading Success(200).
+TIMEOUT: Final = GROUP_TIMEOUT
 
 #: Every reason mosaik defines (plus the port's UnexpectedPeer), by code.
 KNOWN_REASONS: Final[dict[int, CloseReason]] = {
