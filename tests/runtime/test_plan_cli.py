@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -202,14 +203,16 @@ def test_where_chronicle_members_anchor(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("attempt", range(4))
-def test_racing_ups_one_runs_the_other_is_refused(tmp_path: Path, attempt: int) -> None:
+def test_racing_ups_one_runs_the_other_is_refused(
+    tmp_path: Path, attempt: int, fake_member_env: dict[str, str]
+) -> None:
     """Two `up`s started together on a fresh directory: the lock lets exactly one in.
 
     The loser prints one line naming the winner's pid and exits 2, without writing
     keys or a plan of its own (before the lock this sometimes ended in a traceback or
     in "has keys/ but no plan.json").
     """
-    env = os.environ | {FAKE_ENV: "1"}
+    env = fake_member_env
     data = tmp_path / "race"
     argv = [sys.executable, "-m", "coalition", "up", str(EXAMPLES / "oracle-gamma.toml")]
     argv += ["--data", str(data), "--for", "2s", "--no-anchor"]
