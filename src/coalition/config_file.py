@@ -151,6 +151,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(path, "", "is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(path, "", "invalid TOML: nests too deeply") from None
 
 
 def _content(table: _Table | None) -> ContentParams:
