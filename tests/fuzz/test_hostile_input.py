@@ -15,8 +15,6 @@ the long one is the same code with a larger count::
 which prints, per decoder, the inputs tried, the failures and the time.
 """
 
-from __future__ import annotations
-
 import argparse
 import os
 import runpy
