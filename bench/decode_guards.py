@@ -2,7 +2,7 @@
 
 Compares `decode` with the bare path it wraps (msgspec with the UniqueId hook,
 then the canonical re-encoding), per message, on typical shapes: a small stream
-datum, a discovery ping, a Raft AppendEntries with 64 entries, and an untyped
+datum, a discovery ping and a 64-entry sync, a Raft AppendEntries with 64 entries, and an untyped
 map (the only kind that gets the nesting scan).
 """
 
@@ -13,10 +13,11 @@ from typing import Any
 
 import msgspec
 
-from pymosaik.discovery.messages import DiscoveryMessage, Ping
+from pymosaik.discovery.entry import PeerEntry
+from pymosaik.discovery.messages import DiscoveryMessage, Ping, SyncRequest
 from pymosaik.groups.raft.log import EntryKind, LogEntry
 from pymosaik.groups.raft.messages import AppendEntries, Message
-from pymosaik.primitives import UniqueId, Wire, decode, encode
+from pymosaik.primitives import UNIVERSE, SecretKey, UniqueId, Wire, decode, encode
 from pymosaik.primitives.encoding import _ENCODER, _dec_hook
 
 
@@ -41,9 +42,15 @@ def _bare(typ: Any) -> Any:
 
 def main() -> None:
     entries = tuple(LogEntry(1, EntryKind.COMMAND, b"c" * 40) for _ in range(64))
+    keys = [SecretKey.generate() for _ in range(64)]
+    ids = tuple(UniqueId.random() for _ in range(4))
+    catalog = tuple(
+        PeerEntry(UNIVERSE, k.peer_id.bytes, 1, 2, tags=ids, streams=ids).sign(k) for k in keys
+    )
     cases: list[tuple[str, bytes, Any]] = [
         ("stream datum (UniqueId)", encode(Tick(7, UniqueId.random(), b"x" * 32)), Tick),
         ("discovery ping", encode(Ping(1, 2)), DiscoveryMessage),
+        ("discovery sync, 64 entries", encode(SyncRequest(catalog)), DiscoveryMessage),
         (
             "raft append, 64 entries",
             encode(AppendEntries(3, b"l" * 32, 9, 2, entries, 8, 4)),
