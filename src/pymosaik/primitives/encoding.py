@@ -99,7 +99,7 @@ def decode(data: bytes, typ: type[T], *, max_size: int = DEFAULT_MAX_SIZE) -> T:
         value: T = plan.decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError, NestingError) as exc:
         raise DecodeError(str(exc)) from exc
-    except (ValueError, RecursionError) as exc:  # backstops: neither is expected past the guards
+    except (ValueError, RecursionError) as exc:  # backstops: the guards leave neither a way through
         raise DecodeError(f"{type(exc).__name__}: {exc}") from exc
     try:
         canonical = _ENCODER.encode(value)
