@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar, Final
 
-from pymosaik.primitives import UniqueId, Wire, encode
+from pymosaik.primitives import MAX_DEPTH, UniqueId, Wire, encode
 
 from .identity import hash_many
 
@@ -23,20 +23,22 @@ MAX_CONTENT_BYTES: Final = 64 * 1024
 ParamValue = int | str | bool | bytes | list["ParamValue"] | dict[str, "ParamValue"]
 
 
-def _check_value(path: str, value: object) -> None:
+def _check_value(path: str, value: object, depth: int = 0) -> None:
+    if isinstance(value, list | dict) and depth >= MAX_DEPTH:  # decode would refuse it
+        raise ValueError(f"content parameter {path} nests deeper than {MAX_DEPTH} levels")
     if isinstance(value, bool | int | str | bytes):
         if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
             raise ValueError(f"content parameter {path} does not fit in 64 bits")
         return
     if isinstance(value, list):
         for i, item in enumerate(value):
-            _check_value(f"{path}[{i}]", item)
+            _check_value(f"{path}[{i}]", item, depth + 1)
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"content parameter {path} has a non-string key {key!r}")
-            _check_value(f"{path}.{key}", item)
+            _check_value(f"{path}.{key}", item, depth + 1)
         return
     raise TypeError(
         f"content parameter {path} has unsupported type {type(value).__name__} "

@@ -1,6 +1,8 @@
 """The Chronicle anchor on a real EVM: in process, and over JSON-RPC via HTTP."""
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,3 +100,17 @@ def test_anchor_node_info_file(tmp_path: Path) -> None:
         path.chmod(0o644)
         with pytest.raises(ValueError, match="must be 600"):
             read_info(path)
+
+
+def test_importing_the_anchor_client_leaves_the_recursion_limit_alone() -> None:
+    """web3's dependencies raise it to 100,000 at import; members then crash on deep input."""
+    code = (
+        "import sys; before = sys.getrecursionlimit()\n"
+        "import coalition.runtime.anchor_client, coalition.services.anchor_node, web3, eth_tester\n"
+        "print(before, sys.getrecursionlimit())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120
+    )
+    before, after = done.stdout.split()
+    assert after == before == "1000"

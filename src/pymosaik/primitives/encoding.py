@@ -11,17 +11,27 @@ MessagePack through msgspec, with three rules on top (docs/spec/encoding.md):
   value has exactly one encoding (non-minimal integers, unsorted maps and odd
   float widths are refused).
 
+Hostile input (docs/spec/encoding.md, "Hostile input") meets three guards
+before msgspec builds anything: the size limit, a nesting bound
+(`nesting.MAX_DEPTH`, scanned without recursion for types that could nest
+deeper) and a typed pass where every `UniqueId` is exactly 32 bytes (msgspec
+would otherwise decode whatever sits there untyped, recursing per level).
+Whatever the bytes, the only exception `decode` raises is `DecodeError`.
+
 Never pickle.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final, TypeVar
 
 import msgspec
 
 from .id import ID_LEN, UniqueId
+from .nesting import MAX_DEPTH, NestingError, check_nesting
+from .schema import shape_of
 
 T = TypeVar("T")
 
@@ -54,9 +64,21 @@ def _dec_hook(typ: type, obj: Any) -> Any:
 _ENCODER: Final = msgspec.msgpack.Encoder(enc_hook=_enc_hook, order="sorted")
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How one target type is decoded: guards first, then the real decoder."""
+
+    scan: bool  # the type can nest deeper than MAX_DEPTH: scan the bytes first
+    ids: msgspec.msgpack.Decoder[Any] | None  # UniqueId positions typed as 32 bytes
+    decoder: msgspec.msgpack.Decoder[Any]
+
+
 @cache
-def _decoder(typ: Any) -> msgspec.msgpack.Decoder[Any]:
-    return msgspec.msgpack.Decoder(typ, dec_hook=_dec_hook)
+def _plan(typ: Any) -> _Plan:
+    shape = shape_of(typ)
+    ids = None if shape.checker is None else msgspec.msgpack.Decoder(shape.checker)
+    scan = shape.depth is None or shape.depth > MAX_DEPTH
+    return _Plan(scan, ids, msgspec.msgpack.Decoder(typ, dec_hook=_dec_hook))
 
 
 def encode(value: object) -> bytes:
@@ -68,11 +90,21 @@ def decode(data: bytes, typ: type[T], *, max_size: int = DEFAULT_MAX_SIZE) -> T:
     """Strictly decode canonical bytes into ``typ``; raise DecodeError otherwise."""
     if len(data) > max_size:
         raise DecodeError(f"encoded value is {len(data)} bytes, limit is {max_size}")
+    plan = _plan(typ)  # type: ignore[arg-type]
     try:
-        decoder: msgspec.msgpack.Decoder[T] = _decoder(typ)  # type: ignore[arg-type]
-        value = decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+        if plan.scan:
+            check_nesting(data)
+        if plan.ids is not None:
+            plan.ids.decode(data)
+        value: T = plan.decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError, NestingError) as exc:
         raise DecodeError(str(exc)) from exc
-    if _ENCODER.encode(value) != bytes(data):
+    except (ValueError, RecursionError) as exc:  # backstops: the guards leave neither a way through
+        raise DecodeError(f"{type(exc).__name__}: {exc}") from exc
+    try:
+        canonical = _ENCODER.encode(value)
+    except TypeError as exc:  # an untyped map with non-string keys has no canonical form
+        raise DecodeError(f"non-canonical encoding: {exc}") from exc
+    if canonical != bytes(data):
         raise DecodeError("non-canonical encoding")
     return value
