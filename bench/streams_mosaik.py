@@ -27,7 +27,7 @@ from pymosaik.primitives import (
     encode,
 )
 from pymosaik.streams import Streams, schema_stream_id
-from pymosaik.streams.status import Watch
+from pymosaik.primitives.aio import Watch
 from pymosaik.tickets import Ticket
 from pymosaik.transport import Endpoint, EndpointAddr
 
