@@ -26,8 +26,8 @@ from pymosaik.primitives import (
     decode,
     encode,
 )
-from pymosaik.streams import Streams, schema_stream_id
 from pymosaik.primitives.aio import Watch
+from pymosaik.streams import Streams, schema_stream_id
 from pymosaik.tickets import Ticket
 from pymosaik.transport import Endpoint, EndpointAddr
 
