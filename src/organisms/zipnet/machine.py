@@ -73,6 +73,14 @@ class ZipnetMachine:
         self._partials: dict[bytes, PartialUnblind] = {}
         self.history: deque[BroadcastRecord] = deque(maxlen=HISTORY)
 
+    @property
+    def aggregate(self) -> AggregateEnvelope | None:
+        """The open round's aggregate, once submitted."""
+        return self._aggregate
+
+    def has_partial(self, server: bytes) -> bool:
+        return server in self._partials
+
     def signature(self) -> UniqueId:
         return (
             deployment_id(self.cfg).derive("committee").derive(f"v{self.cfg.params.wire_version}")
