@@ -15,33 +15,23 @@ with ``asyncio.to_thread``.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final, Protocol
 
-from eth_account import Account
-from eth_tester import EthereumTester
-from eth_tester.exceptions import TransactionFailed
-from web3 import Web3
-from web3.exceptions import ContractLogicError, Web3Exception
-from web3.providers.eth_tester import EthereumTesterProvider
-
 from pymosaik.primitives import UniqueId
 
+from ..evm import (
+    Account,
+    ContractLogicError,
+    EthereumTester,
+    EthereumTesterProvider,
+    TransactionFailed,
+    Web3,
+    Web3Exception,
+)
+
 __all__ = ["Anchor", "AnchorError", "AnchorReceipt", "EvmAnchor", "contract_artifact"]
-
-#: CPython's default recursion limit, which every process of ours runs with.
-RECURSION_LIMIT: Final = 1000
-
-# Importing web3 and eth-tester raises the process-wide recursion limit (py_ecc
-# to 100,000, py-evm to 12,288, both at import). With it raised, C code guarded
-# only by that limit (msgspec decoding untyped input) overflows the C stack and
-# the process dies with SIGSEGV instead of raising. This module is the one
-# place our code imports them (anchor_node and the anchor client import it), so
-# the limit goes back here. The ChronicleAnchor contract makes no nested calls:
-# the in-process EVM never needs py-evm's deep call stack.
-sys.setrecursionlimit(RECURSION_LIMIT)
 
 _ZERO32: Final = bytes(32)
 

@@ -31,12 +31,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from eth_abi.abi import encode as abi_encode
-from eth_tester import EthereumTester
-from eth_tester.exceptions import TransactionFailed
-from web3 import Web3
-from web3.providers.eth_tester import EthereumTesterProvider
 
 from ..bounded_read import read_bounded
+from ..evm import EthereumTester, EthereumTesterProvider, TransactionFailed, Web3
 from .anchor import deploy
 
 __all__ = ["SIMULATED_LABEL", "AnchorNode", "AnchorNodeInfo", "main", "read_info", "write_info"]
