@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from importlib import resources
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Final
 
@@ -48,10 +49,27 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 # Pipes and CI logs get a fixed width so tables are not squeezed to 80 columns.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"coalition {package_version('ai-on-mosaik')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Derive, verify and publish coalition fingerprints; run a coalition's module committees."""
 
 
 class BadInputError(Exception):
@@ -358,7 +376,11 @@ def status(
     data: DataOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Print the committees' status once, from the members' status files."""
+    """Print the committees' status once, from the members' status files.
+
+    Exit status: 0 healthy, 1 degraded (a member down or repairing, every quorum held),
+    2 below quorum or not running. The caption names a bootstrap address for integrators.
+    """
     data_dir = _find_data(data)
     plan = _load_plan(data_dir)
     snap = collect(data_dir, plan)
@@ -366,6 +388,7 @@ def status(
         out.print_json(json.dumps(snap.as_json(), ensure_ascii=False))
     else:
         out.print(render(snap))
+    raise typer.Exit(snap.health()[1])
 
 
 @app.command()

@@ -97,6 +97,12 @@ class AnchorView:
         }
 
 
+#: ``coalition status`` exit codes (what a health check or a script tests).
+EXIT_HEALTHY: Final = 0
+EXIT_DEGRADED: Final = 1
+EXIT_DOWN: Final = 2
+
+
 @dataclass(frozen=True)
 class Snapshot:
     instance_name: str
@@ -105,11 +111,28 @@ class Snapshot:
     supervisor_state: str
     committees: tuple[CommitteeView, ...]
     anchor: AnchorView | None = None
+    #: ``peer_id@host:port`` of every live member: what an integrator bootstraps from.
+    bootstrap: tuple[str, ...] = ()
+
+    def health(self) -> tuple[str, int]:
+        """(word, exit code): healthy (0); degraded (1): a member down, repairing or with a
+        damaged disk, or the anchor down, every quorum held; below-quorum or not-running (2)."""
+        if self.supervisor_pid is None:
+            return "not-running", EXIT_DOWN
+        if any(2 * c.up <= len(c.members) for c in self.committees):
+            return "below-quorum", EXIT_DOWN
+        members = [m for c in self.committees for m in c.members]
+        anchor_down = self.anchor is not None and self.anchor.state == "down"
+        if anchor_down or any(not m.up or m.repairing or m.storage_fault for m in members):
+            return "degraded", EXIT_DEGRADED
+        return "healthy", EXIT_HEALTHY
 
     def as_json(self) -> dict[str, Any]:
         return {
             "instance_name": self.instance_name,
             "fingerprint": self.fingerprint,
+            "health": self.health()[0],
+            "bootstrap": list(self.bootstrap),
             "supervisor": {"pid": self.supervisor_pid, "state": self.supervisor_state},
             "anchor": None if self.anchor is None else self.anchor.as_json(),
             "committees": {
@@ -247,7 +270,11 @@ def collect(data_dir: Path, plan: Plan) -> Snapshot:
         )
         committees.append(CommitteeView(kind.value, tuple(views), leader, agg, retired))
     anchor = _anchor_view(sup, pid is not None)
-    return Snapshot(plan.instance_name, plan.fingerprint, pid, sup_state, tuple(committees), anchor)
+    serving = {m.name for c in committees for m in c.members if m.up}
+    bootstrap = tuple(f"{p.peer_id}@{p.host}:{p.port}" for p in plan.processes if p.name in serving)
+    return Snapshot(
+        plan.instance_name, plan.fingerprint, pid, sup_state, tuple(committees), anchor, bootstrap
+    )
 
 
 def _anchor_caption(a: AnchorView) -> str:
@@ -277,6 +304,11 @@ def render(snap: Snapshot) -> Table:
     )
     if snap.anchor is not None:
         sup += "\n" + _anchor_caption(snap.anchor)
+    word, code = snap.health()
+    colour = ("green", "yellow", "red")[code]
+    sup += f"\nhealth [{colour}]{word}[/]"
+    if snap.bootstrap:
+        sup += f"\nbootstrap {snap.bootstrap[0]}"
     table = Table(
         title=f"coalition {snap.instance_name}  {snap.fingerprint[:16]}…",
         caption=sup,

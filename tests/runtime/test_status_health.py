@@ -1,0 +1,68 @@
+"""`coalition status` health and exit codes, and the bootstrap address it names."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from coalition.runtime.status import (
+    EXIT_DEGRADED,
+    EXIT_DOWN,
+    EXIT_HEALTHY,
+    AnchorView,
+    CommitteeView,
+    MemberView,
+    Snapshot,
+    render,
+)
+
+
+def member(i: int, *, up: bool = True, **kw: object) -> MemberView:
+    return MemberView(
+        f"atlas-{i}",
+        i,
+        "ab" * 32,
+        up,
+        "running" if up else "down",
+        10 + i,
+        0,
+        i == 1,
+        "ab" * 32,
+        {},
+        None,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+def snap(*members: MemberView, pid: int | None = 99, anchor: AnchorView | None = None) -> Snapshot:
+    return Snapshot(
+        "trio",
+        "f" * 64,
+        pid,
+        "running",
+        (CommitteeView("atlas", members, "atlas-1", {}, False),),
+        anchor,
+        ("ab" * 32 + "@127.0.0.1:4001",),
+    )
+
+
+def test_health_words_and_exit_codes() -> None:
+    three = [member(i) for i in (1, 2, 3)]
+    assert snap(*three).health() == ("healthy", EXIT_HEALTHY)
+    assert snap(three[0], three[1], member(3, up=False)).health() == ("degraded", EXIT_DEGRADED)
+    assert snap(three[0], member(2, up=False), member(3, up=False)).health() == (
+        "below-quorum",
+        EXIT_DOWN,
+    )
+    assert snap(*three, pid=None).health() == ("not-running", EXIT_DOWN)
+    repairing = dataclasses.replace(three[2], repairing=True)
+    assert snap(three[0], three[1], repairing).health()[0] == "degraded"
+    anchor_down = AnchorView("simulated", "http://x", None, None, False, 3, state="down")
+    assert snap(*three, anchor=anchor_down).health()[0] == "degraded"
+
+
+def test_status_json_and_table_name_health_and_bootstrap() -> None:
+    s = snap(*(member(i) for i in (1, 2, 3)))
+    assert s.as_json()["health"] == "healthy"
+    assert s.as_json()["bootstrap"] == ["ab" * 32 + "@127.0.0.1:4001"]
+    caption = str(render(s).caption)
+    assert "health [green]healthy[/]" in caption and "bootstrap " + "ab" * 32 in caption
