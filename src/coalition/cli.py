@@ -35,7 +35,15 @@ from .handshake_page import facts_of, write_pages
 from .runtime.anchoring import AnchorMode, parse_anchor_option
 from .runtime.files import MAX_JSON_BYTES, read_json
 from .runtime.lock import DataDirLock
-from .runtime.plan import PLAN_FILE, Plan, PlanError, create_or_load, default_data_dir, load_plan
+from .runtime.plan import (
+    PLAN_FILE,
+    RUNNABLE,
+    Plan,
+    PlanError,
+    create_or_load,
+    default_data_dir,
+    load_plan,
+)
 from .runtime.republish import record_transition, transition
 from .runtime.status import collect, render, supervisor_pid
 from .runtime.supervisor import Supervisor, is_member_process, parse_duration, wait_gone
@@ -334,6 +342,18 @@ def _run_supervisor(
     out.print(f"fingerprint {cfg.stable_id().hex()}")
     action = "created" if created else "reusing keys, ports and state of"
     out.print(f"{action} {data_dir}/ ({len(plan.processes)} members, pid {os.getpid()})")
+    skipped = [k.value for k in cfg.shipped_modules() if k not in RUNNABLE]
+    if cfg.ticket_issuer is not None:
+        skipped.append("ticket issuer")
+    if skipped:
+        out.print(f"not run here: {', '.join(skipped)} (no committee runtime for them yet)")
+    if not created and (
+        retired := [c.module for c in collect(data_dir, plan).committees if c.retired]
+    ):
+        out.print(
+            f"warning: {', '.join(retired)} retired in this data directory; their readers get "
+            "OrganismRetired (run the successor coalition instead)"
+        )
     if sup.anchor == "simulated":
         out.print("anchor: SIMULATED local chain (in memory, fresh on every up), see anchor/")
     elif sup.anchor is not None:

@@ -234,3 +234,50 @@ def test_racing_ups_one_runs_the_other_is_refused(
     assert (data / "supervisor.lock").read_text() == ""  # released: `up` works again
     again = cli("up", *argv[4:], env=env)
     assert again.returncode == 0, again.stderr
+
+
+def test_up_names_what_it_does_not_run_and_refuses_a_bad_cadence(
+    tmp_path: Path, fake_member_env: dict[str, str]
+) -> None:
+    infer = EXAMPLES / "infer-corp.toml"  # ships a ticket issuer, Atlas and Compute
+    done = cli(
+        "up",
+        str(infer),
+        "--data",
+        str(tmp_path / "i"),
+        "--for",
+        "1s",
+        "--no-anchor",
+        env=fake_member_env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "not run here: compute, ticket issuer (no committee runtime for them yet)" in done.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TRIO.read_text().replace("tick_cadence_ms = 500", "tick_cadence_ms = -5"))
+    refused = cli("up", str(bad), "--data", str(tmp_path / "b"), "--for", "1s", env=fake_member_env)
+    assert refused.returncode == 2
+    assert (
+        refused.stderr.strip()
+        == "error: almanac tick_cadence_ms must be a positive integer, got -5"
+    )
+    assert not (tmp_path / "b" / "plan.json").exists()
+
+
+def test_up_warns_when_the_committees_of_its_data_directory_retired(
+    tmp_path: Path, fake_member_env: dict[str, str]
+) -> None:
+    data = tmp_path / "d"
+    first = cli(
+        "up", str(TRIO), "--data", str(data), "--for", "1s", "--no-anchor", env=fake_member_env
+    )
+    assert first.returncode == 0, first.stderr
+    assert "retired in this data directory" not in first.stdout
+    plan = load_plan(data)
+    for p in plan.processes:
+        if p.module == "atlas":
+            status = data / p.data_dir / "status.json"
+            status.write_text(json.dumps({"state": "retired", "module_status": {"retired": True}}))
+    again = cli(
+        "up", str(TRIO), "--data", str(data), "--for", "1s", "--no-anchor", env=fake_member_env
+    )
+    assert "warning: atlas retired in this data directory" in again.stdout

@@ -9,7 +9,6 @@ no secrets: keys live in separate 0600 files under ``keys/``.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import re
 from collections.abc import Sequence
@@ -118,15 +117,24 @@ def runnable_modules(cfg: CoalitionConfig) -> tuple[ModuleKind, ...]:
 
 
 def cadence_of(cfg: CoalitionConfig) -> int:
-    """The Almanac's ``tick_cadence_ms`` content parameter, else the default."""
+    """The Almanac's ``tick_cadence_ms`` content parameter, else the default.
+
+    A value that is present but not a positive integer is refused (it is in the fingerprint:
+    silently running another cadence would contradict what the coalition published).
+    """
     almanac = cfg.module(ModuleKind.ALMANAC)
-    if almanac is not None and almanac.body.content.preimage:
-        with contextlib.suppress(DecodeError, ValueError, TypeError):
-            params = decode(almanac.body.content.preimage, dict)
-            value = params.get("tick_cadence_ms")
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return value
-    return DEFAULT_CADENCE_MS
+    if almanac is None or not almanac.body.content.preimage:
+        return DEFAULT_CADENCE_MS
+    try:
+        params = decode(almanac.body.content.preimage, dict)
+    except DecodeError:
+        return DEFAULT_CADENCE_MS  # content that is not a parameter table names no cadence
+    if "tick_cadence_ms" not in params:
+        return DEFAULT_CADENCE_MS
+    value = params["tick_cadence_ms"]
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise PlanError(f"almanac tick_cadence_ms must be a positive integer, got {value!r}")
+    return value
 
 
 def free_ports(count: int) -> list[int]:
