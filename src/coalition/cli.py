@@ -361,6 +361,10 @@ def _run_supervisor(
     reason = asyncio.run(_supervise(sup, duration))
     out.print(render(collect(data_dir, plan)))
     out.print(f"stopped: {reason}" + (f", {sup.killed} member(s) killed" if sup.killed else ""))
+    if failed := sup.failed_members():
+        for name, cause in sorted(failed.items()):
+            err.print(f"error: {name} failed: {cause}")
+        raise typer.Exit(EXIT_MISMATCH)
 
 
 async def _supervise(sup: Supervisor, duration: float | None) -> str:

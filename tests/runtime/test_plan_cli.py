@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -281,3 +282,35 @@ def test_up_warns_when_the_committees_of_its_data_directory_retired(
         "up", str(TRIO), "--data", str(data), "--for", "1s", "--no-anchor", env=fake_member_env
     )
     assert "warning: atlas retired in this data directory" in again.stdout
+
+
+def test_a_member_that_cannot_listen_is_reported_with_its_cause(
+    tmp_path: Path, fake_member_env: dict[str, str]
+) -> None:
+    data = tmp_path / "d"
+    first = cli(
+        "up", str(TRIO), "--data", str(data), "--for", "1s", "--no-anchor", env=fake_member_env
+    )
+    assert first.returncode == 0, first.stderr
+    seat = next(p for p in load_plan(data).processes if p.name == "almanac-2")
+    with socket.socket() as squatter:
+        squatter.bind((seat.host, seat.port))
+        squatter.listen()
+        done = cli(
+            "up", str(TRIO), "--data", str(data), "--for", "3s", "--no-anchor", env=fake_member_env
+        )
+        status = cli("status", "--data", str(data), "--json")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines and all(
+        line.startswith("error: almanac-2 failed: cannot listen on") for line in lines
+    )
+    assert "Traceback" not in done.stderr
+    member = next(
+        m
+        for m in json.loads(status.stdout)["committees"]["almanac"]["members"]
+        if m["name"] == "almanac-2"
+    )
+    assert "cannot listen on" in (member["error"] or "")
+    log = (data / "supervisor.log").read_text()
+    assert "almanac-2 exited with 1 (cannot listen on" in log

@@ -233,6 +233,8 @@ def collect(data_dir: Path, plan: Plan) -> Snapshot:
             restarts = _int(info.get("restarts")) if isinstance(info, dict) else None
             leader = figures.get("leader")
             error = st.get("error")
+            if not up and not isinstance(error, str) and isinstance(info, dict):
+                error = info.get("last_error")  # the cause it gave when it last failed
             fault = figures.get("storage_fault")
             views.append(
                 MemberView(

@@ -74,6 +74,8 @@ class _Proc:
     failures: int = 0
     spawned_once: bool = False
     last_exit: int | None = None
+    #: The cause the process gave for its last failure (its status file's ``error``).
+    last_error: str | None = None
 
 
 @dataclass
@@ -195,11 +197,20 @@ class Supervisor:
             return
         child.last_exit = proc.returncode
         child.process = None
+        if isinstance(child, _Child):
+            st = read_json(self.data_dir / child.plan.data_dir / "status.json") or {}
+            error = st.get("error")
+            child.last_error = error if isinstance(error, str) else None
         t = time.monotonic()
         child.failures = 1 if t - child.started > HEALTHY_AFTER else child.failures + 1
         delay = min(self.backoff * 2 ** (child.failures - 1), MAX_BACKOFF)
         child.next_start = t + delay
-        self._log(f"{child.name} exited with {proc.returncode}; restarting in {delay:.1f}s")
+        cause = f" ({child.last_error})" if child.last_error else ""
+        self._log(f"{child.name} exited with {proc.returncode}{cause}; restarting in {delay:.1f}s")
+
+    def failed_members(self) -> dict[str, str]:
+        """Members whose last exit gave a cause (what ``up`` reports when it stops)."""
+        return {c.name: c.last_error for c in self.children if c.last_error}
 
     def _log(self, line: str) -> None:
         path = self.data_dir / "supervisor.log"
@@ -255,6 +266,7 @@ class Supervisor:
                         else None,
                         "restarts": c.restarts,
                         "last_exit": c.last_exit,
+                        "last_error": c.last_error,
                     }
                     for c in self.children
                 },
