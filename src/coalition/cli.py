@@ -416,6 +416,57 @@ def status(
 
 
 @app.command()
+def logs(
+    seat: Annotated[
+        str | None,
+        typer.Argument(help="A member seat (e.g. almanac-2), or 'supervisor'; default: all."),
+    ] = None,
+    data: DataOpt = None,
+    lines: Annotated[
+        int, typer.Option("-n", "--lines", help="Lines from the end of each log.")
+    ] = 20,
+    follow: Annotated[
+        bool, typer.Option("-f", "--follow", help="Keep printing new lines.")
+    ] = False,
+) -> None:
+    """Print the members' (and the supervisor's) logs, each line prefixed with its seat."""
+    data_dir = _find_data(data)
+    plan = _load_plan(data_dir)
+    files = {p.name: data_dir / p.data_dir / "member.log" for p in plan.processes}
+    files["supervisor"] = data_dir / "supervisor.log"
+    if seat is not None:
+        if seat not in files:
+            raise BadInputError(f"no seat {seat!r}; seats: {', '.join(sorted(files))}")
+        files = {seat: files[seat]}
+    offsets: dict[str, int] = {}
+    for name, path in files.items():
+        try:
+            with path.open("rb") as fh:  # the tail only: a log can be large
+                fh.seek(max(0, path.stat().st_size - 1_000_000))
+                text = fh.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            text = ""
+        except OSError as exc:
+            raise BadInputError(_os_error(exc, path)) from None
+        for line in text.splitlines()[-lines:] if lines > 0 else []:
+            out.print(f"{name:<14} {line}", markup=False)
+        offsets[name] = path.stat().st_size if path.exists() else 0
+    while follow:
+        time.sleep(0.5)
+        for name, path in files.items():
+            size = path.stat().st_size if path.exists() else 0
+            if size < offsets[name]:
+                offsets[name] = 0  # rotated or truncated
+            if size > offsets[name]:
+                with path.open("rb") as fh:
+                    fh.seek(offsets[name])
+                    chunk = fh.read(size - offsets[name]).decode("utf-8", "replace")
+                offsets[name] = size
+                for line in chunk.splitlines():
+                    out.print(f"{name:<14} {line}", markup=False)
+
+
+@app.command()
 def down(
     data: DataOpt = None,
     retire: Annotated[

@@ -314,3 +314,24 @@ def test_a_member_that_cannot_listen_is_reported_with_its_cause(
     assert "cannot listen on" in (member["error"] or "")
     log = (data / "supervisor.log").read_text()
     assert "almanac-2 exited with 1 (cannot listen on" in log
+
+
+def test_logs_prints_each_seat_and_refuses_an_unknown_one(
+    tmp_path: Path, fake_member_env: dict[str, str]
+) -> None:
+    data = tmp_path / "d"
+    assert (
+        cli(
+            "up", str(TRIO), "--data", str(data), "--for", "1s", "--no-anchor", env=fake_member_env
+        ).returncode
+        == 0
+    )
+    (data / "supervisor.log").write_text("first\nsecond\nthird\n")
+    out = cli("logs", "supervisor", "--data", str(data), "-n", "2")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[:2] == ["supervisor     second", "supervisor     third"]
+    every = cli("logs", "--data", str(data))
+    assert every.returncode == 0 and "supervisor     third" in every.stdout
+    bad = cli("logs", "nosuch", "--data", str(data))
+    assert bad.returncode == 2 and bad.stderr.startswith("error: no seat 'nosuch'; seats: ")
+    assert len(bad.stderr.strip().splitlines()) == 1
