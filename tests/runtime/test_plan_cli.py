@@ -7,6 +7,8 @@ import os
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from unittest import mock
 
@@ -335,3 +337,36 @@ def test_logs_prints_each_seat_and_refuses_an_unknown_one(
     bad = cli("logs", "nosuch", "--data", str(data))
     assert bad.returncode == 2 and bad.stderr.startswith("error: no seat 'nosuch'; seats: ")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_each_member_serves_metrics_and_health(
+    tmp_path: Path, fake_member_env: dict[str, str]
+) -> None:
+    data = tmp_path / "d"
+    argv = [sys.executable, "-m", "coalition", "up", str(TRIO), "--data", str(data)]
+    argv += ["--for", "6s", "--no-anchor"]
+    with subprocess.Popen(argv, env=fake_member_env, stdout=subprocess.DEVNULL) as up:
+        try:
+            deadline = time.monotonic() + 30
+            while not (data / "plan.json").exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            seat = load_plan(data).processes[0]
+            assert seat.metrics_port and seat.metrics_port != seat.port
+            base = f"http://{seat.host}:{seat.metrics_port}"
+            metrics = health = ""
+            while time.monotonic() < deadline:
+                try:
+                    metrics = urllib.request.urlopen(f"{base}/metrics", timeout=2).read().decode()
+                    health = urllib.request.urlopen(f"{base}/health", timeout=2).read().decode()
+                except OSError:
+                    time.sleep(0.2)
+                    continue
+                if 'coalition_member_up{index="0",module="atlas"} 1.0' in metrics:
+                    break
+                time.sleep(0.2)
+            assert 'coalition_member_up{index="0",module="atlas"} 1.0' in metrics, metrics[-500:]
+            assert "coalition_raft_commit_index" in metrics
+            assert json.loads(health)["status"] in ("ready", "degraded")
+        finally:
+            up.wait(timeout=60)
+    assert up.returncode == 0

@@ -66,3 +66,14 @@ def test_status_json_and_table_name_health_and_bootstrap() -> None:
     assert s.as_json()["bootstrap"] == ["ab" * 32 + "@127.0.0.1:4001"]
     caption = str(render(s).caption)
     assert "health [green]healthy[/]" in caption and "bootstrap " + "ab" * 32 in caption
+
+
+def test_member_health_endpoint_words() -> None:
+    from coalition.runtime.metrics import health
+
+    running = {"state": "running", "module_status": {"leader": "ab"}}
+    assert health(running) == "ready"
+    assert health({"state": "running", "module_status": {}}) == "degraded"  # no leader known
+    assert health(running | {"module_status": {"leader": "ab", "repairing": True}}) == "degraded"
+    assert health({"state": "starting"}) == "down"
+    assert health({"state": "failed", "module_status": {"leader": "ab"}}) == "down"

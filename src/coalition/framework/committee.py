@@ -210,6 +210,9 @@ class CommitteeMember:
             "leader": leader.bytes.hex() if leader is not None else None,
             "is_leader": self.group.is_leader,
             "committed": self.group.node.commit_index,
+            "applied": self.group.applied_index,
+            "term": self.group.node.term,
+            "bonds": len(self.group.links),
             "frames": self.machine.next_seq,
             "retired": self.machine.retired is not None,
             # Messages from outsiders dropped before the log, by reason (decision 0012).

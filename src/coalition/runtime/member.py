@@ -46,6 +46,7 @@ from ..config import CoalitionConfig
 from ..modules import ModuleKind
 from .anchoring import ExternalAnchor, parse_anchor_option
 from .files import now, write_json_atomic
+from .metrics import MetricsServer
 from .plan import PlanError, load_plan, load_process_key
 
 if TYPE_CHECKING:  # web3 costs ~1 s to import: only Chronicle members load the client
@@ -112,6 +113,7 @@ class _Member:
         self.retiring: asyncio.Task[None] | None = None
         self.retired = False
         self.anchor: EvmAnchor | None = None
+        self.metrics: MetricsServer | None = None
 
     def write(self) -> None:
         figures: dict[str, object] = {}
@@ -129,6 +131,8 @@ class _Member:
             "updated_at": now(),
             "module_status": figures,
         }
+        if self.metrics is not None:
+            self.metrics.publish(record)
         try:
             write_json_atomic(self.status_path, record)
         except OSError as exc:
@@ -195,6 +199,8 @@ class _Member:
         if self.state != "failed":
             self.state = "stopped"
         self.write()
+        if self.metrics is not None:
+            self.metrics.close()
         log.info("stopped (%s)", self.state)
 
 
@@ -225,6 +231,18 @@ async def run(
     base: dict[str, object] = {"pid": os.getpid(), "module": kind.value, "index": index}
     base |= {"peer_id": me.peer_id, "port": me.port, "started_at": now()}
     proc = _Member(my_dir / STATUS_FILE, base)
+    if me.metrics_port:
+        try:
+            proc.metrics = MetricsServer(me.host, me.metrics_port)
+        except OSError as exc:
+            proc.state, proc.error = (
+                "failed",
+                f"cannot serve metrics on {me.host}:{me.metrics_port}: {exc}",
+            )
+            proc.write()
+            log.error("%s", proc.error)
+            return 1
+        proc.metrics.start()
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

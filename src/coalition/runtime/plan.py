@@ -63,6 +63,8 @@ class ProcessPlan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     port: int
     key_file: str
     data_dir: str
+    #: Where the member serves /metrics and /health (0: none; plans made before it existed).
+    metrics_port: int = 0
 
     @property
     def name(self) -> str:
@@ -181,7 +183,7 @@ def _new_plan(
     keys.mkdir(mode=DIR_MODE, exist_ok=True)
     operator = SecretKey.generate()
     write_key(keys / "operator.key", operator)
-    ports = iter(free_ports(COMMITTEE_SIZE * len(modules)))
+    ports = iter(free_ports(2 * COMMITTEE_SIZE * len(modules)))
     procs = []
     for kind in modules:
         (data_dir / kind.value).mkdir(mode=DIR_MODE, exist_ok=True)
@@ -193,7 +195,14 @@ def _new_plan(
             (data_dir / member_rel).mkdir(mode=DIR_MODE, exist_ok=True)
             procs.append(
                 ProcessPlan(
-                    kind.value, index, key.peer_id.hex(), HOST, next(ports), key_rel, member_rel
+                    kind.value,
+                    index,
+                    key.peer_id.hex(),
+                    HOST,
+                    next(ports),
+                    key_rel,
+                    member_rel,
+                    metrics_port=next(ports),
                 )
             )
     return Plan(
