@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from coalition.runtime.metrics import health
 from coalition.runtime.status import (
     EXIT_DEGRADED,
     EXIT_DOWN,
@@ -69,8 +70,6 @@ def test_status_json_and_table_name_health_and_bootstrap() -> None:
 
 
 def test_member_health_endpoint_words() -> None:
-    from coalition.runtime.metrics import health
-
     running = {"state": "running", "module_status": {"leader": "ab"}}
     assert health(running) == "ready"
     assert health({"state": "running", "module_status": {}}) == "degraded"  # no leader known
