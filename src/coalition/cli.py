@@ -35,6 +35,7 @@ from .handshake_page import facts_of, write_pages
 from .runtime.anchoring import AnchorMode, parse_anchor_option
 from .runtime.files import MAX_JSON_BYTES, read_json
 from .runtime.lock import DataDirLock
+from .runtime.logs import render as render_log
 from .runtime.plan import (
     PLAN_FILE,
     RUNNABLE,
@@ -428,6 +429,7 @@ def logs(
     follow: Annotated[
         bool, typer.Option("-f", "--follow", help="Keep printing new lines.")
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The JSON lines as written.")] = False,
 ) -> None:
     """Print the members' (and the supervisor's) logs, each line prefixed with its seat."""
     data_dir = _find_data(data)
@@ -449,7 +451,7 @@ def logs(
         except OSError as exc:
             raise BadInputError(_os_error(exc, path)) from None
         for line in text.splitlines()[-lines:] if lines > 0 else []:
-            out.print(f"{name:<14} {line}", markup=False)
+            out.print(f"{name:<14} {line if as_json else render_log(line)}", markup=False)
         offsets[name] = path.stat().st_size if path.exists() else 0
     while follow:
         time.sleep(0.5)
@@ -463,7 +465,7 @@ def logs(
                     chunk = fh.read(size - offsets[name]).decode("utf-8", "replace")
                 offsets[name] = size
                 for line in chunk.splitlines():
-                    out.print(f"{name:<14} {line}", markup=False)
+                    out.print(f"{name:<14} {line if as_json else render_log(line)}", markup=False)
 
 
 @app.command()

@@ -46,6 +46,7 @@ from ..config import CoalitionConfig
 from ..modules import ModuleKind
 from .anchoring import ExternalAnchor, parse_anchor_option
 from .files import now, write_json_atomic
+from .logs import configure as configure_logs
 from .metrics import MetricsServer
 from .plan import PlanError, load_plan, load_process_key
 
@@ -316,10 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             source = parse_anchor_option(args.anchor)
         except ValueError as exc:
             parser.error(f"--anchor: {exc}")
-    logging.basicConfig(
-        level=logging.INFO,
-        format=f"%(asctime)s {args.module}-{args.index} %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logs(f"{args.module}-{args.index}")
     try:
         return asyncio.run(run(args.plan, ModuleKind(args.module), args.index, source))
     except PlanError as exc:
