@@ -8,9 +8,12 @@ their own envelope type (msgspec needs the concrete body union) and share this c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
-from pymosaik.primitives import PeerId, SecretKey, encode
+from pymosaik.primitives import DecodeError, PeerId, SecretKey, decode, encode
+
+T = TypeVar("T")
 
 
 class MemberSignatures:
@@ -31,3 +34,21 @@ class MemberSignatures:
         if not self.committee[member - 1].verify(signature, self.domain + encode(body)):
             return "bad signature"
         return None
+
+
+def apply_decoded(
+    command: bytes,
+    typ: type[T],
+    step: Callable[[T], object],
+    refuse: Callable[[str], object],
+) -> bytes:
+    """A machine's ``apply``: decode strictly, step, encode the result.
+
+    Undecodable bytes are still committed on every replica, so they must give the same
+    refusal everywhere rather than raise (the StateMachine contract).
+    """
+    try:
+        cmd = decode(command, typ)
+    except DecodeError as exc:
+        return encode(refuse(f"malformed command: {exc}"))
+    return encode(step(cmd))

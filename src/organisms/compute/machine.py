@@ -16,8 +16,8 @@ from typing import Final
 
 import msgspec
 
-from coalition.member_commands import MemberSignatures
-from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
+from coalition.member_commands import MemberSignatures, apply_decoded
+from pymosaik.primitives import PeerId, SecretKey, UniqueId, Wire, decode, encode
 
 from .clearing import RULE, Capacity, clear, price
 from .items import (
@@ -126,11 +126,7 @@ class ComputeMachine:
         return UniqueId.from_parts(f"compute|{self.cfg.name}|{self.cfg.rule}")
 
     def apply(self, command: bytes, ctx: object = None) -> bytes:
-        try:
-            signed = decode(command, Signed)
-        except DecodeError as exc:
-            return encode(ComputeResult(False, f"malformed command: {exc}"))
-        return encode(self.step(signed))
+        return apply_decoded(command, Signed, self.step, lambda why: ComputeResult(False, why))
 
     def step(self, signed: Signed) -> ComputeResult:
         refused = self._sigs.check(signed.member, signed.body, signed.signature)

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from typing import Final
 
 from coalition.framework.evidence import EvidencePointer
-from coalition.member_commands import MemberSignatures
+from coalition.member_commands import MemberSignatures, apply_decoded
 from coalition.retirement import AtAlmanacTick, ComponentRef, RetirementMarker
 from coalition.services.almanac import AlmanacRange
-from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
+from pymosaik.primitives import PeerId, SecretKey, UniqueId, Wire, decode, encode
 
 _DOMAIN: Final = b"experiments.command.v1|"
 MAX_EVIDENCE: Final = 4096
@@ -112,11 +112,7 @@ class ExperimentMachine:
         )
 
     def apply(self, command: bytes, ctx: object = None) -> bytes:
-        try:
-            signed = decode(command, Signed)
-        except DecodeError as exc:
-            return encode(ExperimentResult(False, f"malformed command: {exc}"))
-        return encode(self.step(signed))
+        return apply_decoded(command, Signed, self.step, lambda why: ExperimentResult(False, why))
 
     def step(self, signed: Signed) -> ExperimentResult:
         refused = self._sigs.check(signed.member, signed.body, signed.signature)

@@ -18,8 +18,8 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
-from coalition.member_commands import MemberSignatures
-from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
+from coalition.member_commands import MemberSignatures, apply_decoded
+from pymosaik.primitives import PeerId, SecretKey, UniqueId, Wire, decode, encode
 
 HISTORY: Final = 4096
 MAX_OPEN: Final = 1024
@@ -90,11 +90,9 @@ class OpinionMachine:
         return UniqueId.from_parts(f"opinions|{self.name}|{r.kind}|k={r.k}|tol={r.tolerance_bps}")
 
     def apply(self, command: bytes, ctx: object = None) -> bytes:
-        try:
-            signed = decode(command, SignedObserve)
-        except DecodeError as exc:
-            return encode(OpinionResult(False, f"malformed command: {exc}"))
-        return encode(self.step(signed))
+        return apply_decoded(
+            command, SignedObserve, self.step, lambda why: OpinionResult(False, why)
+        )
 
     def step(self, signed: SignedObserve) -> OpinionResult:
         o = signed.body

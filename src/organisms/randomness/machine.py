@@ -24,8 +24,8 @@ from coalition.crypto.beacon import (
 )
 from coalition.crypto.dkg import DkgParams, DkgResult
 from coalition.keygen import KeygenState
-from coalition.member_commands import MemberSignatures
-from pymosaik.primitives import DecodeError, PeerId, UniqueId, Wire, decode, encode
+from coalition.member_commands import MemberSignatures, apply_decoded
+from pymosaik.primitives import PeerId, UniqueId, Wire, decode, encode
 
 from .items import (
     SIGN_DOMAIN,
@@ -82,11 +82,7 @@ class BeaconMachine:
         return randomness_root(self.cfg).derive("committee.v1")
 
     def apply(self, command: bytes, ctx: object = None) -> bytes:
-        try:
-            signed = decode(command, Signed)
-        except DecodeError as exc:
-            return encode(RandomnessResult(False, f"malformed command: {exc}"))
-        return encode(self.step(signed))
+        return apply_decoded(command, Signed, self.step, lambda why: RandomnessResult(False, why))
 
     def step(self, signed: Signed) -> RandomnessResult:
         body = signed.body

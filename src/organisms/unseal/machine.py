@@ -21,8 +21,8 @@ from coalition.crypto.dkg import DkgParams, DkgResult, DkgTranscript
 from coalition.crypto.ristretto import RISTRETTO255
 from coalition.crypto.threshold import PartialDecryption, Sealed, SealError, ThresholdElGamal
 from coalition.keygen import KeygenState, ShareBundle
-from coalition.member_commands import MemberSignatures
-from pymosaik.primitives import DecodeError, PeerId, UniqueId, Wire, decode, encode
+from coalition.member_commands import MemberSignatures, apply_decoded
+from pymosaik.primitives import PeerId, UniqueId, Wire, decode, encode
 
 from .items import (
     SIGN_DOMAIN,
@@ -115,11 +115,7 @@ class UnsealMachine:
         return unseal_root(self.cfg).derive("committee.v1")
 
     def apply(self, command: bytes, ctx: object = None) -> bytes:
-        try:
-            signed = decode(command, Signed)
-        except DecodeError as exc:
-            return encode(UnsealResult(False, f"malformed command: {exc}"))
-        return encode(self.step(signed))
+        return apply_decoded(command, Signed, self.step, lambda why: UnsealResult(False, why))
 
     def step(self, signed: Signed) -> UnsealResult:
         body = signed.body
