@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Final, Generic
+from typing import Final, Generic, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -31,6 +31,8 @@ from .crypto.dkg import (
     Phase,
 )
 from .crypto.group import E, Entropy, PrimeGroup
+
+S = TypeVar("S")
 
 
 class Register(Wire, frozen=True, tag="register"):
@@ -128,6 +130,15 @@ class KeygenState(Generic[E]):
                 return "only the accused dealer justifies"
             return tr.apply_justification(body.justification)
         return self._close(body.phase)
+
+    def apply_logged(self, body: KeygenCmd, signed: S, log: list[S]) -> tuple[bool, str]:
+        """``apply`` for a machine that keeps its accepted key-generation commands (its
+        snapshot replays them): (ok, reason), the command appended to ``log`` when taken."""
+        why = self.apply(body)
+        if why is None:
+            log.append(signed)
+            return True, ""
+        return why == "", why
 
     def _close(self, phase: str) -> str | None:
         tr = self.transcript

@@ -91,11 +91,7 @@ class BeaconMachine:
             return RandomnessResult(False, refused)
         if isinstance(body, SubmitPartial):
             return self._partial(body)
-        why = self.keygen.apply(body)
-        if why is None:
-            self._log.append(signed)
-            return RandomnessResult(True)
-        return RandomnessResult(why == "", why)
+        return RandomnessResult(*self.keygen.apply_logged(body, signed, self._log))
 
     def _partial(self, body: SubmitPartial) -> RandomnessResult:
         key = self.keygen.result

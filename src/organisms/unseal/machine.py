@@ -126,11 +126,7 @@ class UnsealMachine:
             return self._ingest(body)
         if isinstance(body, Shares):
             return self._shares(body)
-        why = self.keygen.apply(body)
-        if why is None:
-            self._log.append(signed)
-            return UnsealResult(True)
-        return UnsealResult(why == "", why)
+        return UnsealResult(*self.keygen.apply_logged(body, signed, self._log))
 
     # --- opening --------------------------------------------------------------------------
 
