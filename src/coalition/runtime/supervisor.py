@@ -209,8 +209,14 @@ class Supervisor:
         self._log(f"{child.name} exited with {proc.returncode}{cause}; restarting in {delay:.1f}s")
 
     def failed_members(self) -> dict[str, str]:
-        """Members whose last exit gave a cause (what ``up`` reports when it stops)."""
-        return {c.name: c.last_error for c in self.children if c.last_error}
+        """Members still failed when ``up`` stops, with the cause they gave (a member that
+        failed once and then served again is not one: its last status is ``stopped``)."""
+        failed = {}
+        for c in self.children:
+            st = read_json(self.data_dir / c.plan.data_dir / "status.json") or {}
+            if c.last_error and st.get("state") == "failed":
+                failed[c.name] = c.last_error
+        return failed
 
     def _log(self, line: str) -> None:
         path = self.data_dir / "supervisor.log"
