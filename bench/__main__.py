@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import beacon, raft, storage, streams, zipnet
+from . import beacon, compute, raft, storage, streams, zipnet
 from .common import write_result
 
 
@@ -16,6 +16,7 @@ def main() -> None:
     s.add_argument("--systems", default="mosaik,nats", help="comma-separated: mosaik, nats")
     sub.add_parser("raft", help="committed commands/s against etcd and pysyncobj")
     sub.add_parser("beacon", help="threshold BLS round cost and verification vs raw blst")
+    sub.add_parser("compute", help="requests cleared per second and submit-to-grant latency")
     z = sub.add_parser("zipnet", help="zipnet server cost vs AES-CTR, unseal vs libsodium, latency")
     z.add_argument("--sizes", default="10,100,1000", help="client counts, comma-separated")
     sub.add_parser("storage", help="the cost of the Raft storage checksums per entry")
@@ -23,6 +24,11 @@ def main() -> None:
     if args.bench == "streams":
         result = streams.main(args.systems.split(","))
         path = write_result("streams", result)
+        print(json.dumps(result, indent=2))
+        print(f"written {path}")
+    if args.bench == "compute":
+        result = compute.main()
+        path = write_result("compute", result)
         print(json.dumps(result, indent=2))
         print(f"written {path}")
     if args.bench == "beacon":

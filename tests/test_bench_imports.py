@@ -9,7 +9,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-MODULES = ["streams", "raft", "storage", "beacon", "zipnet", "decode_guards", "raft_nodes"]
+MODULES = [
+    "streams",
+    "raft",
+    "storage",
+    "beacon",
+    "zipnet",
+    "compute",
+    "decode_guards",
+    "raft_nodes",
+]
 
 
 EXTRAS = ("No module named 'nats'", "No module named 'pysyncobj'")

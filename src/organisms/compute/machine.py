@@ -221,6 +221,7 @@ class ComputeMachine:
         self.release_expired(now)
         reputation = dict(c.reputation)
         cards = [self.cards[k] for k in sorted(self.cards)]
+        free = self.free()  # once per clearing, then taken grant by grant
         grants, refusals, records = [], [], []
         for rid in list(self._pending):  # submission order
             req, ev = self._pending.pop(rid)
@@ -230,7 +231,7 @@ class ComputeMachine:
             budget = min(req.max_price, ev.amount)
             capped = req if budget == req.max_price else _with_price(req, budget)
             card, why = clear(
-                capped, cards, self.free(), reputation, now=now, max_age_ms=self.cfg.max_card_age_ms
+                capped, cards, free, reputation, now=now, max_age_ms=self.cfg.max_card_age_ms
             )
             if card is None:
                 refusals.append(Refusal(rid, why))
@@ -251,6 +252,10 @@ class ComputeMachine:
             )
             self.grants[rid] = grant
             self._active.add(rid)
+            left = free[card.provider_id]
+            free[card.provider_id] = Capacity(
+                left.cpu_millicores - req.min_cpu_millicores, left.ram_mib - req.min_ram_mib
+            )
             grants.append(grant)
             records.append(
                 ClearingRecord(now, rid, card.provider_id, p, grant.region, req.tdx_required)
