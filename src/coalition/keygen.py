@@ -11,9 +11,10 @@ signature over its own command envelope and passes the body here.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
 
+import blake3
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from pymosaik.primitives import Wire
@@ -168,6 +169,54 @@ class Deadlines:
 DEFAULT_DEADLINES: Final = Deadlines()
 
 
+SEED_LEN: Final = 32
+
+
+@dataclass(frozen=True)
+class KeygenSecrets:
+    """The two secrets a member brings to a DKG run: the X25519 key its shares are sealed to
+    and the entropy its own polynomial is drawn from.
+
+    A member that restarts must come back with the same two, or it can no longer open the
+    shares dealt to it nor add its own polynomial's share, and its key share is lost for good.
+    ``from_seed`` derives both from one durable 32-byte seed and the run's session id, so a
+    restarted member replays the committed transcript and recomputes the same share: the seed
+    is all it persists, written once before the member first registers. The entropy is used
+    for the polynomial only; proof nonces must never come from it (a replay would reuse them).
+    """
+
+    encryption_key: X25519PrivateKey
+    entropy: Entropy = field(default=os.urandom)
+
+    @classmethod
+    def fresh(cls) -> KeygenSecrets:
+        """Secrets that live in memory only (tests, or a member that never restarts)."""
+        return cls(X25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes, session: bytes) -> KeygenSecrets:
+        if len(seed) != SEED_LEN:
+            raise ValueError(f"a key-generation seed is {SEED_LEN} bytes, got {len(seed)}")
+        enc = blake3.blake3(b"x25519\x00" + session, key=seed).digest(32)
+        return cls(X25519PrivateKey.from_private_bytes(enc), _SeededStream(seed, session))
+
+    def __repr__(self) -> str:  # never print a secret
+        return "KeygenSecrets(…)"
+
+
+class _SeededStream:
+    """A deterministic entropy source: the keyed-blake3 XOF of (seed, session), read in order."""
+
+    def __init__(self, seed: bytes, session: bytes) -> None:
+        self._xof = blake3.blake3(b"polynomial\x00" + session, key=seed)
+        self._at = 0
+
+    def __call__(self, n: int) -> bytes:
+        out = self._xof.digest(n, seek=self._at)
+        self._at += n
+        return out
+
+
 class KeygenMember(Generic[E]):
     """One member's private side: registers, deals, complains, justifies, closes phases."""
 
@@ -176,14 +225,13 @@ class KeygenMember(Generic[E]):
         group: PrimeGroup[E],
         index: int,
         *,
-        encryption_key: X25519PrivateKey,
+        secrets: KeygenSecrets,
         deadlines: Deadlines = DEFAULT_DEADLINES,
-        entropy: Entropy = os.urandom,
     ) -> None:
         self.group, self.index = group, index
-        self._enc = encryption_key
+        self._enc = secrets.encryption_key
         self._deadlines = deadlines
-        self._entropy = entropy
+        self._entropy = secrets.entropy
         self._dkg: DkgMember[E] | None = None
         self._received: set[int] = set()
         self._answered: set[tuple[int, int]] = set()

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from coalition.crypto.beacon import Scheme, verify_tick
 from coalition.framework.core_host import CoreHost
-from coalition.keygen import Deadlines
+from coalition.keygen import Deadlines, KeygenSecrets
 from organisms.randomness.items import RandomnessConfig
 from organisms.randomness.machine import BeaconMachine
 from organisms.randomness.member import BeaconMemberCore
@@ -45,9 +45,10 @@ async def test_three_member_beacon_over_raft(group_nodes) -> None:  # type: igno
             i + 1,
             keys[i],
             scheme=Scheme.UNCHAINED_G1,
-            encryption_key=X25519PrivateKey.from_private_bytes(rng.randbytes(32)),
+            secrets=KeygenSecrets(
+                X25519PrivateKey.from_private_bytes(rng.randbytes(32)), rng.randbytes
+            ),
             deadlines=FAST_DKG,
-            entropy=rng.randbytes,
         )
         host = CoreHost(group, machine, core, encode)  # type: ignore[arg-type]
         host.start()

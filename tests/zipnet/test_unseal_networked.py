@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from coalition.crypto.reply import parse_request
 from coalition.framework.core_host import CoreHost
-from coalition.keygen import Deadlines
+from coalition.keygen import Deadlines, KeygenSecrets
 from organisms.shuffle import SealClient, ShuffleConfig, boxes_from_broadcast
 from organisms.unseal.items import UnsealConfig
 from organisms.unseal.machine import UnsealMachine
@@ -43,7 +43,9 @@ async def test_unseal_committee_opens_zipnet_rounds_over_raft(group_nodes) -> No
         core = UnsealMemberCore(
             i + 1,
             keys[i],
-            encryption_key=X25519PrivateKey.from_private_bytes(rng.randbytes(32)),
+            secrets=KeygenSecrets(
+                X25519PrivateKey.from_private_bytes(rng.randbytes(32)), rng.randbytes
+            ),
             deadlines=FAST_DKG,
             entropy=rng.randbytes,
         )

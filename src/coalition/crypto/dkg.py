@@ -296,7 +296,9 @@ class DkgMember(Generic[E]):
         self._key = encryption_key
         self._recipients = [X25519PublicKey.from_public_bytes(r) for r in recipients]
         self._poly = [random_scalar(group.order, entropy) for _ in range(params.t)]
-        self._shares: dict[int, int] = {}
+        # its own polynomial's share is known from the start (also to a member that restarts
+        # after its deal was committed, and so never deals again)
+        self._shares: dict[int, int] = {index: poly_eval(self._poly, index, group.order)}
 
     def deal(self) -> Deal:
         g, p = self.group, self.params
@@ -305,7 +307,6 @@ class DkgMember(Generic[E]):
         for j, pub in enumerate(self._recipients, start=1):
             s = poly_eval(self._poly, j, g.order).to_bytes(g.scalar_len, "little")
             shares.append(_SUITE.encrypt(s, pub, info=_share_info(p, self.index, j)))
-        self._shares[self.index] = poly_eval(self._poly, self.index, g.order)
         return Deal(self.index, commitments, shares)
 
     def receive(self, deal: Deal, commitments: Sequence[E]) -> Complaint | None:

@@ -49,6 +49,43 @@ def write_key(path: Path, key: SecretKey) -> None:
         fh.write(key.seed_bytes().hex() + "\n")
 
 
+def load_or_create_seed(path: Path, length: int = KEY_LEN) -> bytes:
+    """A durable secret seed: read from ``path`` (0600 hex, like a key file), or drawn from the
+    OS and written there first — file and directory synced, so a crash right after the seed
+    was first used cannot come back with another one (a key-generation seed, for instance,
+    must survive or the member's key share is lost)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_MODE)
+    except FileExistsError:
+        return _read_hex(path, length, "seed")
+    seed = os.urandom(length)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(seed.hex() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return seed
+
+
+def _read_hex(path: Path, length: int, what: str) -> bytes:
+    text = read_private_text(path)
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"{path}: not a hex {what}") from None
+    if len(raw) != length:
+        raise ValueError(f"{path}: {what} needs {length} bytes, got {len(raw)}")
+    return raw
+
+
 def read_private_text(path: Path) -> str:
     """A small text file nobody else may read (like ssh); ValueError names the file."""
     raw = read_bounded(path, MAX_KEY_BYTES, private=True)  # UnreadableFileError is a ValueError
@@ -60,14 +97,7 @@ def read_private_text(path: Path) -> str:
 
 def read_key(path: Path) -> SecretKey:
     """Load a key written by `write_key`; refuses files others can read."""
-    text = read_private_text(path)
-    try:
-        seed = bytes.fromhex(text)
-    except ValueError:
-        raise ValueError(f"{path}: not a hex key") from None
-    if len(seed) != KEY_LEN:
-        raise ValueError(f"{path}: key needs {KEY_LEN} bytes, got {len(seed)}")
-    return SecretKey(seed)
+    return SecretKey(_read_hex(path, KEY_LEN, "key"))
 
 
 def pid_alive(pid: int) -> bool:

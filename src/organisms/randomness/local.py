@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from coalition.crypto.beacon import PartialSignature, Scheme
+from coalition.keygen import KeygenSecrets
 from pymosaik.primitives import SecretKey
 from pymosaik.sim.rng import seeded
 
@@ -44,9 +45,10 @@ class LocalBeacon:
                 i + 1,
                 keys[i],
                 scheme=scheme,
-                encryption_key=X25519PrivateKey.from_private_bytes(rng.randbytes(32)),
+                secrets=KeygenSecrets(
+                    X25519PrivateKey.from_private_bytes(rng.randbytes(32)), rng.randbytes
+                ),
                 deadlines=FAST,
-                entropy=rng.randbytes,
             )
             for i in range(n)
         ]

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
 from coalition.crypto.beacon import Scheme, partial_sign
 from coalition.crypto.dkg import KeyShare
-from coalition.crypto.group import Entropy
-from coalition.keygen import DEFAULT_DEADLINES, Deadlines, KeygenMember
+from coalition.keygen import DEFAULT_DEADLINES, Deadlines, KeygenMember, KeygenSecrets
 from pymosaik.primitives import SecretKey
 
 from .items import Signed, SubmitPartial
@@ -25,18 +20,16 @@ class BeaconMemberCore:
         key: SecretKey,
         *,
         scheme: Scheme,
-        encryption_key: X25519PrivateKey,
+        secrets: KeygenSecrets,
         deadlines: Deadlines = DEFAULT_DEADLINES,
-        entropy: Entropy = os.urandom,
     ) -> None:
         self.index = index
         self._key = key
         self.keygen: KeygenMember[object] = KeygenMember(
             scheme.key_group,
             index,
-            encryption_key=encryption_key,
+            secrets=secrets,
             deadlines=deadlines,
-            entropy=entropy,
         )
         self._signed: set[int] = set()
 

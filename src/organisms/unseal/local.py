@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from coalition.crypto.ristretto import RISTRETTO255
 from coalition.crypto.threshold import PartialDecryption
-from coalition.keygen import Deadlines
+from coalition.keygen import Deadlines, KeygenSecrets
 from pymosaik.primitives import SecretKey
 from pymosaik.sim.rng import seeded
 
@@ -46,7 +46,9 @@ class LocalCommittee:
             UnsealMemberCore(
                 i + 1,
                 keys[i],
-                encryption_key=X25519PrivateKey.from_private_bytes(rng.randbytes(32)),
+                secrets=KeygenSecrets(
+                    X25519PrivateKey.from_private_bytes(rng.randbytes(32)), rng.randbytes
+                ),
                 deadlines=FAST,
                 entropy=rng.randbytes,
             )

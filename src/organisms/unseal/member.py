@@ -13,13 +13,11 @@ from __future__ import annotations
 import os
 from typing import Final
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
 from coalition.crypto.dkg import KeyShare
 from coalition.crypto.group import Entropy
 from coalition.crypto.ristretto import RISTRETTO255
 from coalition.crypto.threshold import ThresholdElGamal
-from coalition.keygen import DEFAULT_DEADLINES, Deadlines, KeygenMember
+from coalition.keygen import DEFAULT_DEADLINES, Deadlines, KeygenMember, KeygenSecrets
 from pymosaik.primitives import SecretKey
 
 from .items import Body, Ingest, SealedSlot, Shares, Signed, SlotPartial
@@ -34,19 +32,20 @@ class UnsealMemberCore:
         index: int,
         key: SecretKey,
         *,
-        encryption_key: X25519PrivateKey,
+        secrets: KeygenSecrets,
         deadlines: Deadlines = DEFAULT_DEADLINES,
         entropy: Entropy = os.urandom,
     ) -> None:
+        """``secrets`` feed the key generation only; ``entropy`` draws proof nonces, which
+        must never come from a replayable stream."""
         self.index = index
         self._key = key
         self._entropy = entropy
         self.keygen = KeygenMember(
             RISTRETTO255,
             index,
-            encryption_key=encryption_key,
+            secrets=secrets,
             deadlines=deadlines,
-            entropy=entropy,
         )
         self._observed: dict[int, tuple[SealedSlot, ...]] = {}
         self._shared: set[int] = set()
