@@ -25,7 +25,7 @@ from organisms.compute.items import (
     request_id,
 )
 from organisms.compute.machine import AppendLog, ComputeConfig, ComputeMachine, Register, Signed
-from organisms.compute.member import ComputeMemberCore
+from organisms.compute.member import ComputeMemberCore, settle_now
 from organisms.compute.provider import LocalProvider, Receipt, WorkloadStore
 from organisms.compute.settlement import EvmSettlement
 from organisms.local import LocalRunner
@@ -49,7 +49,7 @@ def test_private_request_is_granted_run_logged_and_answered_only_to_its_sender(
     members = [SecretKey(rng.randbytes(32)) for _ in range(3)]
     cfg = ComputeConfig("private.compute", CONTRACT, max_card_age_ms=10**9)
     replicas = [ComputeMachine(cfg, [k.peer_id for k in members]) for _ in members]
-    cores = [ComputeMemberCore(i + 1, k, chain, cadence_ms=2_000) for i, k in enumerate(members)]
+    cores = [ComputeMemberCore(i + 1, k, cadence_ms=2_000) for i, k in enumerate(members)]
     compute = LocalRunner(replicas, cores)
 
     pkey = SecretKey(rng.randbytes(32))
@@ -105,6 +105,7 @@ def test_private_request_is_granted_run_logged_and_answered_only_to_its_sender(
     assert opened == [encode(req)]
     for core in cores:
         core.observe(opened)
+        assert settle_now(core, chain, compute.now_ms) == 1  # the payment, read on the chain
     compute.pump(3, step_ms=1_000)
     rid = request_id(req)
     assert all(rid in r.grants for r in replicas)

@@ -7,10 +7,15 @@ reader is the chain's own record: a successful transaction, its recipient, its v
 
 ``EvmSettlement`` reads any Ethereum JSON-RPC endpoint, or the in-process EVM (eth-tester,
 labelled) that the tests pay into with real signed transactions.
+
+Reading a chain is I/O, so the member core never does it: it asks for lookups, its host runs
+them (``lookup``, off the event loop) and feeds the answers back. "No such payment" and "the
+chain could not be asked" are different answers: the second must never turn into a refusal.
 """
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any, Protocol
 
 from coalition.evm import EthereumTesterProvider, TransactionNotFound, Web3, Web3Exception
@@ -18,8 +23,35 @@ from coalition.evm import EthereumTesterProvider, TransactionNotFound, Web3, Web
 from .items import SettlementEvidence
 
 
+class SettlementUnavailableError(Exception):
+    """The chain could not be asked (node down, timeout): try again later."""
+
+
+class Missing(Enum):
+    """Why a lookup found no evidence."""
+
+    NOT_FOUND = "no successful payment with this hash on the chain"
+    UNREACHABLE = "the chain could not be asked"
+
+
+#: A lookup's answer, as a member core takes it.
+Lookup = SettlementEvidence | Missing
+
+
 class SettlementReader(Protocol):
-    def evidence(self, tx_hash: bytes) -> SettlementEvidence | None: ...
+    def evidence(self, tx_hash: bytes) -> SettlementEvidence | None:
+        """The payment's evidence, ``None`` when the chain holds no such successful payment;
+        raises ``SettlementUnavailableError`` when the chain cannot be asked."""
+        ...
+
+
+def lookup(reader: SettlementReader, tx_hash: bytes) -> Lookup:
+    """One lookup as a core takes it (blocking: hosts run it in a worker thread)."""
+    try:
+        ev = reader.evidence(tx_hash)
+    except SettlementUnavailableError:
+        return Missing.UNREACHABLE
+    return Missing.NOT_FOUND if ev is None else ev
 
 
 class EvmSettlement:
@@ -44,8 +76,12 @@ class EvmSettlement:
         try:
             tx = self.w3.eth.get_transaction(tx_hash)
             receipt = self.w3.eth.get_transaction_receipt(tx_hash)
-        except (TransactionNotFound, Web3Exception, ValueError):
+        except TransactionNotFound:
             return None
+        except OSError as exc:  # requests' errors are OSErrors: refused, reset, timed out
+            raise SettlementUnavailableError(f"{self.label}: {type(exc).__name__}") from exc
+        except (Web3Exception, ValueError) as exc:  # an answer we cannot use: not evidence
+            raise SettlementUnavailableError(f"{self.label}: {exc}") from exc
         if receipt["status"] != 1 or tx["to"] is None:
             return None
         to = bytes.fromhex(str(tx["to"])[2:])
