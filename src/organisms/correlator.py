@@ -2,7 +2,9 @@
 
 The committee's leader observes every item of every spanned Feed (each an
 ``Observe`` with an evidence pointer stamped with the current tick) and, when
-a tick closes, commits an ``Apply`` that cites those pointers. The machine
+a tick closes, commits an ``Apply`` that cites every observed pointer no
+Apply cited yet (``citable``: from the log, so a new leader applies what the
+old one observed; see ``coalition.framework.composite_core``). The machine
 accepts an ``Apply`` only if every cited pointer was observed before, belongs
 to a closed tick and was not used already — so an `Alignment` is always
 backed by evidence that is itself in the log.
@@ -117,6 +119,12 @@ class CorrelatorMachine:
         missing = tuple(sorted(self.book.spanned - events.keys()))
         return CorrelatorResult(True, alignment=Alignment(cmd.tick, aligned, missing))
 
+    def last_observed(self, member: UniqueId) -> int | None:
+        return self.book.last_observed(member)
+
+    def citable(self) -> list[EvidencePointer]:
+        return [p for p in self.book.image() if (p.member, p.commit) not in self._consumed]
+
     def query(self, query: bytes) -> bytes:
         return encode(self.last_tick)
 
@@ -176,6 +184,7 @@ class Correlator:
         )
         driver = CompositeDriver(
             member,
+            machine,
             {sid: Feed.read(network, feed) for sid, feed in spans.items()},
             Almanac.read(network, coalition),
             lambda p: encode(Observe(p)),

@@ -113,3 +113,91 @@ async def test_correlator_aligns_two_feeds_on_almanac_ticks() -> None:
             await r.close()  # type: ignore[attr-defined]
         for n in nets:
             await n.close()
+
+
+async def test_no_item_is_lost_when_the_correlator_leader_goes() -> None:
+    """The leader of the correlator committee stops mid-stream: what it observed and what
+    arrived during the election is still aligned, once each, in order (the new leader carries
+    on from the committed observations and its own buffer)."""
+    coalition = CoalitionConfig(
+        instance_name="correlation-failover", almanac=AlmanacConfig(ModuleConfig("almanac"))
+    )
+    feed_a, feed_b = OrganismConfig("feed-a"), OrganismConfig("feed-b")
+    corr_cfg = OrganismConfig(
+        "correlator",
+        organisms=(OrganismRef.by_stable_id("a", A), OrganismRef.by_stable_id("b", B)),
+    )
+    nets: list[Network] = []
+    for _ in range(4):
+        boot = [nets[0].addr] if nets else []
+        nets.append(await Network.create(bootstrap=boot, discovery=DISC))
+    committee, integrator = [n.addr for n in nets[:3]], nets[3]
+    running: list[object] = []
+    correlators = []
+    operator = SecretKey.generate()
+    try:
+        for net in nets[:3]:
+            running.append(
+                await start_member(
+                    ModuleKind.ALMANAC,
+                    net,
+                    coalition,
+                    committee=committee,
+                    operator_key=operator,
+                    cadence_ms=300,
+                    raft=FAST,
+                )
+            )
+            running.append(Feed.member(net, feed_a, committee, raft=FAST))
+            running.append(Feed.member(net, feed_b, committee, raft=FAST))
+            corr = Correlator.member(
+                net,
+                corr_cfg,
+                committee,
+                spans={A: feed_a, B: feed_b},
+                coalition=coalition,
+                raft=FAST,
+            )
+            correlators.append(corr)
+        alignments = Correlator.read(integrator, corr_cfg, timeout_s=20)
+        wa, wb = Feed.publish(integrator, feed_a), Feed.publish(integrator, feed_b)
+        posted: dict[UniqueId, list[UniqueId]] = {A: [], B: []}
+
+        async def post(i: int) -> None:
+            for writer, member in ((wa, A), (wb, B)):
+                body = f"event {i}".encode()
+                seq = await writer.post(body, 1000 + i, timeout_s=10)
+                posted[member].append(evidence_digest(encode(FeedItem(seq, body, 1000 + i))))
+
+        async with asyncio.timeout(60):
+            for i in range(3):
+                await post(i)
+            while not any(c.member.group.is_leader for c in correlators):
+                await asyncio.sleep(0.05)
+            leader = next(c for c in correlators if c.member.group.is_leader)
+            await leader.close()  # mid-stream: its observations are in the log, not applied
+            correlators.remove(leader)
+            for i in range(3, 8):
+                await post(i)  # some arrive while the committee elects a new leader
+            al = await alignments.ready(drain=False)
+            seen: dict[UniqueId, list[UniqueId]] = {A: [], B: []}
+            last_tick = -1
+            while True:
+                assert al.tick > last_tick
+                last_tick = al.tick
+                for member, digests in al.events:
+                    seen[member].extend(digests)
+                    assert seen[member] == posted[member][: len(seen[member])]
+                if seen == posted:
+                    break
+                al = await alignments.next()
+        await alignments.close()
+        await wa.close()
+        await wb.close()
+    finally:
+        for c in correlators:
+            await c.close()
+        for r in running:
+            await r.close()  # type: ignore[attr-defined]
+        for n in nets:
+            await n.close()

@@ -59,6 +59,9 @@ class EvidenceBook:
             del seen[next(iter(seen))]
         return None
 
+    def last_observed(self, member: UniqueId) -> int | None:
+        return self._last_commit.get(member)
+
     def resolves(self, pointer: EvidencePointer) -> bool:
         return self._seen.get(pointer.member, {}).get(pointer.commit) == pointer
 
