@@ -19,7 +19,14 @@ from pymosaik.sim.rng import seeded
 from .aggregator import RoundFold
 from .client import Receipt, ZipnetClient
 from .dcnet import SharedSecrets, partial_unblind, schedule_hash, xor
-from .machine import OpenRound, SubmitAggregate, SubmitPartial, ZipnetMachine
+from .machine import (
+    ClientBundle,
+    OpenRound,
+    RegisterClient,
+    SubmitAggregate,
+    SubmitPartial,
+    ZipnetMachine,
+)
 from .params import BroadcastRecord, Envelope, LiveRound, PartialUnblind, RoundParams, ZipnetConfig
 
 
@@ -66,6 +73,9 @@ class LocalDeployment:
 
     def __post_init__(self) -> None:
         self.machine = ZipnetMachine(self.cfg, {s.pub: s.key.peer_id for s in self.servers})
+        for c in self.clients:
+            if not self.machine.step(RegisterClient(ClientBundle(c.id, c.public))).ok:
+                raise HarnessError("a client's registration was refused")
 
     @classmethod
     def create(
@@ -100,7 +110,7 @@ class LocalDeployment:
         return sorted(s.pub for s in self.servers)
 
     def registry(self) -> dict[bytes, bytes]:
-        return {c.id: c.public for c in self.clients}
+        return dict(self.machine.clients)
 
     def header(self) -> LiveRound:
         return LiveRound(

@@ -1,9 +1,15 @@
-"""The zipnet committee's replicated machine: OpenRound, SubmitAggregate, SubmitPartial.
+"""The zipnet committee's replicated machine: RegisterClient, OpenRound, SubmitAggregate,
+SubmitPartial.
 
 As the book's ``CommitteeMachine``: every command is idempotent and validated; a round
 finalizes when the aggregate and *every* server's partial are in (v1: all servers needed for
 liveness, one honest server enough for anonymity). Partials are signed by the server's
 Ed25519 key so one server cannot speak for another; the machine never sees a secret.
+
+The ClientRegistry (``clients``: ClientId → X25519 public key) is kept here too: the
+aggregator mirrors into it the bundles of clients whose registration tickets it checked (the
+book's "registering client bundle"), and a round may list only registered clients, so the
+header, the servers' pads and the registry all come from one committed state.
 """
 
 from __future__ import annotations
@@ -21,11 +27,25 @@ from .params import (
     LiveRound,
     PartialUnblind,
     ZipnetConfig,
+    client_id,
     deployment_id,
 )
 
 HISTORY: Final = 64
+#: Registered clients a deployment keeps (each round's header lists every one of them).
+MAX_CLIENTS: Final = 65_536
 _PARTIAL_DOMAIN: Final = b"zipnet.partial.v1|"
+
+
+class ClientBundle(Wire, frozen=True):
+    """A client's public pair: its ``ClientId`` and the X25519 key its pads derive from."""
+
+    client: bytes
+    dh_public: bytes
+
+
+class RegisterClient(Wire, frozen=True, tag="register"):
+    bundle: ClientBundle
 
 
 class OpenRound(Wire, frozen=True, tag="open"):
@@ -45,7 +65,7 @@ class SubmitPartial(Wire, frozen=True, tag="partial"):
         return cls(partial, key.sign(_PARTIAL_DOMAIN + encode(partial)))
 
 
-Command = OpenRound | SubmitAggregate | SubmitPartial
+Command = RegisterClient | OpenRound | SubmitAggregate | SubmitPartial
 
 
 class CommitteeResult(Wire, frozen=True):
@@ -55,6 +75,7 @@ class CommitteeResult(Wire, frozen=True):
 
 
 class _Image(Wire, frozen=True):
+    clients: tuple[ClientBundle, ...]
     current: LiveRound | None
     aggregate: AggregateEnvelope | None
     partials: tuple[PartialUnblind, ...]
@@ -68,6 +89,8 @@ class ZipnetMachine:
         cfg.params.check()
         self.cfg = cfg
         self._servers = dict(servers)
+        self._deployment = deployment_id(cfg)
+        self.clients: dict[bytes, bytes] = {}
         self.current: LiveRound | None = None
         self._aggregate: AggregateEnvelope | None = None
         self._partials: dict[bytes, PartialUnblind] = {}
@@ -94,11 +117,25 @@ class ZipnetMachine:
         return encode(self.step(cmd))
 
     def step(self, cmd: Command) -> CommitteeResult:
+        if isinstance(cmd, RegisterClient):
+            return self._register(cmd.bundle)
         if isinstance(cmd, OpenRound):
             return self._open(cmd.header)
         if isinstance(cmd, SubmitAggregate):
             return self._aggregate_in(cmd.aggregate)
         return self._partial_in(cmd)
+
+    def _register(self, b: ClientBundle) -> CommitteeResult:
+        if len(b.dh_public) != 32 or not any(b.dh_public):
+            return CommitteeResult(False, "a client key is 32 bytes, not all zero")
+        if b.client != client_id(self._deployment, b.dh_public):
+            return CommitteeResult(False, "the ClientId is not derived from this key")
+        if b.client in self.clients:
+            return CommitteeResult(True, "client already registered")
+        if len(self.clients) >= MAX_CLIENTS:
+            return CommitteeResult(False, f"the registry is full ({MAX_CLIENTS} clients)")
+        self.clients[b.client] = b.dh_public
+        return CommitteeResult(True)
 
     def _open(self, h: LiveRound) -> CommitteeResult:
         last = self.history[-1].round if self.history else -1
@@ -110,6 +147,8 @@ class ZipnetMachine:
             return CommitteeResult(False, "the header's servers are not the committee's")
         if len(set(h.clients)) != len(h.clients) or any(len(c) != 32 for c in h.clients):
             return CommitteeResult(False, "client ids must be distinct 32-byte ids")
+        if any(c not in self.clients for c in h.clients):
+            return CommitteeResult(False, "the header lists a client that is not registered")
         if len(h.schedule_hash) != 32:
             return CommitteeResult(False, "schedule hash must be 32 bytes")
         # An unfinalized previous round is dropped: the leader decides when to move on.
@@ -168,6 +207,7 @@ class ZipnetMachine:
     def snapshot(self) -> bytes:
         return encode(
             _Image(
+                tuple(ClientBundle(c, k) for c, k in sorted(self.clients.items())),
                 self.current,
                 self._aggregate,
                 tuple(self._partials[k] for k in sorted(self._partials)),
@@ -177,6 +217,7 @@ class ZipnetMachine:
 
     def restore(self, data: bytes) -> None:
         image = decode(data, _Image)
+        self.clients = {b.client: b.dh_public for b in image.clients}
         self.current, self._aggregate = image.current, image.aggregate
         self._partials = {p.server: p for p in image.partials}
         self.history = deque(image.history, maxlen=HISTORY)

@@ -10,7 +10,7 @@ is committed it submits its signed partial: the XOR of its pads with every parti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -29,7 +29,6 @@ class ZipnetServerCore:
         key: SecretKey,
         *,
         servers: Sequence[bytes],
-        registry: Callable[[], Mapping[bytes, bytes]],
         period_ms: int = 1_000,
         deadline_ms: int = 5_000,
     ) -> None:
@@ -38,7 +37,6 @@ class ZipnetServerCore:
         self._shared = SharedSecrets(dh)
         self._key = key
         self._servers = tuple(sorted(servers))
-        self._registry = registry  # ClientId -> X25519 public key (the ClientRegistry)
         self._period, self._deadline = period_ms, deadline_ms
         self._since: tuple[int, int] | None = None  # (round seen, when first seen)
         self._opened: set[int] = set()
@@ -57,7 +55,7 @@ class ZipnetServerCore:
             if (
                 cur is not None or waited >= self._period or last is None
             ) and nxt not in self._opened:
-                clients = tuple(sorted(self._registry()))
+                clients = tuple(sorted(m.clients))  # the committed ClientRegistry
                 if clients:
                     self._opened.add(nxt)
                     sh = schedule_hash(last.broadcast if last else None, m.cfg.params)
@@ -70,8 +68,7 @@ class ZipnetServerCore:
             and not m.has_partial(self.public)
         ):
             self._unblinded.add(cur.round)
-            reg = self._registry()
-            pubs = [reg[c] for c in agg.participants]
+            pubs = [m.clients[c] for c in agg.participants]
             payload = partial_unblind(
                 self._shared, pubs, m.cfg.params, cur.round, cur.schedule_hash
             )
