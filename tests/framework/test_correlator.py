@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from coalition import CoalitionConfig, OrganismConfig, OrganismRef
-from coalition.framework import EvidencePointer, evidence_digest
+from coalition.framework import EvidencePointer, SurfaceReader, evidence_digest
 from coalition.modules import AlmanacConfig, ModuleConfig, ModuleKind
 from coalition.services.committees import start_member
-from organisms.correlator import Apply, Correlator, CorrelatorMachine, CorrelatorResult, Observe
-from organisms.feed import Feed, FeedItem
+from organisms.correlator import (
+    Alignment,
+    Apply,
+    Correlator,
+    CorrelatorMachine,
+    CorrelatorMember,
+    CorrelatorResult,
+    Observe,
+)
+from organisms.feed import Feed, FeedItem, FeedWriter
 from pymosaik.discovery import DiscoveryConfig
 from pymosaik.groups import ApplyContext
 from pymosaik.groups.raft import RaftConfig
@@ -43,10 +54,41 @@ def test_machine_accepts_only_observed_evidence() -> None:
     assert b"already cited" in copy.apply(encode(Apply(5, (p,))), CTX)
 
 
-async def test_correlator_aligns_two_feeds_on_almanac_ticks() -> None:
-    coalition = CoalitionConfig(
-        instance_name="correlation-test", almanac=AlmanacConfig(ModuleConfig("almanac"))
-    )
+@dataclass
+class Setup:
+    """Three nodes each running Almanac, two Feeds and a Correlator member; a fourth integrates."""
+
+    correlators: list[CorrelatorMember]
+    alignments: SurfaceReader[Alignment]
+    writers: dict[UniqueId, FeedWriter]
+    posted: dict[UniqueId, list[UniqueId]] = field(default_factory=lambda: {A: [], B: []})
+
+    async def post(self, i: int) -> None:
+        """Event ``i`` on both feeds; its digest is what an alignment must cite."""
+        for member, writer in self.writers.items():
+            body = f"event {i}".encode()
+            seq = await writer.post(body, 1000 + i, timeout_s=10)
+            self.posted[member].append(evidence_digest(encode(FeedItem(seq, body, 1000 + i))))
+
+    async def read_until_all_aligned(self) -> None:
+        """One alignment per closed tick, in order, each member's items in order, none twice."""
+        seen: dict[UniqueId, list[UniqueId]] = {A: [], B: []}
+        last_tick = -1
+        al = await self.alignments.ready(drain=False)
+        while True:
+            assert al.tick > last_tick
+            last_tick = al.tick
+            for member, digests in al.events:
+                seen[member].extend(digests)
+                assert seen[member] == self.posted[member][: len(seen[member])]
+            if seen == self.posted:
+                return
+            al = await self.alignments.next()
+
+
+@contextlib.asynccontextmanager
+async def correlation(name: str) -> AsyncIterator[Setup]:
+    coalition = CoalitionConfig(instance_name=name, almanac=AlmanacConfig(ModuleConfig("almanac")))
     feed_a, feed_b = OrganismConfig("feed-a"), OrganismConfig("feed-b")
     corr_cfg = OrganismConfig(
         "correlator",
@@ -58,83 +100,8 @@ async def test_correlator_aligns_two_feeds_on_almanac_ticks() -> None:
         nets.append(await Network.create(bootstrap=boot, discovery=DISC))
     committee, integrator = [n.addr for n in nets[:3]], nets[3]
     running: list[object] = []
+    correlators: list[CorrelatorMember] = []
     operator = SecretKey.generate()  # one coalition operator: it signs the members' tickets
-    try:
-        for net in nets[:3]:
-            running.append(
-                await start_member(
-                    ModuleKind.ALMANAC,
-                    net,
-                    coalition,
-                    committee=committee,
-                    operator_key=operator,
-                    cadence_ms=400,
-                    raft=FAST,
-                )
-            )
-            running.append(Feed.member(net, feed_a, committee, raft=FAST))
-            running.append(Feed.member(net, feed_b, committee, raft=FAST))
-            running.append(
-                Correlator.member(
-                    net,
-                    corr_cfg,
-                    committee,
-                    spans={A: feed_a, B: feed_b},
-                    coalition=coalition,
-                    raft=FAST,
-                )
-            )
-        alignments = Correlator.read(integrator, corr_cfg, timeout_s=20)
-        wa, wb = Feed.publish(integrator, feed_a), Feed.publish(integrator, feed_b)
-        posted: dict[UniqueId, list[UniqueId]] = {A: [], B: []}
-        async with asyncio.timeout(40):
-            for i in range(3):
-                for writer, member in ((wa, A), (wb, B)):
-                    seq = await writer.post(f"event {i}".encode(), 1000 + i, timeout_s=10)
-                    item = FeedItem(seq, f"event {i}".encode(), 1000 + i)
-                    posted[member].append(evidence_digest(encode(item)))
-            seen: dict[UniqueId, list[UniqueId]] = {A: [], B: []}
-            last_tick = -1
-            al = await alignments.ready(drain=False)
-            while True:
-                assert al.tick > last_tick  # one alignment per closed tick, in order
-                last_tick = al.tick
-                for member, digests in al.events:
-                    seen[member].extend(digests)
-                    assert seen[member] == posted[member][: len(seen[member])]
-                if seen == posted:
-                    break
-                al = await alignments.next()
-        await alignments.close()
-        await wa.close()
-        await wb.close()
-    finally:
-        for r in running:
-            await r.close()  # type: ignore[attr-defined]
-        for n in nets:
-            await n.close()
-
-
-async def test_no_item_is_lost_when_the_correlator_leader_goes() -> None:
-    """The leader of the correlator committee stops mid-stream: what it observed and what
-    arrived during the election is still aligned, once each, in order (the new leader carries
-    on from the committed observations and its own buffer)."""
-    coalition = CoalitionConfig(
-        instance_name="correlation-failover", almanac=AlmanacConfig(ModuleConfig("almanac"))
-    )
-    feed_a, feed_b = OrganismConfig("feed-a"), OrganismConfig("feed-b")
-    corr_cfg = OrganismConfig(
-        "correlator",
-        organisms=(OrganismRef.by_stable_id("a", A), OrganismRef.by_stable_id("b", B)),
-    )
-    nets: list[Network] = []
-    for _ in range(4):
-        boot = [nets[0].addr] if nets else []
-        nets.append(await Network.create(bootstrap=boot, discovery=DISC))
-    committee, integrator = [n.addr for n in nets[:3]], nets[3]
-    running: list[object] = []
-    correlators = []
-    operator = SecretKey.generate()
     try:
         for net in nets[:3]:
             running.append(
@@ -150,50 +117,27 @@ async def test_no_item_is_lost_when_the_correlator_leader_goes() -> None:
             )
             running.append(Feed.member(net, feed_a, committee, raft=FAST))
             running.append(Feed.member(net, feed_b, committee, raft=FAST))
-            corr = Correlator.member(
-                net,
-                corr_cfg,
-                committee,
-                spans={A: feed_a, B: feed_b},
-                coalition=coalition,
-                raft=FAST,
+            correlators.append(
+                Correlator.member(
+                    net,
+                    corr_cfg,
+                    committee,
+                    spans={A: feed_a, B: feed_b},
+                    coalition=coalition,
+                    raft=FAST,
+                )
             )
-            correlators.append(corr)
-        alignments = Correlator.read(integrator, corr_cfg, timeout_s=20)
-        wa, wb = Feed.publish(integrator, feed_a), Feed.publish(integrator, feed_b)
-        posted: dict[UniqueId, list[UniqueId]] = {A: [], B: []}
-
-        async def post(i: int) -> None:
-            for writer, member in ((wa, A), (wb, B)):
-                body = f"event {i}".encode()
-                seq = await writer.post(body, 1000 + i, timeout_s=10)
-                posted[member].append(evidence_digest(encode(FeedItem(seq, body, 1000 + i))))
-
-        async with asyncio.timeout(60):
-            for i in range(3):
-                await post(i)
-            while not any(c.member.group.is_leader for c in correlators):
-                await asyncio.sleep(0.05)
-            leader = next(c for c in correlators if c.member.group.is_leader)
-            await leader.close()  # mid-stream: its observations are in the log, not applied
-            correlators.remove(leader)
-            for i in range(3, 8):
-                await post(i)  # some arrive while the committee elects a new leader
-            al = await alignments.ready(drain=False)
-            seen: dict[UniqueId, list[UniqueId]] = {A: [], B: []}
-            last_tick = -1
-            while True:
-                assert al.tick > last_tick
-                last_tick = al.tick
-                for member, digests in al.events:
-                    seen[member].extend(digests)
-                    assert seen[member] == posted[member][: len(seen[member])]
-                if seen == posted:
-                    break
-                al = await alignments.next()
-        await alignments.close()
-        await wa.close()
-        await wb.close()
+        setup = Setup(
+            correlators,
+            Correlator.read(integrator, corr_cfg, timeout_s=20),
+            {A: Feed.publish(integrator, feed_a), B: Feed.publish(integrator, feed_b)},
+        )
+        try:
+            yield setup
+        finally:
+            await setup.alignments.close()
+            for w in setup.writers.values():
+                await w.close()
     finally:
         for c in correlators:
             await c.close()
@@ -201,3 +145,27 @@ async def test_no_item_is_lost_when_the_correlator_leader_goes() -> None:
             await r.close()  # type: ignore[attr-defined]
         for n in nets:
             await n.close()
+
+
+async def test_correlator_aligns_two_feeds_on_almanac_ticks() -> None:
+    async with correlation("correlation-test") as s, asyncio.timeout(40):
+        for i in range(3):
+            await s.post(i)
+        await s.read_until_all_aligned()
+
+
+async def test_no_item_is_lost_when_the_correlator_leader_goes() -> None:
+    """The leader of the correlator committee stops mid-stream: what it observed and what
+    arrived during the election is still aligned, once each, in order (the new leader carries
+    on from the committed observations and its own buffer)."""
+    async with correlation("correlation-failover") as s, asyncio.timeout(60):
+        for i in range(3):
+            await s.post(i)
+        while not any(c.member.group.is_leader for c in s.correlators):
+            await asyncio.sleep(0.05)
+        leader = next(c for c in s.correlators if c.member.group.is_leader)
+        await leader.close()  # mid-stream: its observations are in the log, not applied
+        s.correlators.remove(leader)
+        for i in range(3, 8):
+            await s.post(i)  # some arrive while the committee elects a new leader
+        await s.read_until_all_aligned()
