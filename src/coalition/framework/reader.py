@@ -14,6 +14,7 @@ from pymosaik.streams import Consumer
 from pymosaik.tickets import TicketValidator
 
 from .errors import ConnectTimeout, OrganismRetired
+from .sequencer import FrameSequencer
 from .surface import Frame, Published, Retirement
 
 __all__ = ["SurfaceReader"]
@@ -24,11 +25,9 @@ T = TypeVar("T")
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 #: ``ready()`` stops draining the catch-up burst after this long without a frame.
 DRAIN_QUIET_S = 0.1
-#: How long a missing sequence number may take to arrive before the reader skips it.
-GAP_WAIT_S = 0.25
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReaderStats:
     frames: int = 0
     duplicates: int = 0
@@ -68,11 +67,11 @@ class SurfaceReader(Generic[T]):
         self._decode = decode_body
         self.follow_successors = follow_successors
         self.connect_timeout_s = connect_timeout_s
-        self.stats = ReaderStats()
         self.latest: T | None = None
         self.last_seq: int | None = None
         self.retirement: Retirement | None = None
-        self._pending: dict[int, Frame] = {}
+        self._frames, self._followed = 0, 0
+        self._sequencer: FrameSequencer[Frame] = FrameSequencer()
         self._producers = producers
         self._consumer: Consumer[Frame] = self._subscribe(surface)
 
@@ -98,6 +97,11 @@ class SurfaceReader(Generic[T]):
             connect_timeout_s=timeout_s,
             producers=producers,
         )
+
+    @property
+    def stats(self) -> ReaderStats:
+        seq = self._sequencer.stats
+        return ReaderStats(self._frames, seq.duplicates, seq.gaps, self._followed)
 
     def _subscribe(self, surface: UniqueId) -> Consumer[Frame]:
         builder = self._network.streams.consumer(Frame, stream_id=surface)
@@ -146,44 +150,28 @@ class SurfaceReader(Generic[T]):
             if frame is None:
                 raise ConnectionError(f"{self.what}: reader closed")
             if frame.surface == self.surface:  # else: a producer on the wrong stream id
-                self.stats.frames += 1
+                self._frames += 1
                 return frame
 
-    def _stash(self, frame: Frame) -> None:
-        if (self.last_seq is not None and frame.seq <= self.last_seq) or frame.seq in self._pending:
-            self.stats.duplicates += 1
-        else:
-            self._pending[frame.seq] = frame
-
     async def _ordered(self) -> Frame:
-        """The next frame in sequence order, waiting briefly for a missing one.
-
-        Members replay history to a new reader while also republishing their
-        newest frame; frames from several members interleave. A gap is given
-        ``GAP_WAIT_S`` to fill before the reader skips it (and counts it).
-        """
+        """The next frame in sequence order (``FrameSequencer`` decides; this only waits)."""
         loop = asyncio.get_running_loop()
-        gap_since: float | None = None
+        seq = self._sequencer
         while True:
-            want = None if self.last_seq is None else self.last_seq + 1
-            if want is not None and want in self._pending:
-                return self._pending.pop(want)
-            if not self._pending:
-                self._stash(await self._recv())
+            now_ms = int(loop.time() * 1000)
+            frame = seq.take(now_ms)
+            if frame is not None:
+                return frame
+            deadline = seq.deadline()
+            try:
+                if deadline is None:
+                    frame = await self._recv()
+                else:
+                    async with asyncio.timeout(max(deadline - now_ms, 0) / 1000):
+                        frame = await self._recv()
+            except TimeoutError:
                 continue
-            gap_since = loop.time() if gap_since is None else gap_since
-            left = GAP_WAIT_S - (loop.time() - gap_since)
-            if left > 0:
-                try:
-                    async with asyncio.timeout(left):
-                        self._stash(await self._recv())
-                    continue
-                except TimeoutError:
-                    pass
-            first = min(self._pending)
-            if self.last_seq is not None:
-                self.stats.gaps += first - self.last_seq - 1
-            return self._pending.pop(first)
+            seq.offer(frame.seq, frame, int(loop.time() * 1000))
 
     async def _next_frame(self) -> T:
         while True:
@@ -212,8 +200,8 @@ class SurfaceReader(Generic[T]):
         self.surface = successor
         self.last_seq = None
         self.latest = None
-        self._pending.clear()
-        self.stats.successors_followed += 1
+        self._sequencer.reset()
+        self._followed += 1
         self._consumer = self._subscribe(successor)
         with contextlib.suppress(Exception):
             await old.close()
