@@ -17,6 +17,7 @@ from typing import Final
 from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
 
 __all__ = [
+    "AlmanacCore",
     "AlmanacMachine",
     "AlmanacQuery",
     "AlmanacRange",
@@ -154,3 +155,34 @@ class AlmanacMachine:
         self.next_seq = image.next_seq
         self._pending = dict(image.pending)
         self._history = deque(image.history, maxlen=HISTORY)
+
+
+class AlmanacCore:
+    """One member's side, pure: at every cadence boundary of its own clock, observe the next
+    tick of its replica once.
+
+    ``step(machine, now_ms)`` returns the signed ``Observe`` due at ``now_ms`` (at most one per
+    boundary; a member whose replica lags signs a tick already committed, which the machine
+    refuses harmlessly); ``deadline()`` is the next boundary, when its host should step again.
+    """
+
+    def __init__(self, key: SecretKey, cadence_ms: int) -> None:
+        if cadence_ms <= 0:
+            raise ValueError("an Almanac cadence is a positive number of milliseconds")
+        self._key, self.cadence_ms = key, cadence_ms
+        self._boundary: int | None = None  # the last boundary observed
+
+    def step(self, m: AlmanacMachine, now_ms: int) -> list[Observe]:
+        boundary = now_ms // self.cadence_ms
+        if self._boundary is None:
+            self._boundary = boundary  # start at the next boundary, as a fresh member does
+            return []
+        if boundary <= self._boundary:
+            return []
+        self._boundary = boundary
+        return [Observe.signed(self._key, m.next_seq, now_ms)]
+
+    def deadline(self) -> int | None:
+        if self._boundary is None:
+            return None
+        return (self._boundary + 1) * self.cadence_ms

@@ -35,7 +35,7 @@ from ..framework.surface import SurfaceMachine
 from ..framework.writer import SurfaceWriter
 from ..modules import ModuleKind
 from ..retirement import AtSequence, ComponentKind, ComponentRef, RetirementMarker
-from .almanac import AlmanacMachine, AlmanacResult, AlmanacTick, Observe
+from .almanac import AlmanacCore, AlmanacMachine, AlmanacResult, AlmanacTick
 from .atlas import AtlasMachine, AtlasResult, MemberCard, SignedMemberCard, UpsertCard
 from .chronicle import Anchored, Append, ChronicleMachine, ChronicleResult, Sign
 from .chronicle_log import ChronicleEntry, ChronicleKind, CoalitionPublished
@@ -184,14 +184,16 @@ class AlmanacMember(_Member):
         return {"almanac_seq": latest.seq if latest else None}
 
     async def observe(self) -> None:
-        """At every cadence boundary, sign this member's wall clock for the next tick."""
+        """Host the member's `AlmanacCore` on the wall clock: step it at each boundary."""
         assert self.inner is not None
+        core = AlmanacCore(self.key, self.cadence_ms)
         while True:
-            now = _wall_ms()
-            await asyncio.sleep((self.cadence_ms - now % self.cadence_ms) / 1000)
-            with contextlib.suppress(GroupError):
-                obs = Observe.signed(self.key, self.inner.next_seq, _wall_ms())
-                await self.member.execute(encode(obs))
+            for obs in core.step(self.inner, _wall_ms()):
+                with contextlib.suppress(GroupError):
+                    await self.member.execute(encode(obs))
+            deadline = core.deadline()
+            wait_ms = self.cadence_ms if deadline is None else deadline - _wall_ms()
+            await asyncio.sleep(max(wait_ms, 0) / 1000)
 
 
 @dataclass
