@@ -25,6 +25,7 @@ __all__ = [
     "ChronicleMachine",
     "ChronicleQuery",
     "ChronicleResult",
+    "ChronicleSignCore",
     "Sign",
 ]
 
@@ -207,3 +208,31 @@ class ChronicleMachine:
         self.sealed = image.sealed
         self.anchored = list(image.anchored)
         self._appended = dict.fromkeys(image.appended)
+
+
+class ChronicleSignCore:
+    """One member's signing side, pure: sign every entry its replica holds unsigned by it.
+
+    ``step(machine, now_ms)`` returns a ``Sign`` for each such entry not proposed in the last
+    ``resend_ms`` (a proposal lost in a leader change is made again; a repeat the machine
+    already has is acknowledged and changes nothing).
+    """
+
+    def __init__(self, key: SecretKey, *, resend_ms: int = 2_000) -> None:
+        self._key, self._resend = key, resend_ms
+        self._me = key.peer_id
+        self._proposed: dict[int, int] = {}  # seq -> when
+
+    def step(self, m: ChronicleMachine, now_ms: int) -> list[Sign]:
+        out: list[Sign] = []
+        wanted = m.unsigned_by(self._me)
+        for entry in wanted:
+            at = self._proposed.get(entry.seq)
+            if at is not None and now_ms - at < self._resend:
+                continue
+            self._proposed[entry.seq] = now_ms
+            out.append(Sign(entry.seq, entry.sign(self._key)))
+        if len(self._proposed) > len(wanted):  # forget what the log now holds
+            still = {e.seq for e in wanted}
+            self._proposed = {s: t for s, t in self._proposed.items() if s in still}
+        return out

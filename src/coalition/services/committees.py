@@ -37,7 +37,7 @@ from ..modules import ModuleKind
 from ..retirement import AtSequence, ComponentKind, ComponentRef, RetirementMarker
 from .almanac import AlmanacCore, AlmanacMachine, AlmanacResult, AlmanacTick
 from .atlas import AtlasMachine, AtlasResult, MemberCard, SignedMemberCard, UpsertCard
-from .chronicle import Anchored, Append, ChronicleMachine, ChronicleResult, Sign
+from .chronicle import Anchored, Append, ChronicleMachine, ChronicleResult, ChronicleSignCore
 from .chronicle_log import ChronicleEntry, ChronicleKind, CoalitionPublished
 from .committee_access import member_tickets, module_access
 
@@ -230,13 +230,14 @@ class ChronicleMember(_Member):
                 await asyncio.sleep(0.2)
 
     async def sign(self) -> None:
+        """Host the member's `ChronicleSignCore`: step it as the log grows."""
         assert self.inner is not None
-        me = self.key.peer_id
+        core = ChronicleSignCore(self.key)
         while True:
             await asyncio.sleep(SIGN_POLL_S)
-            for entry in self.inner.unsigned_by(me):
+            for cmd in core.step(self.inner, _wall_ms()):
                 with contextlib.suppress(GroupError):
-                    await self.member.execute(encode(Sign(entry.seq, entry.sign(self.key))))
+                    await self.member.execute(encode(cmd))
 
     async def anchor_heads(self) -> None:
         """The leader writes the sealed head to the anchor at every cadence boundary.
