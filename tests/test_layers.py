@@ -15,6 +15,8 @@ RULES = [
     ("pymosaik/primitives", ("pymosaik.transport", "pymosaik.discovery", "pymosaik.streams")),
     ("pymosaik/discovery", ("pymosaik.streams", "pymosaik.groups", "pymosaik.collections")),
     ("coalition/framework", ("coalition.services", "coalition.runtime", "organisms")),
+    ("coalition", ("organisms",)),
+    ("coalition/services", ("coalition.runtime", "coalition.cli")),
 ]
 
 

@@ -38,12 +38,12 @@ from .runtime.lock import DataDirLock
 from .runtime.logs import render as render_log
 from .runtime.plan import (
     PLAN_FILE,
-    RUNNABLE,
     Plan,
     PlanError,
     create_or_load,
     default_data_dir,
     load_plan,
+    runnable_modules,
 )
 from .runtime.republish import record_transition, transition
 from .runtime.status import collect, render, supervisor_pid
@@ -343,7 +343,7 @@ def _run_supervisor(
     out.print(f"fingerprint {cfg.stable_id().hex()}")
     action = "created" if created else "reusing keys, ports and state of"
     out.print(f"{action} {data_dir}/ ({len(plan.processes)} members, pid {os.getpid()})")
-    skipped = [k.value for k in cfg.shipped_modules() if k not in RUNNABLE]
+    skipped = [k.value for k in cfg.shipped_modules() if k not in runnable_modules(cfg)]
     if cfg.ticket_issuer is not None:
         skipped.append("ticket issuer")
     if skipped:

@@ -24,9 +24,8 @@ from coalition.framework import (
     EvidencePointer,
     StallPolicy,
     SurfaceIds,
-    SurfaceMachine,
-    SurfaceReader,
 )
+from coalition.framework.spec import OrganismSpec
 from coalition.organism import OrganismConfig
 from coalition.services.almanac import AlmanacTick
 from coalition.services.committees import Almanac
@@ -37,7 +36,7 @@ from pymosaik.transport import EndpointAddr
 
 from .feed import Feed
 
-__all__ = ["Alignment", "Correlator", "CorrelatorMachine", "CorrelatorMember"]
+__all__ = ["CORRELATOR", "Alignment", "Correlator", "CorrelatorMachine", "CorrelatorMember"]
 
 #: (member, commit) pairs remembered as already cited.
 CONSUMED_MEMORY: Final = 65536
@@ -143,8 +142,13 @@ def _alignments(result: bytes) -> list[bytes]:
     return [encode(res.alignment)] if res.alignment is not None else []
 
 
-def _ids(cfg: OrganismConfig) -> SurfaceIds:
-    return SurfaceIds.derive(cfg.organism_id(), writable=False)
+#: The declaration every verb comes from (not writable: its commands come from its members).
+CORRELATOR: OrganismSpec[OrganismConfig, Alignment] = OrganismSpec(
+    "correlator",
+    Alignment,
+    lambda cfg: SurfaceIds.derive(cfg.organism_id(), writable=False),
+    lambda cfg: f"correlator {cfg.name!r}",
+)
 
 
 @dataclass
@@ -178,10 +182,7 @@ class Correlator:
         if set(spans) != spanned:
             raise ValueError("spans must give a Feed config for exactly the spanned members")
         machine = CorrelatorMachine(sorted(spanned))
-        surface = SurfaceMachine(_ids(cfg).surface, machine, _alignments)
-        member = CommitteeMember.start(
-            network, f"correlator {cfg.name!r}", _ids(cfg), surface, committee, raft=raft
-        )
+        member = CORRELATOR.committee(network, cfg, machine, _alignments, committee, raft=raft)
         driver = CompositeDriver(
             member,
             machine,
@@ -195,19 +196,4 @@ class Correlator:
         driver.start()
         return CorrelatorMember(member, driver)
 
-    @staticmethod
-    def read(
-        network: Network,
-        cfg: OrganismConfig,
-        *,
-        timeout_s: float = 10.0,
-        follow_successors: bool = False,
-    ) -> SurfaceReader[Alignment]:
-        return SurfaceReader.of(
-            network,
-            f"correlator {cfg.name!r}",
-            _ids(cfg).surface,
-            Alignment,
-            timeout_s=timeout_s,
-            follow_successors=follow_successors,
-        )
+    read = CORRELATOR.read

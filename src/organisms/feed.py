@@ -10,13 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from coalition.framework import (
-    CommitteeMember,
-    SurfaceIds,
-    SurfaceMachine,
-    SurfaceReader,
-    SurfaceWriter,
-)
+from coalition.framework import CommitteeMember, SurfaceIds, SurfaceWriter
+from coalition.framework.spec import OrganismSpec
 from coalition.organism import OrganismConfig
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
@@ -24,7 +19,7 @@ from pymosaik.primitives import DecodeError, UniqueId, Wire, decode, encode
 from pymosaik.tickets import TicketValidator
 from pymosaik.transport import EndpointAddr
 
-__all__ = ["Feed", "FeedItem", "FeedMachine", "FeedWriter"]
+__all__ = ["FEED", "Feed", "FeedItem", "FeedMachine", "FeedWriter"]
 
 MAX_PAYLOAD = 64 * 1024
 
@@ -71,16 +66,19 @@ class FeedMachine:
         self.next_seq = decode(data, _Image).next_seq
 
 
-def _ids(cfg: OrganismConfig) -> SurfaceIds:
-    return SurfaceIds.derive(cfg.organism_id(), writable=True)
-
-
-def _what(cfg: OrganismConfig) -> str:
-    return f"feed {cfg.name!r}"
+#: The declaration every verb comes from: ids and name from the OrganismConfig.
+FEED: OrganismSpec[OrganismConfig, FeedItem] = OrganismSpec(
+    "feed",
+    FeedItem,
+    lambda cfg: SurfaceIds.derive(cfg.organism_id(), writable=True),
+    lambda cfg: f"feed {cfg.name!r}",
+)
 
 
 class Feed:
     """``Feed.member(...)`` runs the committee; ``Feed.read`` / ``Feed.publish`` are the verbs."""
+
+    read = FEED.read
 
     @staticmethod
     def member(
@@ -92,13 +90,11 @@ class Feed:
         data_dir: Path | None = None,
         raft: RaftConfig | None = None,
     ) -> CommitteeMember:
-        machine = FeedMachine()
-        surface = SurfaceMachine(_ids(cfg).surface, machine, lambda r: [r] if r else [])
-        return CommitteeMember.start(
+        return FEED.committee(
             network,
-            _what(cfg),
-            _ids(cfg),
-            surface,
+            cfg,
+            FeedMachine(),
+            lambda result: [result] if result else [],
             committee,
             data_dir=data_dir,
             raft=raft,
@@ -106,25 +102,8 @@ class Feed:
         )
 
     @staticmethod
-    def read(
-        network: Network,
-        cfg: OrganismConfig,
-        *,
-        timeout_s: float = 10.0,
-        follow_successors: bool = False,
-    ) -> SurfaceReader[FeedItem]:
-        return SurfaceReader.of(
-            network,
-            _what(cfg),
-            _ids(cfg).surface,
-            FeedItem,
-            timeout_s=timeout_s,
-            follow_successors=follow_successors,
-        )
-
-    @staticmethod
     def publish(network: Network, cfg: OrganismConfig) -> FeedWriter:
-        return FeedWriter(SurfaceWriter(network, _what(cfg), _ids(cfg)))
+        return FeedWriter(FEED.writer(network, cfg))
 
 
 class FeedWriter:

@@ -65,7 +65,7 @@ class FakeMember:
             "retired": self._retired,
         } | figures.get(self.kind, {})
 
-    async def retire(self) -> None:
+    async def retire(self, successor: object = None) -> None:
         self._retired = True
         self._save()
 

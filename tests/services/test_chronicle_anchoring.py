@@ -13,9 +13,9 @@ from types import SimpleNamespace
 from coalition import CoalitionConfig
 from coalition.modules import ChronicleConfig, ModuleConfig, ModuleKind
 from coalition.services.anchor import AnchorError, EvmAnchor
-from coalition.services.chronicle import Append, ChronicleMachine, Sign
+from coalition.services.chronicle import Append, ChronicleMachine, ChronicleMember, Sign
 from coalition.services.chronicle_log import Other
-from coalition.services.committees import ChronicleMember
+from coalition.services.module import MemberContext
 from pymosaik.primitives import SecretKey, UniqueId, encode
 
 CFG = CoalitionConfig(instance_name="anchoring", chronicle=ChronicleConfig(ModuleConfig("c")))
@@ -57,8 +57,9 @@ def leader(anchor: object) -> tuple[ChronicleMember, ChronicleMachine]:
         machine.apply(command)
 
     fake = SimpleNamespace(group=SimpleNamespace(is_leader=True), execute=execute)
-    member = ChronicleMember(ModuleKind.CHRONICLE, fake, KEY)  # type: ignore[arg-type]
-    member.inner, member.coalition, member.anchor, member.cadence_ms = machine, CFG, anchor, 20  # type: ignore[assignment]
+    network = SimpleNamespace(endpoint=SimpleNamespace(secret_key=KEY))
+    ctx = MemberContext(network, CFG, (), OPERATOR, cadence_ms=20)  # type: ignore[arg-type]
+    member = ChronicleMember(ModuleKind.CHRONICLE, fake, ctx, inner=machine, anchor=anchor)  # type: ignore[arg-type]
     return member, machine
 
 

@@ -44,6 +44,7 @@ from pymosaik.transport import EndpointAddr
 
 from ..config import CoalitionConfig
 from ..modules import ModuleKind
+from ..services.module import ModuleMember
 from .anchoring import ExternalAnchor, parse_anchor_option
 from .files import now, write_json_atomic
 from .logs import configure as configure_logs
@@ -65,18 +66,6 @@ CLOSE_TIMEOUT: Final = 5.0
 #: supervisor's tests run a stand-in without consensus this way; the stand-in lives in tests/).
 START_MEMBER_ENV: Final = "COALITION_RUNTIME_START_MEMBER"
 REAL_START_MEMBER: Final = "coalition.services.committees:start_member"
-
-
-class ModuleMember(Protocol):
-    """What `start_member` returns (contract with coalition.services.committees)."""
-
-    kind: ModuleKind
-
-    def status(self) -> dict[str, object]: ...
-
-    async def retire(self) -> None: ...
-
-    async def close(self) -> None: ...
 
 
 class StartMember(Protocol):

@@ -24,12 +24,12 @@ from pymosaik.transport.ports import free_ports as loopback_ports
 from ..bounded_read import UnreadableFileError, read_bounded
 from ..config import CoalitionConfig
 from ..modules import ModuleKind
+from ..services.registry import runnable
 from .files import DIR_MODE, MAX_JSON_BYTES, read_key, write_key
 
 __all__ = [
     "COMMITTEE_SIZE",
     "PLAN_FILE",
-    "RUNNABLE",
     "Plan",
     "PlanError",
     "ProcessPlan",
@@ -45,8 +45,6 @@ PLAN_VERSION: Final = 1
 COMMITTEE_SIZE: Final = 3
 HOST: Final = "127.0.0.1"
 DEFAULT_CADENCE_MS: Final = 1000
-#: The modules that have a committee implementation to run (the others are skipped).
-RUNNABLE: Final = (ModuleKind.ATLAS, ModuleKind.ALMANAC, ModuleKind.CHRONICLE)
 
 
 class PlanError(Exception):
@@ -114,8 +112,9 @@ def default_data_dir(cfg: CoalitionConfig, root: Path = Path(".coalition")) -> P
 
 
 def runnable_modules(cfg: CoalitionConfig) -> tuple[ModuleKind, ...]:
-    """The shipped modules this runtime starts committees for, in slot order."""
-    return tuple(k for k in cfg.shipped_modules() if k in RUNNABLE)
+    """The shipped modules this runtime starts committees for, in slot order (the registry
+    says which modules have a committee implementation; the others are named and skipped)."""
+    return tuple(k for k in cfg.shipped_modules() if k in runnable())
 
 
 def cadence_of(cfg: CoalitionConfig) -> int:
@@ -228,7 +227,7 @@ def create_or_load(
     """
     modules = runnable_modules(cfg)
     if not modules:
-        names = ", ".join(k.value for k in RUNNABLE)
+        names = ", ".join(k.value for k in runnable())
         raise PlanError(f"the coalition ships none of {names}; there is no committee to run")
     if (data_dir / PLAN_FILE).exists():
         plan = load_plan(data_dir)

@@ -10,15 +10,27 @@ hint, not a cryptographic timestamp (book: "Basic services — Almanac").
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
+from pymosaik.groups.driver import GroupError
 from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
 
+from ..config import CoalitionConfig
+from ..framework.committee import CommitteeMember
+from ..framework.surface import Extractor
+from ..modules import ModuleKind
+from .module import BaseModuleMember, MemberContext, ModuleSpec, module_organism, wall_ms
+
 __all__ = [
+    "ALMANAC",
     "AlmanacCore",
     "AlmanacMachine",
+    "AlmanacMember",
     "AlmanacQuery",
     "AlmanacRange",
     "AlmanacResult",
@@ -186,3 +198,55 @@ class AlmanacCore:
         if self._boundary is None:
             return None
         return (self._boundary + 1) * self.cadence_ms
+
+
+# ---- the module: declaration, member side ---------------------------------------------
+
+
+def _machine(
+    coalition: CoalitionConfig,
+    peers: Sequence[PeerId],
+    operator: PeerId,
+    member_operators: Mapping[UniqueId, PeerId] | None,
+) -> tuple[AlmanacMachine, Extractor]:
+    def ticks(result: bytes) -> list[bytes]:
+        return [encode(t) for t in decode(result, AlmanacResult).ticks]
+
+    return AlmanacMachine(peers), ticks
+
+
+@dataclass
+class AlmanacMember(BaseModuleMember):
+    inner: AlmanacMachine | None = None
+
+    def extra(self) -> dict[str, object]:
+        assert self.inner is not None
+        latest = self.inner.latest()
+        return {"almanac_seq": latest.seq if latest else None}
+
+    async def observe(self) -> None:
+        """Host the member's `AlmanacCore` on the wall clock: step it at each boundary."""
+        assert self.inner is not None
+        cadence = self.ctx.cadence_ms
+        core = AlmanacCore(self.key, cadence)
+        while True:
+            for obs in core.step(self.inner, wall_ms()):
+                with contextlib.suppress(GroupError):
+                    await self.member.execute(encode(obs))
+            deadline = core.deadline()
+            wait_ms = cadence if deadline is None else deadline - wall_ms()
+            await asyncio.sleep(max(wait_ms, 0) / 1000)
+
+
+def _start(ctx: MemberContext, member: CommitteeMember, inner: AlmanacMachine) -> AlmanacMember:
+    m = AlmanacMember(ModuleKind.ALMANAC, member, ctx, inner=inner)
+    m.spawn(m.observe)
+    return m
+
+
+ALMANAC: Final[ModuleSpec[AlmanacTick, AlmanacMachine]] = ModuleSpec(
+    ModuleKind.ALMANAC,
+    module_organism(ModuleKind.ALMANAC, AlmanacTick, writable=False),
+    _machine,
+    _start,
+)

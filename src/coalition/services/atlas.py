@@ -10,23 +10,35 @@ Retired). Every refusal is a result the caller sees, never a silent drop.
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
+from pymosaik.groups.driver import GroupError
 from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
 
+from ..config import CoalitionConfig
+from ..framework.committee import CommitteeMember
+from ..framework.surface import Extractor
 from ..identity import MemberId, check_name
+from ..modules import ModuleKind
 from ..retirement import ComponentRef
+from .module import BaseModuleMember, MemberContext, ModuleSpec, module_organism
 
 __all__ = [
+    "ATLAS",
     "AtlasMachine",
+    "AtlasMember",
     "AtlasQuery",
     "AtlasResult",
+    "AtlasView",
     "MemberCard",
     "MemberStatus",
     "SignedMemberCard",
     "UpsertCard",
+    "member_cards",
 ]
 
 MRTD_LEN: Final = 48
@@ -174,3 +186,72 @@ class AtlasMachine:
 
 def _opt(card: SignedMemberCard | None) -> tuple[SignedMemberCard, ...]:
     return () if card is None else (card,)
+
+
+# ---- the module: declaration, member side ---------------------------------------------
+
+
+class AtlasView(Wire, frozen=True):
+    """Atlas's public item: every card, in MemberId order (the whole map, small by design)."""
+
+    cards: tuple[SignedMemberCard, ...]
+
+    def card(self, stable_id: UniqueId) -> MemberCard | None:
+        return next((c.card for c in self.cards if c.card.stable_id == stable_id), None)
+
+
+def member_cards(coalition: CoalitionConfig) -> list[MemberCard]:
+    """The first card of every catalogued member (lattices and organisms)."""
+    cards = [MemberCard("lattice", sid, 1) for sid in coalition.lattices]
+    cards += [MemberCard(ref.role, ref.stable_id, 1) for ref in coalition.organisms]
+    return cards
+
+
+def _machine(
+    coalition: CoalitionConfig,
+    peers: Sequence[PeerId],
+    operator: PeerId,
+    member_operators: Mapping[UniqueId, PeerId] | None,
+) -> tuple[AtlasMachine, Extractor]:
+    atlas = AtlasMachine(
+        [*coalition.lattices, *(r.stable_id for r in coalition.organisms)],
+        dict(member_operators or {}),
+        operator,
+    )
+
+    def view(result: bytes) -> list[bytes]:
+        return [encode(AtlasView(atlas.cards()))] if decode(result, AtlasResult).ok else []
+
+    return atlas, view
+
+
+@dataclass
+class AtlasMember(BaseModuleMember):
+    inner: AtlasMachine | None = None
+
+    def extra(self) -> dict[str, object]:
+        assert self.inner is not None
+        return {"atlas_members": len(self.inner.cards())}
+
+    async def seed_cards(self) -> None:
+        """Upsert the coalition operator's card for every member (single-operator coalitions)."""
+        for card in member_cards(self.ctx.coalition):
+            request = UniqueId.hash(encode(card))  # same on every member: applied once
+            signed = card.sign(self.ctx.operator_key)
+            while True:
+                try:
+                    await self.member.execute(encode(UpsertCard(signed)), request)
+                    break
+                except GroupError:
+                    await asyncio.sleep(0.2)
+
+
+def _start(ctx: MemberContext, member: CommitteeMember, inner: AtlasMachine) -> AtlasMember:
+    a = AtlasMember(ModuleKind.ATLAS, member, ctx, inner=inner)
+    a.spawn(a.seed_cards)
+    return a
+
+
+ATLAS: Final[ModuleSpec[AtlasView, AtlasMachine]] = ModuleSpec(
+    ModuleKind.ATLAS, module_organism(ModuleKind.ATLAS, AtlasView, writable=True), _machine, _start
+)

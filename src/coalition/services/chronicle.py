@@ -11,18 +11,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Final
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
 
+from pymosaik.groups.driver import GroupError
 from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
 
+from ..config import CoalitionConfig
+from ..framework.committee import CommitteeMember
+from ..framework.surface import Extractor
 from ..identity import ZERO_ID
-from .chronicle_log import ChronicleEntry, ChronicleKind, EntrySignature
+from ..modules import ModuleKind
+from .chronicle_log import ChronicleEntry, ChronicleKind, CoalitionPublished, EntrySignature
+from .module import BaseModuleMember, MemberContext, ModuleSpec, module_organism, wall_ms
+
+if TYPE_CHECKING:  # web3 costs ~1 s to import; only anchoring members need it
+    from .anchor import Anchor, AnchorReceipt
+
+log = logging.getLogger("coalition.services.chronicle")
 
 __all__ = [
+    "CHRONICLE",
     "Anchored",
     "Append",
     "ChronicleMachine",
+    "ChronicleMember",
     "ChronicleQuery",
     "ChronicleResult",
     "ChronicleSignCore",
@@ -236,3 +253,145 @@ class ChronicleSignCore:
             still = {e.seq for e in wanted}
             self._proposed = {s: t for s, t in self._proposed.items() if s in still}
         return out
+
+
+# ---- the module: declaration, member side ---------------------------------------------
+
+#: How often a member steps its signing core.
+SIGN_POLL_S: Final = 0.1
+
+
+def _machine(
+    coalition: CoalitionConfig,
+    peers: Sequence[PeerId],
+    operator: PeerId,
+    member_operators: Mapping[UniqueId, PeerId] | None,
+) -> tuple[ChronicleMachine, Extractor]:
+    def sealed(result: bytes) -> list[bytes]:
+        return [encode(e) for e in decode(result, ChronicleResult).entries]
+
+    return ChronicleMachine(coalition.stable_id(), peers, [operator]), sealed
+
+
+@dataclass
+class ChronicleMember(BaseModuleMember):
+    inner: ChronicleMachine | None = None
+    #: Where the leader anchors sealed heads (``ctx.anchor`` at start; None: not anchored).
+    anchor: Anchor | None = None
+    anchor_error: str | None = None
+
+    def extra(self) -> dict[str, object]:
+        assert self.inner is not None
+        anchored = self.inner.anchored[-1][0] if self.inner.anchored else None
+        return {
+            "chronicle_length": self.inner.sealed,
+            "chronicle_pending": len(self.inner.entries) - self.inner.sealed,
+            "anchored_seq": anchored,
+            "anchor_error": self.anchor_error,
+        }
+
+    async def publish_coalition(self) -> None:
+        """Record ``CoalitionPublished`` once (a deterministic request id dedupes members)."""
+        coalition = self.ctx.coalition
+        kind = CoalitionPublished(coalition.stable_id(), coalition.to_bytes())
+        request = coalition.stable_id().derive("chronicle.coalition-published")
+        cmd = Append.signed(self.ctx.operator_key, kind, wall_ms())
+        while True:
+            try:
+                await self.member.execute(encode(cmd), request)
+                return
+            except GroupError:
+                await asyncio.sleep(0.2)
+
+    async def sign(self) -> None:
+        """Host the member's `ChronicleSignCore`: step it as the log grows."""
+        assert self.inner is not None
+        core = ChronicleSignCore(self.key)
+        while True:
+            await asyncio.sleep(SIGN_POLL_S)
+            for cmd in core.step(self.inner, wall_ms()):
+                with contextlib.suppress(GroupError):
+                    await self.member.execute(encode(cmd))
+
+    async def anchor_heads(self) -> None:
+        """The leader writes the sealed head to the anchor at every cadence boundary.
+
+        Each boundary it compares the chain with the sealed head and anchors
+        when the chain lacks it (a new entry, or a fresh/forgotten chain), then
+        records ``Anchored`` in the log. Anchor failures (unreachable node,
+        revert) are logged and retried at the next boundary; they never stop
+        the member.
+        """
+        assert self.inner is not None
+        chronicle = self.ctx.coalition.module_root(ModuleKind.CHRONICLE)
+        assert chronicle is not None
+        anchor_error = _anchor_error_type()
+        cadence = self.ctx.cadence_ms
+        registered = False
+        while True:
+            now = wall_ms()
+            await asyncio.sleep((cadence - now % cadence) / 1000)
+            inner = self.inner
+            if not self.member.group.is_leader or inner.sealed == 0:
+                continue
+            head = inner.entries[inner.sealed - 1]
+            try:
+                if not registered:
+                    await asyncio.to_thread(_register, self.anchor, chronicle)
+                    registered = True
+                receipt = await asyncio.to_thread(self._anchor_once, chronicle, head)
+            except (anchor_error, OSError) as exc:
+                registered = False  # a fresh chain forgets registrations: try again
+                self.anchor_error = str(exc)
+                log.warning("chronicle: anchoring seq %d failed: %s", head.seq, exc)
+                continue
+            self.anchor_error = None
+            recorded = inner.anchored[-1][0] if inner.anchored else -1
+            if receipt is not None or recorded < head.seq:
+                tx = receipt.tx_hash if receipt is not None else "already-on-chain"
+                with contextlib.suppress(GroupError):
+                    await self.member.execute(encode(Anchored(head.seq, head.digest(), tx)))
+
+    def _anchor_once(self, chronicle: UniqueId, head: ChronicleEntry) -> AnchorReceipt | None:
+        """Anchor ``head`` unless the chain already holds it (then None)."""
+        anchor = self.anchor
+        assert anchor is not None
+        latest = anchor.latest(chronicle)
+        if latest is not None and latest[0] >= head.seq:
+            if latest[0] == head.seq and latest[1] != head.digest():
+                raise _anchor_error_type()(f"the chain holds another digest for seq {head.seq}")
+            return None
+        return anchor.anchor(chronicle, head.seq, head.digest())
+
+
+def _register(anchor: Anchor | None, chronicle: UniqueId) -> None:
+    assert anchor is not None
+    try:
+        anchor.register(chronicle)
+    except _anchor_error_type() as exc:
+        if "already registered" not in str(exc):
+            raise
+
+
+def _anchor_error_type() -> type[Exception]:
+    """`AnchorError`, imported only where anchoring runs (web3 is slow to import)."""
+    from .anchor import AnchorError  # noqa: PLC0415 - deferred heavy import
+
+    return AnchorError
+
+
+def _start(ctx: MemberContext, member: CommitteeMember, inner: ChronicleMachine) -> ChronicleMember:
+    c = ChronicleMember(ModuleKind.CHRONICLE, member, ctx, inner=inner, anchor=ctx.anchor)
+    c.spawn(c.publish_coalition)
+    c.spawn(c.sign)
+    if ctx.anchor is not None:
+        c.spawn(c.anchor_heads)
+    return c
+
+
+CHRONICLE: Final[ModuleSpec[ChronicleEntry, ChronicleMachine]] = ModuleSpec(
+    ModuleKind.CHRONICLE,
+    module_organism(ModuleKind.CHRONICLE, ChronicleEntry, writable=True),
+    _machine,
+    _start,
+)

@@ -1,47 +1,41 @@
 """The basic services as running committees, and their typed read/write verbs.
 
-``start_member(kind, network, coalition, committee=..., ...)`` runs one member
-of a module committee (Atlas, Almanac or Chronicle) on the organism framework;
-``Atlas.read(network, coalition)``, ``Almanac.read(...)``,
-``Chronicle.read(...)`` and ``Chronicle.publish(...)`` are what integrators
-call. Every id comes from the CoalitionConfig (D3): a reader with a wrong
-Config subscribes to a surface nobody serves and gets `ConnectTimeout`.
+``start_member(kind, network, coalition, committee=..., ...)`` runs one member of any
+runnable module committee (`services.registry`: Atlas, Almanac and Chronicle here, plugins for
+the rest) the same way — its declared machine behind the framework's surface, its declared
+member side beside it; ``Atlas.read(network, coalition)``, ``Almanac.read(...)``,
+``Chronicle.read(...)`` and ``Chronicle.publish(...)`` are what integrators call. Every id comes
+from the CoalitionConfig (D3): a reader with a wrong Config subscribes to a surface nobody serves
+and gets `ConnectTimeout`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pymosaik.groups.driver import Group, GroupError, TicketSource
+from pymosaik.groups.driver import Group, TicketSource
 from pymosaik.groups.raft import LeadershipPreference, RaftConfig
 from pymosaik.network import Network
-from pymosaik.primitives import PeerId, SecretKey, UniqueId, Wire, decode, encode
-from pymosaik.primitives.aio import TaskScope
+from pymosaik.primitives import PeerId, SecretKey, UniqueId, decode, encode
 from pymosaik.tickets import TicketValidator
 from pymosaik.transport import EndpointAddr
 
 from ..config import CoalitionConfig
-from ..framework.committee import CommitteeMember, SurfaceIds
 from ..framework.errors import Refused
-from ..framework.reader import DEFAULT_CONNECT_TIMEOUT_S, SurfaceReader
 from ..framework.surface import SurfaceMachine
 from ..framework.writer import SurfaceWriter
 from ..modules import ModuleKind
-from ..retirement import AtSequence, ComponentKind, ComponentRef, RetirementMarker
-from .almanac import AlmanacCore, AlmanacMachine, AlmanacResult, AlmanacTick
-from .atlas import AtlasMachine, AtlasResult, MemberCard, SignedMemberCard, UpsertCard
-from .chronicle import Anchored, Append, ChronicleMachine, ChronicleResult, ChronicleSignCore
-from .chronicle_log import ChronicleEntry, ChronicleKind, CoalitionPublished
+from .almanac import ALMANAC
+from .atlas import ATLAS, AtlasResult, AtlasView, SignedMemberCard, UpsertCard
+from .chronicle import CHRONICLE, Append, ChronicleResult
+from .chronicle_log import ChronicleKind
 from .committee_access import member_tickets, module_access
-
-log = logging.getLogger("coalition.services.committees")
+from .module import MemberContext, ModuleMember, ModuleSpec
+from .registry import spec_of
 
 __all__ = [
     "Almanac",
@@ -49,264 +43,26 @@ __all__ = [
     "AtlasView",
     "Chronicle",
     "ChronicleWriter",
-    "ModuleInner",
     "ModuleMember",
+    "module_ids",
     "module_machine",
     "observe_module",
     "start_member",
 ]
 
 if TYPE_CHECKING:  # web3 costs ~1 s to import; only anchoring members need it
-    from .anchor import Anchor, AnchorReceipt
+    from .anchor import Anchor
 
 T = TypeVar("T")
 
-SHIPPED = (ModuleKind.ATLAS, ModuleKind.ALMANAC, ModuleKind.CHRONICLE)
-WRITABLE = (ModuleKind.ATLAS, ModuleKind.CHRONICLE)
-SIGN_POLL_S = 0.1
 
-
-class AtlasView(Wire, frozen=True):
-    """Atlas's public item: every card, in MemberId order (the whole map, small by design)."""
-
-    cards: tuple[SignedMemberCard, ...]
-
-    def card(self, stable_id: UniqueId) -> MemberCard | None:
-        return next((c.card for c in self.cards if c.card.stable_id == stable_id), None)
-
-
-def module_ids(coalition: CoalitionConfig, kind: ModuleKind) -> SurfaceIds:
-    committee = coalition.module_committee(kind)
-    if committee is None:
-        raise ValueError(f"coalition {coalition.instance_name!r} ships no {kind.value} module")
-    return SurfaceIds.derive(committee, writable=kind in WRITABLE)
-
-
-def _what(coalition: CoalitionConfig, kind: ModuleKind) -> str:
-    return f"{kind.value} of coalition {coalition.instance_name!r}"
+def module_ids(coalition: CoalitionConfig, kind: ModuleKind) -> Any:
+    """``kind``'s ids (its declaration's; they never leave the coalition package)."""
+    return spec_of(kind).organism.ids(coalition)
 
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-# ---- members ------------------------------------------------------------------------
-class ModuleMember(Protocol):
-    kind: ModuleKind
-
-    def status(self) -> dict[str, object]: ...
-
-    async def retire(self, successor: CoalitionConfig | None = None) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-@dataclass
-class _Member:
-    kind: ModuleKind
-    member: CommitteeMember
-    key: SecretKey
-    scope: TaskScope = field(default_factory=lambda: TaskScope("module member"))
-
-    def spawn(self, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        self.scope.spawn(loop())
-
-    def status(self) -> dict[str, object]:
-        return {"module": self.kind.value, **self.member.status(), **self.extra()}
-
-    def extra(self) -> dict[str, object]:
-        return {}
-
-    async def retire(self, successor: CoalitionConfig | None = None) -> None:
-        """Commit the retirement marker; with ``successor``, a rotation to its module.
-
-        Readers built with ``follow_successors=True`` move to the successor's
-        surface; others get `OrganismRetired` naming it.
-        """
-        at = AtSequence(self.member.machine.next_seq)
-        if successor is None:
-            await self.member.retire(RetirementMarker.retired(at))
-            return
-        ref = successor.module_ref(self.kind)
-        if ref is None:
-            raise ValueError(f"the successor coalition ships no {self.kind.value} module")
-        marker = RetirementMarker.rotation(
-            at, ComponentRef(ComponentKind.MODULE, ref.role, ref.stable_id, ref.content_hash)
-        )
-        await self.member.retire(marker, module_ids(successor, self.kind).surface)
-
-    async def close(self) -> None:
-        try:
-            await self.scope.aclose()
-        finally:
-            await self.member.close()
-
-
-@dataclass
-class AtlasMember(_Member):
-    inner: AtlasMachine | None = None
-    coalition: CoalitionConfig | None = None
-    operator_key: SecretKey | None = None
-
-    def extra(self) -> dict[str, object]:
-        assert self.inner is not None
-        return {"atlas_members": len(self.inner.cards())}
-
-    async def seed_cards(self) -> None:
-        """Upsert the coalition operator's card for every member (single-operator coalitions)."""
-        assert self.coalition is not None
-        assert self.operator_key is not None
-        for card in member_cards(self.coalition):
-            request = UniqueId.hash(encode(card))  # same on every member: applied once
-            signed = card.sign(self.operator_key)
-            while True:
-                try:
-                    await self.member.execute(encode(UpsertCard(signed)), request)
-                    break
-                except GroupError:
-                    await asyncio.sleep(0.2)
-
-
-def member_cards(coalition: CoalitionConfig) -> list[MemberCard]:
-    cards = [MemberCard("lattice", sid, 1) for sid in coalition.lattices]
-    cards += [MemberCard(ref.role, ref.stable_id, 1) for ref in coalition.organisms]
-    return cards
-
-
-@dataclass
-class AlmanacMember(_Member):
-    inner: AlmanacMachine | None = None
-    cadence_ms: int = 1000
-
-    def extra(self) -> dict[str, object]:
-        assert self.inner is not None
-        latest = self.inner.latest()
-        return {"almanac_seq": latest.seq if latest else None}
-
-    async def observe(self) -> None:
-        """Host the member's `AlmanacCore` on the wall clock: step it at each boundary."""
-        assert self.inner is not None
-        core = AlmanacCore(self.key, self.cadence_ms)
-        while True:
-            for obs in core.step(self.inner, _wall_ms()):
-                with contextlib.suppress(GroupError):
-                    await self.member.execute(encode(obs))
-            deadline = core.deadline()
-            wait_ms = self.cadence_ms if deadline is None else deadline - _wall_ms()
-            await asyncio.sleep(max(wait_ms, 0) / 1000)
-
-
-@dataclass
-class ChronicleMember(_Member):
-    inner: ChronicleMachine | None = None
-    coalition: CoalitionConfig | None = None
-    operator_key: SecretKey | None = None
-    anchor: Anchor | None = None
-    cadence_ms: int = 1000
-    anchor_error: str | None = None
-
-    def extra(self) -> dict[str, object]:
-        assert self.inner is not None
-        anchored = self.inner.anchored[-1][0] if self.inner.anchored else None
-        return {
-            "chronicle_length": self.inner.sealed,
-            "chronicle_pending": len(self.inner.entries) - self.inner.sealed,
-            "anchored_seq": anchored,
-            "anchor_error": self.anchor_error,
-        }
-
-    async def publish_coalition(self) -> None:
-        """Record ``CoalitionPublished`` once (a deterministic request id dedupes members)."""
-        assert self.coalition is not None
-        assert self.operator_key is not None
-        kind = CoalitionPublished(self.coalition.stable_id(), self.coalition.to_bytes())
-        request = self.coalition.stable_id().derive("chronicle.coalition-published")
-        cmd = Append.signed(self.operator_key, kind, _wall_ms())
-        while True:
-            try:
-                await self.member.execute(encode(cmd), request)
-                return
-            except GroupError:
-                await asyncio.sleep(0.2)
-
-    async def sign(self) -> None:
-        """Host the member's `ChronicleSignCore`: step it as the log grows."""
-        assert self.inner is not None
-        core = ChronicleSignCore(self.key)
-        while True:
-            await asyncio.sleep(SIGN_POLL_S)
-            for cmd in core.step(self.inner, _wall_ms()):
-                with contextlib.suppress(GroupError):
-                    await self.member.execute(encode(cmd))
-
-    async def anchor_heads(self) -> None:
-        """The leader writes the sealed head to the anchor at every cadence boundary.
-
-        Each boundary it compares the chain with the sealed head and anchors
-        when the chain lacks it (a new entry, or a fresh/forgotten chain), then
-        records ``Anchored`` in the log. Anchor failures (unreachable node,
-        revert) are logged and retried at the next boundary; they never stop
-        the member.
-        """
-        assert self.inner is not None
-        assert self.coalition is not None
-        chronicle = self.coalition.module_root(ModuleKind.CHRONICLE)
-        assert chronicle is not None
-        anchor_error = _anchor_error_type()
-        registered = False
-        while True:
-            now = _wall_ms()
-            await asyncio.sleep((self.cadence_ms - now % self.cadence_ms) / 1000)
-            inner = self.inner
-            if not self.member.group.is_leader or inner.sealed == 0:
-                continue
-            head = inner.entries[inner.sealed - 1]
-            try:
-                if not registered:
-                    await asyncio.to_thread(_register, self.anchor, chronicle)
-                    registered = True
-                receipt = await asyncio.to_thread(self._anchor_once, chronicle, head)
-            except (anchor_error, OSError) as exc:
-                registered = False  # a fresh chain forgets registrations: try again
-                self.anchor_error = str(exc)
-                log.warning("chronicle: anchoring seq %d failed: %s", head.seq, exc)
-                continue
-            self.anchor_error = None
-            recorded = inner.anchored[-1][0] if inner.anchored else -1
-            if receipt is not None or recorded < head.seq:
-                tx = receipt.tx_hash if receipt is not None else "already-on-chain"
-                with contextlib.suppress(GroupError):
-                    await self.member.execute(encode(Anchored(head.seq, head.digest(), tx)))
-
-    def _anchor_once(self, chronicle: UniqueId, head: ChronicleEntry) -> AnchorReceipt | None:
-        """Anchor ``head`` unless the chain already holds it (then None)."""
-        assert self.anchor is not None
-        latest = self.anchor.latest(chronicle)
-        if latest is not None and latest[0] >= head.seq:
-            if latest[0] == head.seq and latest[1] != head.digest():
-                raise _anchor_error_type()(f"the chain holds another digest for seq {head.seq}")
-            return None
-        return self.anchor.anchor(chronicle, head.seq, head.digest())
-
-
-def _register(anchor: Anchor | None, chronicle: UniqueId) -> None:
-    assert anchor is not None
-    try:
-        anchor.register(chronicle)
-    except _anchor_error_type() as exc:
-        if "already registered" not in str(exc):
-            raise
-
-
-def _anchor_error_type() -> type[Exception]:
-    """`AnchorError`, imported only where anchoring runs (web3 is slow to import)."""
-    from .anchor import AnchorError  # noqa: PLC0415 - deferred heavy import
-
-    return AnchorError
-
-
-#: The inner machine of a shipped module (what `module_machine` and `observe_module` return).
-ModuleInner = AtlasMachine | AlmanacMachine | ChronicleMachine
 
 
 def module_machine(
@@ -315,35 +71,11 @@ def module_machine(
     peers: Sequence[PeerId],
     operator: PeerId,
     member_operators: Mapping[UniqueId, PeerId] | None = None,
-) -> tuple[SurfaceMachine, ModuleInner]:
+) -> tuple[SurfaceMachine, Any]:
     """``kind``'s replicated machine (surface wrapper and inner), as every member runs it."""
-    if kind not in SHIPPED:
-        raise ValueError(f"the {kind.value} module is not implemented yet")
-    surface = module_ids(coalition, kind).surface
-    if kind is ModuleKind.ATLAS:
-        atlas = AtlasMachine(
-            [*coalition.lattices, *(r.stable_id for r in coalition.organisms)],
-            dict(member_operators or {}),
-            operator,
-        )
-
-        def atlas_view(result: bytes) -> list[bytes]:
-            return [encode(AtlasView(atlas.cards()))] if decode(result, AtlasResult).ok else []
-
-        return SurfaceMachine(surface, atlas, atlas_view), atlas
-    if kind is ModuleKind.ALMANAC:
-        almanac = AlmanacMachine(peers)
-
-        def ticks(result: bytes) -> list[bytes]:
-            return [encode(t) for t in decode(result, AlmanacResult).ticks]
-
-        return SurfaceMachine(surface, almanac, ticks), almanac
-    chronicle = ChronicleMachine(coalition.stable_id(), peers, [operator])
-
-    def sealed(result: bytes) -> list[bytes]:
-        return [encode(e) for e in decode(result, ChronicleResult).entries]
-
-    return SurfaceMachine(surface, chronicle, sealed), chronicle
+    spec = spec_of(kind)
+    inner, extract = spec.machine(coalition, peers, operator, member_operators)
+    return SurfaceMachine(spec.organism.ids(coalition).surface, inner, extract), inner
 
 
 async def start_member(
@@ -370,49 +102,41 @@ async def start_member(
     The group admits voters, readers and writers by operator-signed tickets
     (services/committee_access.py); this member mints its own member ticket.
     """
-    ids = module_ids(coalition, kind)
-    key = network.endpoint.secret_key
-    peers = [a.peer_id for a in committee]
-    operator = operator_key.peer_id
-    machine, inner = module_machine(kind, coalition, peers, operator, member_operators)
-    member = CommitteeMember.start(
+    spec: ModuleSpec[Any, Any] = spec_of(kind)
+    ctx = MemberContext(
         network,
-        _what(coalition, kind),
-        ids,
-        machine,
+        coalition,
+        tuple(committee),
+        operator_key,
+        data_dir=data_dir,
+        cadence_ms=cadence_ms,
+        anchor=anchor,
+        writers=writers,
+        raft=raft,
+        member_operators=member_operators,
+    )
+    inner, extract = spec.machine(coalition, ctx.peers, ctx.operator, member_operators)
+    member = spec.organism.committee(
+        network,
+        coalition,
+        inner,
+        extract,
         committee,
         data_dir=data_dir,
         raft=raft,
         writers=writers,
         republish_s=cadence_ms / 1000,
-        access=module_access(coalition, kind, operator),
+        access=module_access(coalition, kind, ctx.operator),
         tickets=member_tickets(
             coalition,
             kind,
             operator_key=operator_key,
-            me=key.peer_id,
+            me=network.endpoint.secret_key.peer_id,
             network=network.network_id,
             clock=network.clock,
         ),
     )
-    if isinstance(inner, AtlasMachine):
-        a = AtlasMember(kind, member, key)
-        a.inner, a.coalition, a.operator_key = inner, coalition, operator_key
-        a.spawn(a.seed_cards)
-        return a
-    if isinstance(inner, AlmanacMachine):
-        m = AlmanacMember(kind, member, key)
-        m.inner, m.cadence_ms = inner, cadence_ms
-        m.spawn(m.observe)
-        return m
-    c = ChronicleMember(kind, member, key)
-    c.inner, c.coalition, c.operator_key = inner, coalition, operator_key
-    c.anchor, c.cadence_ms = anchor, cadence_ms
-    c.spawn(c.publish_coalition)
-    c.spawn(c.sign)
-    if anchor is not None:
-        c.spawn(c.anchor_heads)
-    return c
+    return spec.start(ctx, member, inner)
 
 
 def observe_module(
@@ -425,7 +149,7 @@ def observe_module(
     tickets: TicketSource,
     raft: RaftConfig | None = None,
     member_operators: Mapping[UniqueId, PeerId] | None = None,
-) -> tuple[Group, ModuleInner]:
+) -> tuple[Group, Any]:
     """Replicate ``kind``'s committee log as a non-voting observer (a reader ticket needed).
 
     Returns the group (``execute`` forwards to the leader, which commits only
@@ -445,43 +169,17 @@ def observe_module(
     return group, inner
 
 
-# ---- typed verbs for integrators -------------------------------------------------------
-class _ModuleReader(Generic[T]):
-    """``Module.read(network, coalition)``: the module's public items, as a typed reader."""
-
-    KIND: ClassVar[ModuleKind]
-    ITEM: ClassVar[type]
-
-    @classmethod
-    def read(
-        cls,
-        network: Network,
-        coalition: CoalitionConfig,
-        *,
-        timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
-        follow_successors: bool = False,
-    ) -> SurfaceReader[T]:
-        item: type[T] = cls.ITEM
-        return SurfaceReader.of(
-            network,
-            _what(coalition, cls.KIND),
-            module_ids(coalition, cls.KIND).surface,
-            item,
-            timeout_s=timeout_s,
-            follow_successors=follow_successors,
-        )
+# ---- typed verbs for integrators (from each module's declaration) --------------------
 
 
-class Atlas(_ModuleReader[AtlasView]):
+class Atlas:
     """``Atlas.read(network, coalition)`` → the member directory (the whole map per item)."""
 
-    KIND = ModuleKind.ATLAS
-    ITEM = AtlasView
+    read = ATLAS.organism.read
 
     @staticmethod
     def publish(network: Network, coalition: CoalitionConfig) -> AtlasWriter:
-        what = _what(coalition, ModuleKind.ATLAS)
-        return AtlasWriter(SurfaceWriter(network, what, module_ids(coalition, ModuleKind.ATLAS)))
+        return AtlasWriter(ATLAS.organism.writer(network, coalition))
 
 
 @dataclass
@@ -499,27 +197,22 @@ class AtlasWriter:
         await self.writer.close()
 
 
-class Almanac(_ModuleReader[AlmanacTick]):
+class Almanac:
     """``Almanac.read(network, coalition)`` → the coalition's ticks, in order."""
 
-    KIND = ModuleKind.ALMANAC
-    ITEM = AlmanacTick
+    read = ALMANAC.organism.read
 
 
-class Chronicle(_ModuleReader[ChronicleEntry]):
+class Chronicle:
     """``Chronicle.read(...)`` → sealed entries in order; ``Chronicle.publish(...)`` appends."""
 
-    KIND = ModuleKind.CHRONICLE
-    ITEM = ChronicleEntry
+    read = CHRONICLE.organism.read
 
     @staticmethod
     def publish(
         network: Network, coalition: CoalitionConfig, operator_key: SecretKey
     ) -> ChronicleWriter:
-        ids = module_ids(coalition, ModuleKind.CHRONICLE)
-        return ChronicleWriter(
-            SurfaceWriter(network, _what(coalition, ModuleKind.CHRONICLE), ids), operator_key
-        )
+        return ChronicleWriter(CHRONICLE.organism.writer(network, coalition), operator_key)
 
 
 @dataclass

@@ -1,0 +1,106 @@
+"""One declared shape for every organism, basic services included.
+
+An organism is declared once as an `OrganismSpec`: its kind, the item type its public surface
+carries, and how its ids and its display name derive from its Config — the only place ids are
+derived, so raw ids never leave the package that declares it. The verbs come from the
+declaration: ``spec.read(network, cfg)`` (a typed reader), ``spec.writer(network, cfg)`` (the
+ticketed write side, for writable organisms) and ``spec.committee(...)`` (start one committee
+member with the organism's machine). An organism's module adds its typed wrappers (``Feed``,
+``Atlas``, …) on top of these, never beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pymosaik.groups.access import GroupAccess
+from pymosaik.groups.driver import TicketSource
+from pymosaik.groups.raft import RaftConfig
+from pymosaik.network import Network
+from pymosaik.primitives import decode
+from pymosaik.tickets import TicketValidator
+from pymosaik.transport import EndpointAddr
+
+from .committee import MEMBERS_ONLY, CommitteeMember, SurfaceIds
+from .reader import DEFAULT_CONNECT_TIMEOUT_S, SurfaceReader
+from .surface import Extractor, SurfaceMachine
+from .writer import SurfaceWriter
+
+__all__ = ["OrganismSpec"]
+
+Cfg = TypeVar("Cfg")
+Item = TypeVar("Item")
+
+
+@dataclass(frozen=True)
+class OrganismSpec(Generic[Cfg, Item]):
+    """An organism's declaration: ``kind``, its public ``item`` type, ``ids`` and ``what``
+    (a display name for errors and logs) from its Config, and whether it takes writes."""
+
+    kind: str
+    item: type[Item]
+    ids: Callable[[Cfg], SurfaceIds]
+    what: Callable[[Cfg], str]
+
+    def writable(self, cfg: Cfg) -> bool:
+        return self.ids(cfg).requests is not None
+
+    def read(
+        self,
+        network: Network,
+        cfg: Cfg,
+        *,
+        timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        follow_successors: bool = False,
+        producers: TicketValidator | None = None,
+    ) -> SurfaceReader[Item]:
+        """A typed reader of the public surface (each item once, in order, across members)."""
+        item: type[Item] = self.item
+        return SurfaceReader(
+            network,
+            self.what(cfg),
+            self.ids(cfg).surface,
+            lambda body: decode(body, item),
+            follow_successors=follow_successors,
+            connect_timeout_s=timeout_s,
+            producers=producers,
+        )
+
+    def writer(self, network: Network, cfg: Cfg) -> SurfaceWriter:
+        """The ticketed write side; `ValueError` for an organism that takes no writes."""
+        return SurfaceWriter(network, self.what(cfg), self.ids(cfg))
+
+    def committee(
+        self,
+        network: Network,
+        cfg: Cfg,
+        inner: Any,
+        extract: Extractor,
+        members: Sequence[EndpointAddr],
+        *,
+        data_dir: Path | None = None,
+        raft: RaftConfig | None = None,
+        writers: TicketValidator | None = None,
+        republish_s: float = 1.0,
+        access: GroupAccess = MEMBERS_ONLY,
+        tickets: TicketSource = (),
+    ) -> CommitteeMember:
+        """Start one committee member running ``inner`` (the organism's pure machine) behind
+        the framework's surface wrapper; ``extract`` maps each result to the public items."""
+        ids = self.ids(cfg)
+        return CommitteeMember.start(
+            network,
+            self.what(cfg),
+            ids,
+            SurfaceMachine(ids.surface, inner, extract),
+            members,
+            data_dir=data_dir,
+            raft=raft,
+            writers=writers,
+            republish_s=republish_s,
+            access=access,
+            tickets=tickets,
+        )
