@@ -56,8 +56,9 @@ MEMBERS_ONLY = GroupAccess(observers=False, forwarders=False)
 
 #: How often a member looks for newly subscribed readers to replay history to.
 HISTORY_POLL_S = 0.05
-#: How often the leader compares the reader count it sees with the committed one.
-READERS_POLL_S = 0.1
+#: How often the leader compares the reader count it sees with the committed one (it also
+#: bounds how fast reader churn can grow the log: at most one entry per look).
+READERS_POLL_S = 0.5
 
 
 class Request(Wire, frozen=True):
