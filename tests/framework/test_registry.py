@@ -126,7 +126,9 @@ async def test_a_reader_needs_a_readership_ticket(nets: list[Network]) -> None:
 
     holder_net = await network(nets)
     issuer = TicketIssuer(root, operator)
-    ticket = issuer.issue(holder_net.peer_id, holder_net.network_id, holder_net.clock.now_ms(), None)
+    ticket = issuer.issue(
+        holder_net.peer_id, holder_net.network_id, holder_net.clock.now_ms(), None
+    )
     holder = Registry.read(
         holder_net, cfg, addrs(members), readers=readers_acl, tickets=[ticket], raft=FAST
     )
