@@ -19,6 +19,7 @@ from coalition.framework.history import HistoryResolver
 from coalition.framework.keyed_read import ReadRefused
 from coalition.framework.surface import SubscriberCount
 from coalition.ticket_issuer import RecogniseIssuer, TicketIssuer
+from organisms.feed import Feed
 from organisms.registry import Registry, RegistryEntry, RegistryReader
 from pymosaik.discovery import DiscoveryConfig
 from pymosaik.groups.raft import RaftConfig
@@ -161,6 +162,51 @@ async def test_a_watchdog_reads_the_committed_subscriber_count(nets: list[Networ
     assert one.seq > two.seq and one.index > two.index
     assert all(m.status()["subscribers"] in (1, 2) for m in members)  # the followers may lag
     for h in (readers[1], watchdog):
+        await h.close()
+    for m in members:
+        await m.close()
+
+
+async def test_a_late_reader_gets_the_whole_history_through_a_snapshot(
+    nets: list[Network],
+) -> None:
+    cfg = OrganismConfig("registry-snapshot")
+    raft = RaftConfig.loopback(snapshot_threshold=8)  # members compact the log every 8 entries
+    member_nets = [await network(nets) for _ in range(3)]
+    members = [
+        Registry.member(n, cfg, [m.addr for m in member_nets], raft=raft) for n in member_nets
+    ]
+    writer = Registry.publish(await network(nets), cfg)
+    for i in range(20):
+        assert await writer.put("k", RegistryEntry(b"%d" % i, i), timeout_s=15) == i
+    late = Registry.read(await network(nets), cfg, addrs(members), raft=raft)
+    restored: list[int] = []
+    store = late.reader.store
+    real_restore = store.restore
+    store.restore = lambda data: (restored.append(len(data)), real_restore(data))[1]  # type: ignore[method-assign]
+    await late.ready(15)
+    assert restored, "the late reader was expected to start from a snapshot"
+    history = late.entries.history("k")
+    assert [v.value.data for v in history if v.value] == [b"%d" % i for i in range(20)]
+    assert late.writes.items() == ["k"] * 20
+    for h in (late, writer):
+        await h.close()
+    for m in members:
+        await m.close()
+
+
+async def test_a_stream_subscriber_is_counted_too(nets: list[Network]) -> None:
+    cfg = OrganismConfig("feed-count")
+    member_nets = [await network(nets) for _ in range(3)]
+    members = [Feed.member(n, cfg, [m.addr for m in member_nets], raft=FAST) for n in member_nets]
+    ids = SurfaceIds.derive(cfg.organism_id(), writable=True)
+    watchdog = SurfaceReader.of(await network(nets), "count", ids.subscribers, SubscriberCount)
+    assert (await watchdog.ready(drain=False)).count == 0
+    reader = Feed.read(await network(nets), cfg)
+    async with asyncio.timeout(15):
+        while (await watchdog.next()).count != 1:
+            pass
+    for h in (reader, watchdog):
         await h.close()
     for m in members:
         await m.close()

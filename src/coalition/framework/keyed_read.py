@@ -25,7 +25,7 @@ import asyncio
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar, cast
 
 from pymosaik.groups.access import GroupAccess
 from pymosaik.groups.driver import Group, TicketSource
@@ -247,6 +247,7 @@ class KeyedReader:
         self.what = what
         self.store = store
         self._committee = len(committee)
+        self._views: dict[UniqueId, MapView[Any, Any] | VecView[Any]] = {}
         self.group: Group = network.groups.join(
             ids.group_secret,
             machine,
@@ -258,10 +259,21 @@ class KeyedReader:
         )
 
     def map(self, decl: MapSurface[K, V]) -> MapView[K, V]:
-        return MapView(decl, self.store.log(decl))
+        """The view of ``decl`` (the same one, with its ``when()`` cursor, on every call)."""
+        view = self._views.get(decl.surface_id(self.store.organism))
+        if not isinstance(view, MapView):
+            view = self._views[decl.surface_id(self.store.organism)] = MapView(
+                decl, self.store.log(decl)
+            )
+        return cast(MapView[K, V], view)
 
     def vec(self, decl: VecSurface[V]) -> VecView[V]:
-        return VecView(decl, self.store.log(decl))
+        view = self._views.get(decl.surface_id(self.store.organism))
+        if not isinstance(view, VecView):
+            view = self._views[decl.surface_id(self.store.organism)] = VecView(
+                decl, self.store.log(decl)
+            )
+        return cast(VecView[V], view)
 
     async def ready(self, timeout_s: float = 10.0) -> None:
         """Bonded to the leader and caught up with what it had committed when we bonded.
