@@ -207,15 +207,17 @@ class KeyedStore:
     def __init__(self, organism: UniqueId, surfaces: Sequence[AnySurface]) -> None:
         self.organism = organism
         self.logs: dict[UniqueId, SurfaceLog] = {}
+        #: By (kind, name): ``log()`` runs on every write, and deriving the id hashes twice.
+        self._named: dict[tuple[str, str], SurfaceLog] = {}
         for decl in surfaces:
             sid = decl.surface_id(organism)
             if sid in self.logs:
                 raise ValueError(f"surface {decl.name!r} declared twice")
-            self.logs[sid] = SurfaceLog(sid, decl.kind)
+            self.logs[sid] = self._named[decl.kind, decl.name] = SurfaceLog(sid, decl.kind)
 
     def log(self, decl: MapSurface[K, V] | VecSurface[V]) -> SurfaceLog:
         try:
-            return self.logs[decl.surface_id(self.organism)]
+            return self._named[decl.kind, decl.name]
         except KeyError:
             raise KeyError(f"{decl.kind} surface {decl.name!r} is not declared here") from None
 
