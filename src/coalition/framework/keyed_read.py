@@ -11,7 +11,8 @@ Reading is therefore gated where bonding is: the committee's
 ticket) decides who may replicate, and a reader without the ticket is refused
 at the bond, which `ready()` reports as `ReadRefused` with the members' reasons.
 
-``when()`` follows mosaik's ``When`` (``updated()``, ``reaches()``) and adds
+``when()`` follows mosaik's ``When`` (its ``updated()`` is ``changed()`` here, so
+that ``updated(key)`` can be the book's; ``reaches()``) and adds
 the book's keyed waits: ``vec.when().appended()`` returns the next index not
 yet returned by that ``When`` and ``map.when().updated(key)`` the next version
 of ``key``; each ``When`` keeps a cursor, so a loop over it misses nothing even
@@ -65,8 +66,8 @@ class _Cursor:
         self.log = log
         self.start = len(log.entries)
 
-    async def updated(self) -> int:
-        """mosaik ``updated()``: the number of entries once a new one lands."""
+    async def changed(self) -> int:
+        """mosaik's ``updated()``: the number of entries once a new one lands (any key)."""
         await self.log.changed()
         return len(self.log.entries)
 
@@ -93,7 +94,7 @@ class MapWhen(_Cursor, Generic[K, V]):
         self._view = view
         self._seen: dict[bytes, int] = {}
 
-    async def updated(self, key: K) -> Versioned[V]:  # type: ignore[override]
+    async def updated(self, key: K) -> Versioned[V]:
         """The next version of ``key`` this ``When`` has not returned (committed after it began)."""
         raw = self._view.decl.encode_key(key)
         while True:
