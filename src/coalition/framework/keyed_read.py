@@ -32,7 +32,7 @@ from pymosaik.groups.access import GroupAccess
 from pymosaik.groups.driver import Group, TicketSource
 from pymosaik.groups.raft import LeadershipPreference, RaftConfig
 from pymosaik.network import Network
-from pymosaik.primitives import UniqueId, encode
+from pymosaik.primitives import UniqueId
 from pymosaik.transport import EndpointAddr
 
 from .committee import SurfaceIds
@@ -261,19 +261,17 @@ class KeyedReader:
 
     def map(self, decl: MapSurface[K, V]) -> MapView[K, V]:
         """The view of ``decl`` (the same one, with its ``when()`` cursor, on every call)."""
-        view = self._views.get(decl.surface_id(self.store.organism))
+        log = self.store.log(decl)
+        view = self._views.get(log.surface)
         if not isinstance(view, MapView):
-            view = self._views[decl.surface_id(self.store.organism)] = MapView(
-                decl, self.store.log(decl)
-            )
+            view = self._views[log.surface] = MapView(decl, log)
         return cast(MapView[K, V], view)
 
     def vec(self, decl: VecSurface[V]) -> VecView[V]:
-        view = self._views.get(decl.surface_id(self.store.organism))
+        log = self.store.log(decl)
+        view = self._views.get(log.surface)
         if not isinstance(view, VecView):
-            view = self._views[decl.surface_id(self.store.organism)] = VecView(
-                decl, self.store.log(decl)
-            )
+            view = self._views[log.surface] = VecView(decl, log)
         return cast(VecView[V], view)
 
     async def ready(self, timeout_s: float = 10.0) -> None:
@@ -299,10 +297,6 @@ class KeyedReader:
                 raise ConnectTimeout(self.what, timeout_s)
             await asyncio.sleep(READY_POLL_S)
 
-    @property
-    def subscribed(self) -> bool:
-        return bool(self.group.links)
-
     async def close(self) -> None:
         await self.group.close()
 
@@ -311,8 +305,3 @@ class KeyedReader:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-def encoded_index(index: int) -> bytes:
-    """A Vec element's key in entries and pointers."""
-    return encode(index)
