@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import beacon, compute, raft, storage, streams, zipnet
+from . import beacon, compute, keyed, raft, storage, streams, zipnet
 from .common import write_result
 
 
@@ -20,6 +20,7 @@ def main() -> None:
     z = sub.add_parser("zipnet", help="zipnet server cost vs AES-CTR, unseal vs libsodium, latency")
     z.add_argument("--sizes", default="10,100,1000", help="client counts, comma-separated")
     sub.add_parser("storage", help="the cost of the Raft storage checksums per entry")
+    sub.add_parser("keyed", help="keyed surfaces: history-keeping apply, snapshot, delivery")
     args = parser.parse_args()
     if args.bench == "streams":
         result = streams.main(args.systems.split(","))
@@ -39,6 +40,11 @@ def main() -> None:
     if args.bench == "storage":
         result = storage.main()
         path = write_result("storage", result)
+        print(json.dumps(result, indent=2))
+        print(f"written {path}")
+    if args.bench == "keyed":
+        result = keyed.main()
+        path = write_result("keyed", result)
         print(json.dumps(result, indent=2))
         print(f"written {path}")
     if args.bench == "zipnet":

@@ -18,6 +18,7 @@ MODULES = [
     "compute",
     "decode_guards",
     "raft_nodes",
+    "keyed",
 ]
 
 

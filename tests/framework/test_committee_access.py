@@ -206,11 +206,15 @@ async def test_reader_reads_and_only_a_writer_gets_into_the_log(committee: Commi
     writer, _ = c.observe(writer_net, [c.ticket(CommitteeRole.WRITER, writer_net)])
     async with asyncio.timeout(15):
         while not (
-            reader.applied_index == log[0]
+            reader.applied_index > log[0]  # the leader commits the new reader count
             and reader.leader is not None
             and writer.leader in writer.links
         ):
             await asyncio.sleep(0.05)
+    log = await _settled(c)
+    async with asyncio.timeout(15):
+        await reader.when().applied_reaches(log[0])
+    assert c.members[0].member.status()["subscribers"] == 2  # type: ignore[attr-defined]
     assert reader_inner.cards() == c.inner(0).cards()  # it reads the committee's state
     for i in range(3):
         assert c.group(i).observers == {reader_net.peer_id, writer_net.peer_id}

@@ -7,6 +7,11 @@ write requests from the organism's request stream, gated by the organism's
 TicketValidator. Every member executes every request it receives; the
 machine's request memory makes that idempotent, and every member replies, so a
 writer is answered as long as one member lives.
+
+The leader also commits how many readers the surface has (stream subscribers
+and log observers, by PeerId) whenever that changes, and every member
+publishes the committed count on a public stream (``SurfaceIds.subscribers``)
+that anyone may read: a watchdog needs no reader ticket to see it.
 """
 
 from __future__ import annotations
@@ -32,7 +37,16 @@ from pymosaik.tickets import TicketValidator
 from pymosaik.transport import EndpointAddr
 
 from ..retirement import RetirementMarker
-from .surface import Frame, Retire, SurfaceMachine, SurfaceResult, Wrapped
+from .surface import (
+    Frame,
+    Published,
+    Readers,
+    Retire,
+    SubscriberCount,
+    SurfaceMachine,
+    SurfaceResult,
+    Wrapped,
+)
 
 __all__ = ["MEMBERS_ONLY", "CommitteeMember", "Reply", "Request", "SurfaceIds"]
 
@@ -42,6 +56,9 @@ MEMBERS_ONLY = GroupAccess(observers=False, forwarders=False)
 
 #: How often a member looks for newly subscribed readers to replay history to.
 HISTORY_POLL_S = 0.05
+#: How often the leader compares the reader count it sees with the committed one (it also
+#: bounds how fast reader churn can grow the log: at most one entry per look).
+READERS_POLL_S = 0.5
 
 
 class Request(Wire, frozen=True):
@@ -78,6 +95,11 @@ class SurfaceIds:
     def replies(self) -> UniqueId | None:
         return None if self.requests is None else self.requests.derive("replies")
 
+    @property
+    def subscribers(self) -> UniqueId:
+        """The public stream of the surface's committed reader count (`SubscriberCount`)."""
+        return self.surface.derive("subscribers")
+
 
 @dataclass
 class CommitteeMember:
@@ -92,6 +114,7 @@ class CommitteeMember:
     republish_s: float
     requests: Consumer[Request] | None = None
     replies: Producer[Reply] | None = None
+    counts: Producer[Frame] | None = None
     _scope: TaskScope = field(default_factory=lambda: TaskScope("committee member"))
 
     @classmethod
@@ -141,8 +164,12 @@ class CommitteeMember:
             access=access,
             tickets=tickets,
         )
-        member = cls(network, what, ids, machine, group, producer, republish_s, requests, replies)
+        counts = network.streams.producer(Frame, stream_id=ids.subscribers).build()
+        member = cls(
+            network, what, ids, machine, group, producer, republish_s, requests, replies, counts
+        )
         member._scope.spawn(member._republish(), name=f"{what}:republish")
+        member._scope.spawn(member._readership(), name=f"{what}:readers")
         member._scope.spawn(member._history(), name=f"{what}:history")
         if requests is not None:
             member._scope.spawn(member._intake(), name=f"{what}:intake")
@@ -175,6 +202,33 @@ class CommitteeMember:
             last = self.machine.last_frame
             if last is not None:
                 _offer(self.producer, last)
+            self._offer_count()
+
+    def readers(self) -> int:
+        """Distinct peers reading this surface from here: stream subscribers and observers."""
+        peers = {c.consumer_id for c in self.producer.consumers() if c.is_connected}
+        return len(peers | self.group.observers)
+
+    async def _readership(self) -> None:
+        """The leader commits the reader count when it changes; every member publishes it."""
+        published: SubscriberCount | None = None
+        while True:
+            await asyncio.sleep(READERS_POLL_S)
+            committed = self.machine.subscribers
+            if self.group.is_leader:
+                seen = self.readers()
+                if committed is None or committed.count != seen:
+                    with contextlib.suppress(GroupError, DecodeError):
+                        decode(await self.group.execute(encode(Readers(seen))), SurfaceResult)
+            if self.machine.subscribers != published:
+                published = self._offer_count()
+
+    def _offer_count(self) -> SubscriberCount | None:
+        count = self.machine.subscribers
+        if count is not None and self.counts is not None:
+            frame = Frame(self.ids.subscribers, count.seq, Published(encode(count)))
+            _offer(self.counts, frame)
+        return count
 
     async def _history(self) -> None:
         """When a new reader subscribes, replay recent frames (readers drop duplicates).
@@ -214,6 +268,7 @@ class CommitteeMember:
             "term": self.group.node.term,
             "bonds": len(self.group.links),
             "frames": self.machine.next_seq,
+            "subscribers": self.machine.subscribers.count if self.machine.subscribers else 0,
             "retired": self.machine.retired is not None,
             # Messages from outsiders dropped before the log, by reason (decision 0012).
             "refused": dict(self.group.refused),
@@ -235,6 +290,8 @@ class CommitteeMember:
             await self.requests.close()
         if self.replies is not None:
             await self.replies.close()
+        if self.counts is not None:
+            await self.counts.close()
         await self.producer.close()
         await self.group.close()
 

@@ -10,6 +10,10 @@ without a history service.
 The last frame of a retired surface is a `Retirement`: after it the machine
 admits nothing, and a reader that meets it either follows the successor's
 surface or raises `OrganismRetired`.
+
+How many readers a surface has is committed too (`Readers`, proposed by the
+leader when the count it sees changes), so the count is one agreed number a
+third party can read from any member (`SubscriberCount`).
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from ..retirement import RetirementMarker
 __all__ = [
     "Frame",
     "Published",
+    "Readers",
     "Retire",
     "Retirement",
+    "SubscriberCount",
     "SurfaceMachine",
     "SurfaceResult",
     "Wrapped",
@@ -72,6 +78,20 @@ class Retire(Wire, frozen=True, tag="retire"):
     successor_surface: UniqueId | None = None
 
 
+class Readers(Wire, frozen=True, tag="readers"):
+    """The leader saw ``count`` distinct readers (only members propose it: the intake wraps)."""
+
+    count: int
+
+
+class SubscriberCount(Wire, frozen=True):
+    """The committed number of readers of a surface; ``seq`` counts changes from 0."""
+
+    count: int
+    seq: int
+    index: int  # the committee log index that committed it
+
+
 class SurfaceResult(Wire, frozen=True):
     ok: bool
     reason: str = ""
@@ -84,9 +104,12 @@ class _Image(Wire, frozen=True):
     retired: Retirement | None
     recent: tuple[Frame, ...]
     requests: tuple[tuple[UniqueId, bytes], ...]
+    subscribers: SubscriberCount | None = None
 
 
-_COMMAND = Wrapped | Retire
+_COMMAND = Wrapped | Retire | Readers
+#: Bound on a machine image (keyed surfaces keep their whole history in it).
+MAX_IMAGE_BYTES: Final = 256 * 1024 * 1024
 
 #: Given the inner machine's result for a command, the public bodies it yields.
 Extractor = Callable[[bytes], list[bytes]]
@@ -111,15 +134,19 @@ class SurfaceMachine:
         self.requests: dict[UniqueId, bytes] = {}
         #: Called with every new frame as it is applied (the member's publisher).
         self.on_frame: Callable[[Frame], None] | None = None
+        #: The committed reader count (None until the leader first proposes one).
+        self.subscribers: SubscriberCount | None = None
 
     def signature(self) -> UniqueId:
         return self.inner.signature().derive("surface.v1")
 
     def apply(self, command: bytes, ctx: ApplyContext) -> bytes:
         try:
-            cmd: Wrapped | Retire = decode(command, _COMMAND)  # type: ignore[arg-type]
+            cmd: Wrapped | Retire | Readers = decode(command, _COMMAND)  # type: ignore[arg-type]
         except DecodeError as exc:
             return encode(SurfaceResult(False, f"malformed command: {exc}"))
+        if isinstance(cmd, Readers):
+            return self._readers(cmd.count, ctx.index)
         if isinstance(cmd, Wrapped) and cmd.request is not None and cmd.request in self.requests:
             return self.requests[cmd.request]  # a resend: answer it, even after retirement
         if self.retired is not None:
@@ -137,6 +164,16 @@ class SurfaceMachine:
             while len(self.requests) > REQUEST_MEMORY:
                 del self.requests[next(iter(self.requests))]
         return out
+
+    def _readers(self, count: int, index: int) -> bytes:
+        current = self.subscribers
+        if count < 0:
+            return encode(SurfaceResult(False, "negative reader count"))
+        if current is None or current.count != count:
+            self.subscribers = SubscriberCount(
+                count, 0 if current is None else current.seq + 1, index
+            )
+        return encode(SurfaceResult(True))
 
     def _emit(self, content: Published | Retirement) -> None:
         frame = Frame(self.surface, self.next_seq, content)
@@ -156,16 +193,18 @@ class SurfaceMachine:
                 self.retired,
                 tuple(self.recent),
                 tuple(self.requests.items()),
+                self.subscribers,
             )
         )
 
     def restore(self, data: bytes) -> None:
-        image = decode(data, _Image)
+        image = decode(data, _Image, max_size=MAX_IMAGE_BYTES)
         self.inner.restore(image.inner)
         self.next_seq = image.next_seq
         self.retired = image.retired
         self.recent = deque(image.recent, maxlen=FRAME_HISTORY)
         self.requests = dict(image.requests)
+        self.subscribers = image.subscribers
         if self.on_frame is not None and self.recent:
             self.on_frame(self.recent[-1])
 

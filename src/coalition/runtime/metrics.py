@@ -61,6 +61,11 @@ class _MemberCollector(Collector):
         yield gauge("coalition_raft_bonds", "bonded committee links", figures.get("bonds"))
         yield gauge("coalition_surface_frames", "frames published", figures.get("frames"))
         yield gauge(
+            "coalition_surface_subscribers",
+            "readers of the surface (committed count)",
+            figures.get("subscribers"),
+        )
+        yield gauge(
             "coalition_storage_damaged",
             "1 after a damaged record",
             bool(figures.get("storage_fault")),
