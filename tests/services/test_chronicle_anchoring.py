@@ -70,7 +70,7 @@ def seal(machine: ChronicleMachine, name: str) -> None:
 
 
 async def until(predicate: object) -> None:
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(30):  # eth-tester is slow on a loaded machine
         while not predicate():  # type: ignore[operator]
             await asyncio.sleep(0.01)
 
