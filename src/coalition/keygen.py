@@ -59,10 +59,13 @@ class JustifyCmd(Wire, frozen=True, tag="justify"):
 
 
 class ClosePhase(Wire, frozen=True, tag="close"):
-    """Deadline reached: 'dealing', 'complaints' or 'finish' (idempotent)."""
+    """Deadline reached: 'dealing', 'complaints' or 'finish' (idempotent). ``at_ms`` is the
+    proposer's clock: the 'finish' that completes the run records when the key came to be
+    (a committed time every replica agrees on, e.g. a beacon's genesis)."""
 
     member: int
     phase: str
+    at_ms: int = 0
 
 
 KeygenCmd = Register | DealCmd | ComplaintCmd | JustifyCmd | ClosePhase
@@ -89,6 +92,8 @@ class KeygenState(Generic[E]):
         self.registry: dict[int, ShareBundle] = {}
         self.transcript = DkgTranscript(group, params)
         self._deals: dict[int, Deal] = {}
+        #: When the run finished (the completing 'finish' command's ``at_ms``), once done.
+        self.finished_at_ms: int | None = None
 
     @property
     def result(self) -> DkgResult | None:
@@ -130,7 +135,7 @@ class KeygenState(Generic[E]):
             if body.justification.dealer != body.member:
                 return "only the accused dealer justifies"
             return tr.apply_justification(body.justification)
-        return self._close(body.phase)
+        return self._close(body.phase, body.at_ms)
 
     def apply_logged(self, body: KeygenCmd, signed: S, log: list[S]) -> tuple[bool, str]:
         """``apply`` for a machine that keeps its accepted key-generation commands (its
@@ -141,7 +146,7 @@ class KeygenState(Generic[E]):
             return True, ""
         return why == "", why
 
-    def _close(self, phase: str) -> str | None:
+    def _close(self, phase: str, at_ms: int) -> str | None:
         tr = self.transcript
         if phase == "dealing":
             tr.close_dealing()
@@ -149,6 +154,8 @@ class KeygenState(Generic[E]):
             tr.close_complaints()
         elif phase == "finish":
             if tr.finish() is not None and tr.result is not None:
+                if self.finished_at_ms is None:
+                    self.finished_at_ms = at_ms
                 for i, vk in enumerate(tr.result.verification_keys, start=1):
                     b = self.registry[i]
                     self.registry[i] = ShareBundle(i, b.encryption_key, vk)
@@ -304,4 +311,4 @@ class KeygenMember(Generic[E]):
         if close is None or close in self._closes_sent:
             return []
         self._closes_sent.add(close)
-        return [ClosePhase(self.index, close)]
+        return [ClosePhase(self.index, close, now_ms)]

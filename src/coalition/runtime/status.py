@@ -19,6 +19,7 @@ from typing import Any, Final
 from rich.table import Table
 
 from ..modules import ModuleKind
+from ..services.registry import runnable
 from .files import now, pid_alive, read_json
 from .plan import Plan
 
@@ -28,12 +29,12 @@ STALE_AFTER: Final = 3.0
 SUPERVISOR_FILE: Final = "supervisor.json"
 SUPERVISOR_PID: Final = "supervisor.pid"
 LIVE_STATES: Final = frozenset({"running", "retiring", "retired"})
-#: The figures each committee row shows, in order (keys of `ModuleMember.status()`).
-FIGURES: Final[Mapping[ModuleKind, tuple[tuple[str, str], ...]]] = {
-    ModuleKind.ATLAS: (("atlas_members", "member cards"),),
-    ModuleKind.ALMANAC: (("almanac_seq", "tick"),),
-    ModuleKind.CHRONICLE: (("chronicle_length", "length"), ("anchored_seq", "anchored")),
-}
+
+
+def module_figures(kind: ModuleKind) -> tuple[tuple[str, str], ...]:
+    """The figures ``kind``'s committee row shows, in order (declared by its `ModuleSpec`)."""
+    spec = runnable().get(kind)
+    return spec.figures if spec is not None else ()
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,7 @@ def collect(data_dir: Path, plan: Plan) -> Snapshot:
         elif votes := Counter(v.leader for v in live if v.leader):
             leader_peer = votes.most_common(1)[0][0]
         leader = None if leader_peer is None else names.get(leader_peer, leader_peer[:8])
-        figure_keys = [k for k, _ in FIGURES.get(kind, ())] + ["committed"]
+        figure_keys = [k for k, _ in module_figures(kind)] + ["committed"]
         # Followers may lag the leader; the committee has committed at least the maximum.
         agg = {
             key: max(vals)
@@ -320,7 +321,7 @@ def render(snap: Snapshot) -> Table:
     for c in snap.committees:
         kind = ModuleKind(c.module)
         figures = ", ".join(
-            f"{label} {c.figures[key]}" for key, label in FIGURES.get(kind, ()) if key in c.figures
+            f"{label} {c.figures[key]}" for key, label in module_figures(kind) if key in c.figures
         )
         if c.retired:
             figures = (figures + ", " if figures else "") + "[yellow]retired[/]"

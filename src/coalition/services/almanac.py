@@ -249,4 +249,5 @@ ALMANAC: Final[ModuleSpec[AlmanacTick, AlmanacMachine]] = ModuleSpec(
     module_organism(ModuleKind.ALMANAC, AlmanacTick, writable=False),
     _machine,
     _start,
+    (("almanac_seq", "tick"),),
 )

@@ -253,5 +253,9 @@ def _start(ctx: MemberContext, member: CommitteeMember, inner: AtlasMachine) -> 
 
 
 ATLAS: Final[ModuleSpec[AtlasView, AtlasMachine]] = ModuleSpec(
-    ModuleKind.ATLAS, module_organism(ModuleKind.ATLAS, AtlasView, writable=True), _machine, _start
+    ModuleKind.ATLAS,
+    module_organism(ModuleKind.ATLAS, AtlasView, writable=True),
+    _machine,
+    _start,
+    (("atlas_members", "member cards"),),
 )

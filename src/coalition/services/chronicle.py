@@ -394,4 +394,5 @@ CHRONICLE: Final[ModuleSpec[ChronicleEntry, ChronicleMachine]] = ModuleSpec(
     module_organism(ModuleKind.CHRONICLE, ChronicleEntry, writable=True),
     _machine,
     _start,
+    (("chronicle_length", "length"), ("anchored_seq", "anchored")),
 )

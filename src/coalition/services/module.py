@@ -129,6 +129,8 @@ class ModuleSpec(Generic[Item, Inner]):
     machine: MachineFactory[Inner]
     #: Starts what a member runs beside its committee (pure cores on the wall clock).
     start: Callable[[MemberContext, CommitteeMember, Inner], ModuleMember]
+    #: What ``coalition status`` shows for the committee: (key of ``status()``, label).
+    figures: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

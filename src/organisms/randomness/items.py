@@ -30,15 +30,6 @@ class RandomnessConfig(Wire, frozen=True):
     def kind(self) -> Scheme:
         return Scheme(self.scheme)
 
-    def round_at(self, ms: int) -> int:
-        """The newest round due at wall time ``ms`` (0 before genesis), as drand counts."""
-        if ms < self.genesis_ms:
-            return 0
-        return (ms - self.genesis_ms) // self.period_ms + 1
-
-    def round_time(self, round_: int) -> int:
-        return self.genesis_ms + (round_ - 1) * self.period_ms
-
 
 def randomness_root(cfg: RandomnessConfig) -> UniqueId:
     return UniqueId.from_parts(
@@ -56,6 +47,16 @@ class RandomnessCard(Wire, frozen=True):
     n: int
     period_ms: int
     genesis_ms: int
+
+
+class BeaconRound(Wire, frozen=True):
+    """The Randomness surface's item: a verified round and the card it verifies against.
+
+    A consumer pins the card the first time (or compares it with one it got out of band) and
+    checks every later round against the same group key: ``verify_tick(card, tick)``."""
+
+    tick: BeaconTick
+    card: RandomnessCard
 
 
 class SubmitPartial(Wire, frozen=True, tag="partial"):

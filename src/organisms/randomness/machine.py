@@ -71,12 +71,34 @@ class BeaconMachine:
         self._partials: dict[int, PartialSignature] = {}
         self.bad: deque[BadPartial] = deque(maxlen=HISTORY)
 
+    @property
+    def genesis_ms(self) -> int | None:
+        """Round 1's time: the config's, or — with ``genesis_ms = 0`` — the second period
+        boundary after the committed end of key generation (every replica computes the same),
+        so a committee started at any time begins at round 1 instead of catching up from an
+        epoch long past. None until then."""
+        if self.cfg.genesis_ms:
+            return self.cfg.genesis_ms
+        done = self.keygen.finished_at_ms
+        if done is None or self.keygen.result is None:
+            return None
+        period = self.cfg.period_ms
+        return (done // period + 2) * period
+
+    def round_at(self, ms: int) -> int:
+        """The newest round due at wall time ``ms`` (0 before genesis), as drand counts."""
+        genesis = self.genesis_ms
+        if genesis is None or ms < genesis:
+            return 0
+        return (ms - genesis) // self.cfg.period_ms + 1
+
     def card(self) -> RandomnessCard | None:
         key = self.keygen.result
-        if key is None:
+        genesis = self.genesis_ms
+        if key is None or genesis is None:
             return None
         c = self.cfg
-        return RandomnessCard(c.scheme, key.group_key, c.t, c.n, c.period_ms, c.genesis_ms)
+        return RandomnessCard(c.scheme, key.group_key, c.t, c.n, c.period_ms, genesis)
 
     def signature(self) -> UniqueId:
         return randomness_root(self.cfg).derive("committee.v1")

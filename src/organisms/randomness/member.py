@@ -41,7 +41,7 @@ class BeaconMemberCore:
         out = [Signed.by(self._key, b) for b in self.keygen.step(m.keygen, now_ms)]
         share = self.share
         r = m.next_round
-        if share is None or r in self._signed or m.cfg.round_at(now_ms) < r:
+        if share is None or r in self._signed or m.round_at(now_ms) < r:
             return out
         self._signed.add(r)
         partial = partial_sign(m.cfg.kind, share, r, m.previous)

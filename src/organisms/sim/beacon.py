@@ -100,7 +100,7 @@ def _check(
     for tick in rng.sample(list(m.ticks), min(8, len(m.ticks))):  # pairing checks are costly
         if not verify_tick(scheme, group_key, tick):
             res.add("verifies", f"round {tick.round} does not verify")
-    due = b.cfg.round_at(b.runner.now_ms)
+    due = b.replicas[0].round_at(b.runner.now_ms)
     if not rounds or rounds[-1] < due - 2:
         res.add("caught-up", f"last round {rounds[-1] if rounds else 0}, due {due}")
     accused = {e.member for e in m.bad}

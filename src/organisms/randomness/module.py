@@ -1,0 +1,159 @@
+"""The Randomness module as ``coalition up`` runs it: the beacon committee, declared once.
+
+`RANDOMNESS` is registered under the ``coalition.modules`` entry-point group (pyproject), so
+the coalition runtime runs it like Atlas or Almanac without importing this package. Its
+parameters come from the coalition file's ``[randomness.content.params]`` (they are in the
+fingerprint): ``scheme`` (a drand scheme id, default ``bls-unchained-g1-rfc9380``),
+``period_ms`` (default 3000), ``threshold`` (default a strict majority of the committee),
+``genesis_ms`` (default 0: round 1 starts two periods after the key generation finished) and
+``epoch``. Each member keeps its key-generation seed in its data directory (``keygen.seed``,
+0600), so a restarted member recomputes its share from its log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from coalition.config import CoalitionConfig
+from coalition.crypto.beacon import Scheme
+from coalition.framework.committee import CommitteeMember
+from coalition.framework.core_host import CoreHost
+from coalition.framework.surface import Extractor, Wrapped
+from coalition.keygen import KeygenSecrets
+from coalition.modules import ModuleKind
+from coalition.runtime.files import load_or_create_seed
+from coalition.services.module import BaseModuleMember, MemberContext, ModuleSpec, module_organism
+from pymosaik.primitives import DecodeError, PeerId, UniqueId, decode, encode
+
+from .items import BeaconRound, RandomnessConfig, RandomnessResult, Signed
+from .machine import BeaconMachine
+from .member import BeaconMemberCore
+
+__all__ = ["RANDOMNESS", "Randomness", "RandomnessMember", "randomness_config"]
+
+log = logging.getLogger("organisms.randomness")
+
+SEED_FILE: Final = "keygen.seed"
+DEFAULT_PERIOD_MS: Final = 3_000
+
+
+def _params(coalition: CoalitionConfig) -> dict[str, object]:
+    slot = coalition.module(ModuleKind.RANDOMNESS)
+    if slot is None:
+        raise ValueError(f"coalition {coalition.instance_name!r} ships no randomness module")
+    raw = slot.body.content.preimage
+    if not raw:
+        return {}
+    try:
+        params = decode(raw, dict)
+    except DecodeError:
+        raise ValueError("randomness content is not a parameter table") from None
+    return {str(k): v for k, v in params.items()}
+
+
+def _int(params: Mapping[str, object], key: str, default: int) -> int:
+    value = params.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"randomness {key} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def randomness_config(coalition: CoalitionConfig, n: int) -> RandomnessConfig:
+    """The beacon's config for a committee of ``n``, from the coalition's module parameters;
+    `ValueError` (one line) for a parameter that is not what the module takes."""
+    params = _params(coalition)
+    slot = coalition.module(ModuleKind.RANDOMNESS)
+    assert slot is not None
+    scheme = params.get("scheme", Scheme.UNCHAINED_G1.value)
+    if not isinstance(scheme, str) or scheme not in {s.value for s in Scheme}:
+        names = ", ".join(s.value for s in Scheme)
+        raise ValueError(f"randomness scheme must be one of {names}, got {scheme!r}")
+    cfg = RandomnessConfig(
+        slot.body.name,
+        _int(params, "threshold", n // 2 + 1),
+        n,
+        scheme,
+        _int(params, "period_ms", DEFAULT_PERIOD_MS),
+        _int(params, "genesis_ms", 0),
+        _int(params, "epoch", 0),
+    )
+    cfg.check()
+    return cfg
+
+
+def _machine(
+    coalition: CoalitionConfig,
+    peers: Sequence[PeerId],
+    operator: PeerId,
+    member_operators: Mapping[UniqueId, PeerId] | None,
+) -> tuple[BeaconMachine, Extractor]:
+    machine = BeaconMachine(randomness_config(coalition, len(peers)), peers)
+
+    def rounds(result: bytes) -> list[bytes]:
+        card = machine.card()
+        ticks = decode(result, RandomnessResult).ticks
+        return [encode(BeaconRound(t, card)) for t in ticks] if card is not None else []
+
+    return machine, rounds
+
+
+@dataclass
+class RandomnessMember(BaseModuleMember):
+    inner: BeaconMachine | None = None
+    host: CoreHost[BeaconMachine, Signed] | None = None
+    core: BeaconMemberCore | None = None
+
+    def extra(self) -> dict[str, object]:
+        assert self.inner is not None
+        assert self.core is not None
+        last = self.inner.ticks[-1].round if self.inner.ticks else None
+        error = self.core.keygen.error or self.inner.keygen.transcript.failure
+        state = "ready" if self.core.share is not None else ("failed" if error else "generating")
+        return {
+            "beacon_round": last,
+            "beacon_key": state,
+            "bad_partials": len(self.inner.bad),
+        }
+
+    async def close(self) -> None:
+        try:
+            if self.host is not None:
+                await self.host.aclose()
+        finally:
+            await super().close()
+
+
+def _start(ctx: MemberContext, member: CommitteeMember, inner: BeaconMachine) -> RandomnessMember:
+    key = ctx.network.endpoint.secret_key
+    index = ctx.peers.index(key.peer_id) + 1
+    session = inner.keygen.params.session
+    if ctx.data_dir is not None:
+        ctx.data_dir.mkdir(parents=True, exist_ok=True)
+        secrets = KeygenSecrets.from_seed(load_or_create_seed(ctx.data_dir / SEED_FILE), session)
+    else:
+        secrets = KeygenSecrets.fresh()  # nothing to restart from: the share lives in memory
+    core = BeaconMemberCore(index, key, scheme=inner.cfg.kind, secrets=secrets)
+    host: CoreHost[BeaconMachine, Signed] = CoreHost(
+        member.group, inner, core, lambda cmd: encode(Wrapped(encode(cmd)))
+    )
+    m = RandomnessMember(ModuleKind.RANDOMNESS, member, ctx, inner=inner, host=host, core=core)
+    host.start()
+    return m
+
+
+RANDOMNESS: Final[ModuleSpec[BeaconRound, BeaconMachine]] = ModuleSpec(
+    ModuleKind.RANDOMNESS,
+    module_organism(ModuleKind.RANDOMNESS, BeaconRound, writable=False),
+    _machine,
+    _start,
+    (("beacon_round", "round"), ("bad_partials", "bad partials")),
+)
+
+
+class Randomness:
+    """``Randomness.read(network, coalition)`` → verified rounds with their card, in order."""
+
+    read = RANDOMNESS.organism.read

@@ -1,0 +1,92 @@
+"""The Randomness module run the way `coalition up` runs it: `start_member` finds it through
+the registry (an entry-point plugin), each member keeps its key-generation seed in its data
+directory, and an integrator reads verified rounds with their card."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from coalition import CoalitionConfig
+from coalition.content import ContentParams
+from coalition.crypto.beacon import Scheme, verify_tick
+from coalition.modules import ModuleConfig, ModuleKind, RandomnessConfig
+from coalition.services.committees import start_member
+from coalition.services.module import ModuleMember
+from coalition.services.registry import runnable
+from organisms.randomness.module import RANDOMNESS, Randomness, randomness_config
+from pymosaik.discovery import DiscoveryConfig
+from pymosaik.groups.raft import RaftConfig
+from pymosaik.network import Network
+from pymosaik.primitives import SecretKey
+
+PARAMS = {"scheme": Scheme.UNCHAINED_G1.value, "period_ms": 500, "threshold": 2}
+
+
+def coalition(params: dict[str, object]) -> CoalitionConfig:
+    body = ModuleConfig("beacon", ContentParams.from_params(params))  # type: ignore[arg-type]
+    return CoalitionConfig(instance_name="randomness-module", randomness=RandomnessConfig(body))
+
+
+def test_the_module_is_registered_and_its_parameters_are_checked() -> None:
+    assert runnable()[ModuleKind.RANDOMNESS] is RANDOMNESS
+    cfg = randomness_config(coalition(PARAMS), 3)
+    assert (cfg.t, cfg.n, cfg.period_ms, cfg.genesis_ms) == (2, 3, 500, 0)
+    assert randomness_config(coalition({}), 5).t == 3  # a strict majority by default
+    with pytest.raises(ValueError, match="scheme must be one of"):
+        randomness_config(coalition({"scheme": "md5"}), 3)
+    with pytest.raises(ValueError, match="period_ms must be a non-negative integer"):
+        randomness_config(coalition({"period_ms": "fast"}), 3)
+    with pytest.raises(ValueError, match="t ≤ n"):
+        randomness_config(coalition({"threshold": 4}), 3)
+
+
+async def test_members_produce_rounds_an_integrator_verifies(tmp_path: Path) -> None:
+    cfg = coalition(PARAMS)
+    nets: list[Network] = []
+    members: list[ModuleMember] = []
+    operator = SecretKey.generate()
+    try:
+        for _ in range(4):
+            boot = [nets[0].addr] if nets else []
+            nets.append(await Network.create(bootstrap=boot, discovery=DiscoveryConfig.loopback()))
+        addrs = [n.addr for n in nets[:3]]
+        for i, net in enumerate(nets[:3]):
+            members.append(
+                await start_member(
+                    ModuleKind.RANDOMNESS,
+                    net,
+                    cfg,
+                    committee=addrs,
+                    operator_key=operator,
+                    data_dir=tmp_path / f"m{i}",
+                    raft=RaftConfig.loopback(),
+                )
+            )
+        reader = Randomness.read(nets[3], cfg, timeout_s=40)
+        async with asyncio.timeout(60):
+            first = await reader.ready(drain=False)
+            rounds = [first]
+            while len(rounds) < 3:
+                rounds.append(await reader.next())
+        card = first.card
+        assert card.t == 2 and card.n == 3 and card.genesis_ms > 0
+        for r in rounds:
+            assert r.card == card  # one key for the whole run
+            assert verify_tick(Scheme(card.scheme), card.group_key, r.tick)
+        numbers = [r.tick.round for r in rounds]
+        assert numbers == list(range(numbers[0], numbers[0] + 3))
+        for i in range(3):
+            seed = tmp_path / f"m{i}" / "keygen.seed"
+            assert seed.stat().st_mode & 0o777 == 0o600
+        status = members[0].status()
+        assert status["module"] == "randomness"
+        assert isinstance(status["beacon_round"], int) and status["beacon_round"] >= 1
+        await reader.close()
+    finally:
+        for m in members:
+            await m.close()
+        for n in nets:
+            await n.close()
