@@ -1,8 +1,8 @@
 """`AclComposition`: the published shape of a component's TicketValidator composition.
 
-The coalition layer does not evaluate ACLs; it folds their *description* into
-fingerprints so that changing who may bond is a visible identity change. The
-runtime maps each clause onto a TicketValidator (pymosaik.tickets) later.
+Its *description* folds into fingerprints, so changing who may bond is a visible identity
+change; `coalition.acl_validator.compile_acl` evaluates it (one ticket requirement per clause,
+the refusal naming the failing clause).
 """
 
 from __future__ import annotations
