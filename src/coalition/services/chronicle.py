@@ -20,13 +20,27 @@ from typing import TYPE_CHECKING, Final
 
 from pymosaik.groups.driver import GroupError
 from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
+from pymosaik.tickets import Ticket
 
 from ..config import CoalitionConfig
 from ..framework.committee import CommitteeMember
 from ..framework.surface import Extractor
 from ..identity import ZERO_ID
 from ..modules import ModuleKind
-from .chronicle_log import ChronicleEntry, ChronicleKind, CoalitionPublished, EntrySignature
+from ..ticket_issuer import (
+    MAX_TICKET_BYTES,
+    IssuedTicket,
+    TicketIssuer,
+    recognise_coalition_issuer,
+)
+from .chronicle_log import (
+    MEMBER_KINDS,
+    ChronicleEntry,
+    ChronicleKind,
+    CoalitionPublished,
+    EntrySignature,
+    member_kind_problem,
+)
 from .module import BaseModuleMember, MemberContext, ModuleSpec, module_organism, wall_ms
 
 if TYPE_CHECKING:  # web3 costs ~1 s to import; only anchoring members need it
@@ -44,6 +58,9 @@ __all__ = [
     "ChronicleResult",
     "ChronicleSignCore",
     "Sign",
+    "writer_issuers",
+    "writer_ticket",
+    "writer_ticket_root",
 ]
 
 _APPEND_DOMAIN: Final = b"mosaik.chronicle.append.v1|"
@@ -54,16 +71,22 @@ MAX_QUERY: Final = 512
 
 
 class Append(Wire, frozen=True, tag="append"):
+    """An append signed by ``signer``: the coalition operator for operator kinds; for member
+    kinds (D11) the member or agent itself, with ``ticket`` — its Chronicle writer ticket (an
+    encoded `IssuedTicket`), checked by every replica against ``requested_at_ms``."""
+
     kind: ChronicleKind
     requested_at_ms: int
     signer: bytes
     signature: bytes
+    ticket: bytes = b""
 
     @classmethod
-    def signed(cls, key: SecretKey, kind: ChronicleKind, now_ms: int) -> Append:
-        return cls(
-            kind, now_ms, key.peer_id.bytes, key.sign(_APPEND_DOMAIN + encode((kind, now_ms)))
-        )
+    def signed(
+        cls, key: SecretKey, kind: ChronicleKind, now_ms: int, *, ticket: bytes = b""
+    ) -> Append:
+        sig = key.sign(_APPEND_DOMAIN + encode((kind, now_ms)))
+        return cls(kind, now_ms, key.peer_id.bytes, sig, ticket)
 
     def verify(self) -> bool:
         try:
@@ -113,11 +136,21 @@ _COMMAND = Append | Sign | Anchored
 
 class ChronicleMachine:
     def __init__(
-        self, coalition: UniqueId, committee: Sequence[PeerId], operators: Sequence[PeerId]
+        self,
+        coalition: UniqueId,
+        committee: Sequence[PeerId],
+        operators: Sequence[PeerId],
+        *,
+        writer_issuers: Mapping[UniqueId, Sequence[PeerId]] | None = None,
     ) -> None:
+        """``writer_issuers``: ticket root → the keys that may sign Chronicle writer tickets
+        under it (member kinds need one; see `writer_ticket_root`)."""
         self.coalition = coalition
         self._committee = frozenset(p.bytes for p in committee)
         self._operators = frozenset(p.bytes for p in operators)
+        self._issuers = {
+            root: frozenset(k.bytes for k in keys) for root, keys in (writer_issuers or {}).items()
+        }
         self.entries: list[ChronicleEntry] = []
         #: Entries [0, sealed) carry a majority of committee signatures.
         self.sealed = 0
@@ -149,7 +182,11 @@ class ChronicleMachine:
         )
 
     def _append(self, cmd: Append) -> bytes:
-        if cmd.signer not in self._operators or not cmd.verify():
+        if isinstance(cmd.kind, MEMBER_KINDS):
+            why = self._member_append_problem(cmd)
+            if why is not None:
+                return self._result(False, why)
+        elif cmd.signer not in self._operators or not cmd.verify():
             return self._result(False, "append not signed by a coalition operator")
         if cmd.signature in self._appended:
             return self._result(False, "this signed append was already recorded")
@@ -162,6 +199,32 @@ class ChronicleMachine:
         while len(self._appended) > APPEND_MEMORY:
             del self._appended[next(iter(self._appended))]
         return self._result(True)
+
+    def _member_append_problem(self, cmd: Append) -> str | None:
+        """D11: a member kind is signed by the signer it names, who holds a writer ticket valid
+        at the append's own time (deterministic: no replica reads a clock)."""
+        kind = cmd.kind
+        assert isinstance(kind, MEMBER_KINDS)
+        if kind.signer != cmd.signer or not cmd.verify():
+            return "a member entry is signed by the signer it names"
+        if (why := member_kind_problem(kind)) is not None:
+            return why
+        try:
+            t = decode(cmd.ticket, IssuedTicket, max_size=MAX_TICKET_BYTES)
+        except DecodeError:
+            return "a member entry needs a Chronicle writer ticket"
+        keys = self._issuers.get(t.root)
+        if keys is None or t.issuer not in keys:
+            return "the writer ticket is not from an issuer this Chronicle recognises"
+        if t.subject != cmd.signer:
+            return "the writer ticket was issued to another key"
+        if not PeerId(t.issuer).verify(t.signature, t.signing_bytes()):
+            return "bad writer ticket signature"
+        if t.issued_ms > cmd.requested_at_ms + 60_000:
+            return "the writer ticket was issued after the append"
+        if t.expires_ms is not None and t.expires_ms < cmd.requested_at_ms:
+            return "the writer ticket had expired"
+        return None
 
     def _sign(self, cmd: Sign) -> bytes:
         if not 0 <= cmd.seq < len(self.entries):
@@ -261,6 +324,42 @@ class ChronicleSignCore:
 SIGN_POLL_S: Final = 0.1
 
 
+def writer_ticket_root(coalition: CoalitionConfig) -> UniqueId:
+    """The root of Chronicle writer tickets the coalition operator signs (D11)."""
+    root = coalition.module_root(ModuleKind.CHRONICLE)
+    if root is None:
+        raise ValueError(f"coalition {coalition.instance_name!r} ships no chronicle")
+    return root.derive("writers")
+
+
+def writer_issuers(coalition: CoalitionConfig, operator: PeerId) -> dict[UniqueId, list[PeerId]]:
+    """Who may sign Chronicle writer tickets: the coalition operator under
+    `writer_ticket_root`, and the coalition's ticket issuer (if it ships one) under its root."""
+    out = {writer_ticket_root(coalition): [operator]}
+    if coalition.ticket_issuer is not None:
+        try:
+            issuer = recognise_coalition_issuer(coalition)
+        except ValueError:
+            return out  # an issuer without keys signs nothing anyone can check
+        out[issuer.root] = sorted(issuer.keys, key=lambda k: k.bytes)
+    return out
+
+
+def writer_ticket(
+    coalition: CoalitionConfig,
+    operator_key: SecretKey,
+    subject: PeerId,
+    network: UniqueId,
+    *,
+    now_ms: int,
+    ttl_ms: int | None,
+) -> Ticket:
+    """A Chronicle writer ticket for ``subject``, signed by the coalition operator."""
+    return TicketIssuer(writer_ticket_root(coalition), operator_key).issue(
+        subject, network, now_ms, ttl_ms
+    )
+
+
 def _machine(
     coalition: CoalitionConfig,
     peers: Sequence[PeerId],
@@ -270,7 +369,13 @@ def _machine(
     def sealed(result: bytes) -> list[bytes]:
         return [encode(e) for e in decode(result, ChronicleResult).entries]
 
-    return ChronicleMachine(coalition.stable_id(), peers, [operator]), sealed
+    machine = ChronicleMachine(
+        coalition.stable_id(),
+        peers,
+        [operator],
+        writer_issuers=writer_issuers(coalition, operator),
+    )
+    return machine, sealed
 
 
 @dataclass

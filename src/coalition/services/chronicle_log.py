@@ -23,10 +23,14 @@ from ..modules import ModuleKind
 from ..retirement import ComponentRef, RetirementMarker
 
 __all__ = [
+    "MEMBER_KINDS",
+    "Advisory",
+    "Challenge",
     "ChronicleEntry",
     "ChronicleKind",
     "CoalitionPublished",
     "EntrySignature",
+    "Heartbeat",
     "MembershipChanged",
     "ModuleRetired",
     "OrganismRetired",
@@ -36,6 +40,7 @@ __all__ = [
     "chain_head",
     "check_against_anchor",
     "check_against_archive",
+    "member_kind_problem",
     "verify_chain",
 ]
 
@@ -80,6 +85,55 @@ class Other(Wire, frozen=True, tag="other"):
         check_name("chronicle tag", self.name)
 
 
+#: Member kinds (D11): appended by any member or agent holding a Chronicle writer ticket, not
+#: only by the coalition operator. Each names its signer, who must be the append's signer.
+MAX_NOTE: Final = 1024
+MAX_EVIDENCE: Final = 16 * 1024
+
+
+class Heartbeat(Wire, frozen=True, tag="heartbeat"):
+    """A member says it is alive (and, optionally, what it is doing)."""
+
+    signer: bytes
+    note: str = ""
+
+
+class Challenge(Wire, frozen=True, tag="challenge"):
+    """A member disputes something verifiable: ``subject`` names it (e.g. a beacon's round in a
+    surface), ``reason`` says what failed, ``evidence`` carries the bytes that show it."""
+
+    signer: bytes
+    subject: str
+    reason: str
+    evidence: bytes = b""
+
+
+class Advisory(Wire, frozen=True, tag="advisory"):
+    """A member warns the coalition (a bad share seen, a provider misbehaving, …)."""
+
+    signer: bytes
+    topic: str
+    text: str
+    evidence: bytes = b""
+
+
+MEMBER_KINDS: Final = (Heartbeat, Challenge, Advisory)
+
+
+def member_kind_problem(kind: Heartbeat | Challenge | Advisory) -> str | None:
+    """Why a member entry is malformed (sizes), or None."""
+    texts = [kind.note] if isinstance(kind, Heartbeat) else []
+    if isinstance(kind, Challenge):
+        texts = [kind.subject, kind.reason]
+    if isinstance(kind, Advisory):
+        texts = [kind.topic, kind.text]
+    if any(len(t.encode()) > MAX_NOTE for t in texts):
+        return f"a member entry's texts are at most {MAX_NOTE} bytes"
+    if not isinstance(kind, Heartbeat) and len(kind.evidence) > MAX_EVIDENCE:
+        return f"evidence is at most {MAX_EVIDENCE} bytes"
+    return None
+
+
 ChronicleKind: TypeAlias = (
     CoalitionPublished
     | OrganismRetired
@@ -87,6 +141,9 @@ ChronicleKind: TypeAlias = (
     | TicketIssuerRotated
     | MembershipChanged
     | Other
+    | Heartbeat
+    | Challenge
+    | Advisory
 )
 
 

@@ -21,7 +21,7 @@ from pymosaik.groups.driver import Group, TicketSource
 from pymosaik.groups.raft import LeadershipPreference, RaftConfig
 from pymosaik.network import Network
 from pymosaik.primitives import PeerId, SecretKey, UniqueId, decode, encode
-from pymosaik.tickets import TicketValidator
+from pymosaik.tickets import Ticket, TicketValidator
 from pymosaik.transport import EndpointAddr
 
 from ..config import CoalitionConfig
@@ -210,19 +210,27 @@ class Chronicle:
 
     @staticmethod
     def publish(
-        network: Network, coalition: CoalitionConfig, operator_key: SecretKey
+        network: Network,
+        coalition: CoalitionConfig,
+        key: SecretKey,
+        *,
+        ticket: Ticket | None = None,
     ) -> ChronicleWriter:
-        return ChronicleWriter(CHRONICLE.organism.writer(network, coalition), operator_key)
+        """Append as ``key``: the coalition operator (any kind), or a member or agent holding a
+        Chronicle writer ``ticket`` (member kinds: Heartbeat, Challenge, Advisory; D11)."""
+        raw = b"" if ticket is None else ticket.data
+        return ChronicleWriter(CHRONICLE.organism.writer(network, coalition), key, raw)
 
 
 @dataclass
 class ChronicleWriter:
     writer: SurfaceWriter
-    operator_key: SecretKey
+    key: SecretKey
+    ticket: bytes = b""
 
     async def record(self, kind: ChronicleKind, *, timeout_s: float = 10.0) -> int:
         """Append an entry; returns its sequence number once committed (sealing follows)."""
-        cmd = Append.signed(self.operator_key, kind, _wall_ms())
+        cmd = Append.signed(self.key, kind, _wall_ms(), ticket=self.ticket)
         result = decode(await self.writer.submit(encode(cmd), timeout_s=timeout_s), ChronicleResult)
         if not result.ok:
             raise Refused(self.writer.what, result.reason)
