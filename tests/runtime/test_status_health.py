@@ -76,3 +76,23 @@ def test_member_health_endpoint_words() -> None:
     assert health(running | {"module_status": {"leader": "ab", "repairing": True}}) == "degraded"
     assert health({"state": "starting"}) == "down"
     assert health({"state": "failed", "module_status": {"leader": "ab"}}) == "down"
+
+
+def test_members_booting_within_their_grace_are_starting_not_down() -> None:
+    """A Chronicle member waits for its anchor node at every start: yellow `starting`, not a
+    red `down`; the committee holds quorum; health says starting (exit 1), not below quorum."""
+    booting = [
+        dataclasses.replace(member(i, up=False), state="starting", starting=True) for i in (1, 2)
+    ]
+    s = snap(member(3), *booting)
+    assert s.health() == ("starting", EXIT_DEGRADED)
+    table = render(s)
+    members_cell = str(table.columns[-1]._cells[0])
+    assert "[yellow]starting" in members_cell and "[red]" not in members_cell
+    doc = s.as_json()["committees"]["atlas"]["members"]
+    assert [m["starting"] for m in doc] == [False, True, True]
+    # once the grace is over a member still `starting` is down again: below quorum
+    stuck = [dataclasses.replace(b, starting=False) for b in booting]
+    assert snap(member(3), *stuck).health() == ("below-quorum", EXIT_DOWN)
+    # a member down beside a booting one: degraded, not starting
+    assert snap(member(3), booting[0], member(2, up=False)).health() == ("degraded", EXIT_DEGRADED)

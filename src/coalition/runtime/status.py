@@ -29,6 +29,8 @@ STALE_AFTER: Final = 3.0
 SUPERVISOR_FILE: Final = "supervisor.json"
 SUPERVISOR_PID: Final = "supervisor.pid"
 LIVE_STATES: Final = frozenset({"running", "retiring", "retired"})
+#: How long a member may report ``starting`` before it counts as down.
+BOOT_GRACE_S: Final = 60.0
 
 
 def module_figures(kind: ModuleKind) -> tuple[tuple[str, str], ...]:
@@ -54,6 +56,8 @@ class MemberView:
     storage_fault: str | None = None
     #: Still catching up after dropping it (guarded votes, no campaigns).
     repairing: bool = False
+    #: Alive and booting (e.g. a Chronicle member waiting for its anchor), within `BOOT_GRACE_S`.
+    starting: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,13 +120,20 @@ class Snapshot:
     bootstrap: tuple[str, ...] = ()
 
     def health(self) -> tuple[str, int]:
-        """(word, exit code): healthy (0); degraded (1): a member down, repairing or with a
-        damaged disk, or the anchor down, every quorum held; below-quorum or not-running (2)."""
+        """(word, exit code): healthy (0); starting (1): members still booting, within their
+        grace; degraded (1): a member down, repairing or with a damaged disk, or the anchor
+        down, every quorum held; below-quorum or not-running (2)."""
         if self.supervisor_pid is None:
             return "not-running", EXIT_DOWN
-        if any(2 * c.up <= len(c.members) for c in self.committees):
-            return "below-quorum", EXIT_DOWN
         members = [m for c in self.committees for m in c.members]
+        booting = any(m.starting for m in members)
+        if any(
+            2 * (c.up + sum(m.starting for m in c.members)) <= len(c.members)
+            for c in self.committees
+        ):
+            return "below-quorum", EXIT_DOWN
+        if booting and all(m.up or m.starting for m in members):
+            return "starting", EXIT_DEGRADED
         anchor_down = self.anchor is not None and self.anchor.state == "down"
         if anchor_down or any(not m.up or m.repairing or m.storage_fault for m in members):
             return "degraded", EXIT_DEGRADED
@@ -156,6 +167,7 @@ class Snapshot:
                             "error": m.error,
                             "storage_fault": m.storage_fault,
                             "repairing": m.repairing,
+                            "starting": m.starting,
                             "figures": dict(m.figures),
                         }
                         for m in c.members
@@ -229,7 +241,15 @@ def collect(data_dir: Path, plan: Plan) -> Snapshot:
             updated = st.get("updated_at")
             fresh = isinstance(updated, int | float) and t - updated < STALE_AFTER
             state = str(st.get("state", "never started"))
-            up = bool(fresh and member_pid and pid_alive(member_pid) and state in LIVE_STATES)
+            alive = bool(fresh and member_pid and pid_alive(member_pid))
+            up = alive and state in LIVE_STATES
+            started = st.get("started_at")
+            starting = (
+                alive
+                and state == "starting"
+                and isinstance(started, int | float)
+                and t - started < BOOT_GRACE_S
+            )
             info = sup_members.get(p.name)
             restarts = _int(info.get("restarts")) if isinstance(info, dict) else None
             leader = figures.get("leader")
@@ -243,7 +263,7 @@ def collect(data_dir: Path, plan: Plan) -> Snapshot:
                     p.index,
                     p.peer_id,
                     up,
-                    state if up or state in ("stopped", "failed") else "down",
+                    state if up or starting or state in ("stopped", "failed") else "down",
                     member_pid,
                     restarts or 0,
                     bool(figures.get("is_leader")) and up,
@@ -252,6 +272,7 @@ def collect(data_dir: Path, plan: Plan) -> Snapshot:
                     error if isinstance(error, str) else None,
                     fault if isinstance(fault, str) else None,
                     figures.get("repairing") is True,
+                    starting,
                 )
             )
         live = [v for v in views if v.up]
@@ -328,7 +349,7 @@ def render(snap: Snapshot) -> Table:
         quorum = c.up * 2 > len(c.members)
         up = f"{c.up}/{len(c.members)}"
         members = " ".join(
-            f"{m.index}:{'[green]' if m.up else '[red]'}{m.state}[/]"
+            f"{m.index}:{'[green]' if m.up else '[yellow]' if m.starting else '[red]'}{m.state}[/]"
             + (f" ({m.error[:40]})" if m.error and not m.up else "")
             + _storage_note(m)
             for m in c.members
