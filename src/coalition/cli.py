@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from importlib import resources
@@ -295,8 +296,16 @@ def up(
     no_anchor: Annotated[
         bool, typer.Option("--no-anchor", help="Do not anchor Chronicle heads at all.")
     ] = False,
+    web: Annotated[
+        str | None,
+        typer.Option(
+            "--web",
+            metavar="HOST:PORT",
+            help="Also serve the web status page there (e.g. 127.0.0.1:8480).",
+        ),
+    ] = None,
 ) -> None:
-    """Run 3 committee members per shipped module (Atlas, Almanac, Chronicle) on loopback.
+    """Run 3 committee members per runnable shipped module on loopback.
 
     Ctrl-C or `coalition down` stops them without retiring the modules;
     `coalition down --retire` commits the retirement markers first. With a Chronicle,
@@ -319,6 +328,7 @@ def up(
             anchor_mode = parse_anchor_option(anchor)
         except ValueError as exc:
             raise BadInputError(f"--anchor: {exc}") from None
+    listen = _listen_option("--web", web) if web is not None else None
     cfg = _load(file).config
     data_dir = data or default_data_dir(cfg, DEFAULT_DATA_ROOT)
     try:
@@ -332,11 +342,31 @@ def up(
         except PlanError as exc:
             raise BadInputError(str(exc)) from None
         sup = Supervisor(data_dir, plan, grace=grace, backoff=backoff, anchor=anchor_mode)
-        _run_supervisor(sup, cfg, created, duration)
+        _run_supervisor(sup, cfg, created, duration, listen)
+
+
+def _listen_option(name: str, text: str) -> tuple[str, int]:
+    """A HOST:PORT option, checked now: one line if it is malformed or the port is taken."""
+    from .runtime.web import parse_listen  # noqa: PLC0415 - the web kit loads only when asked
+
+    try:
+        host, port = parse_listen(text)
+    except ValueError as exc:
+        raise BadInputError(f"{name}: {exc}") from None
+    try:
+        with socket.create_server((host, port), reuse_port=False):
+            pass
+    except OSError as exc:
+        raise BadInputError(f"{name}: cannot listen on {host}:{port}: {exc.strerror}") from None
+    return host, port
 
 
 def _run_supervisor(
-    sup: Supervisor, cfg: CoalitionConfig, created: bool, duration: float | None
+    sup: Supervisor,
+    cfg: CoalitionConfig,
+    created: bool,
+    duration: float | None,
+    listen: tuple[str, int] | None = None,
 ) -> None:
     data_dir, plan = sup.data_dir, sup.plan
     out.print(f"coalition {cfg.instance_name}")
@@ -359,7 +389,9 @@ def _run_supervisor(
         out.print("anchor: SIMULATED local chain (in memory, fresh on every up), see anchor/")
     elif sup.anchor is not None:
         out.print(f"anchor: {sup.anchor.url}, contract {sup.anchor.contract}")
-    reason = asyncio.run(_supervise(sup, duration))
+    if listen is not None:
+        out.print(f"web: http://{listen[0]}:{listen[1]}/")
+    reason = asyncio.run(_supervise(sup, duration, listen))
     out.print(render(collect(data_dir, plan)))
     out.print(f"stopped: {reason}" + (f", {sup.killed} member(s) killed" if sup.killed else ""))
     if failed := sup.failed_members():
@@ -368,7 +400,23 @@ def _run_supervisor(
         raise typer.Exit(EXIT_MISMATCH)
 
 
-async def _supervise(sup: Supervisor, duration: float | None) -> str:
+async def _supervise(
+    sup: Supervisor, duration: float | None, listen: tuple[str, int] | None = None
+) -> str:
+    if listen is None:
+        return await _supervise_table(sup, duration)
+    from .runtime.web import WebServer  # noqa: PLC0415 - the web kit loads only when asked
+
+    server = WebServer(sup.data_dir, *listen)
+    serving = asyncio.create_task(server.serve())
+    try:
+        return await _supervise_table(sup, duration)
+    finally:
+        server.stop()
+        await serving
+
+
+async def _supervise_table(sup: Supervisor, duration: float | None) -> str:
     sup.install_signals()
 
     def table() -> Table:
@@ -394,6 +442,25 @@ async def _supervise(sup: Supervisor, duration: float | None) -> str:
             out.print(table())
 
     return await sup.run(duration, plain)
+
+
+@app.command()
+def web(
+    data: DataOpt = None,
+    listen: Annotated[
+        str, typer.Option("--listen", metavar="HOST:PORT", help="Where to serve the page.")
+    ] = "127.0.0.1:8480",
+) -> None:
+    """Serve the web status page (and /api/status, /health) of a data directory."""
+    import uvicorn  # noqa: PLC0415 - the web kit loads only when asked
+
+    from .runtime.web import make_app  # noqa: PLC0415
+
+    data_dir = _find_data(data)
+    _load_plan(data_dir)  # one line now if this is not a coalition's data directory
+    host, port = _listen_option("--listen", listen)
+    out.print(f"web: http://{host}:{port}/ (Ctrl-C stops)")
+    uvicorn.run(make_app(data_dir), host=host, port=port, log_level="warning", lifespan="off")
 
 
 @app.command()
