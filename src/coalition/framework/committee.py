@@ -27,7 +27,7 @@ from pymosaik.groups.driver import Group, GroupError, TicketSource
 from pymosaik.groups.raft import Consistency, RaftConfig
 from pymosaik.groups.storage.base import LogStorage
 from pymosaik.groups.storage.memory import MemoryStorage
-from pymosaik.groups.storage.sqlite import SqliteStorage
+from pymosaik.groups.storage.sqlite import SqliteStorage, SyncStats
 from pymosaik.network import Network
 from pymosaik.primitives import DecodeError, UniqueId, Wire, decode, encode
 from pymosaik.primitives.aio import TaskScope
@@ -276,6 +276,8 @@ class CommitteeMember:
             # catches up; see the runbook), and whether it is still catching up.
             "storage_fault": self.group.storage_fault,
             "repairing": self.group.repairing,
+            # How long each durable commit (fsync) took, when the log is on disk.
+            "fsync": fsync.as_json() if (fsync := _sync_stats(self.group)) is not None else None,
         }
 
     async def close(self) -> None:
@@ -300,3 +302,8 @@ def _offer(producer: Producer[Frame] | Producer[Reply], item: Frame | Reply) -> 
     """Best effort: a surface with no reader right now simply has nobody to tell."""
     with contextlib.suppress(ProducerError):
         producer.try_send(item)  # type: ignore[arg-type]
+
+
+def _sync_stats(group: Group) -> SyncStats | None:
+    storage = group.node.storage
+    return storage.sync_stats if isinstance(storage, SqliteStorage) else None

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 #: The record the member last published (``status.json``'s content).
@@ -39,7 +39,9 @@ class _MemberCollector(Collector):
     def __init__(self, source: MetricsServer) -> None:
         self._source = source
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def collect(
+        self,
+    ) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
         rec = self._source.record
         labels = ["module", "index"]
         values = [str(rec.get("module", "")), str(rec.get("index", ""))]
@@ -89,6 +91,20 @@ class _MemberCollector(Collector):
         for reason, count in (figures.get("refused") or {}).items():
             refused.add_metric([*values, str(reason)], float(count))
         yield refused
+        fsync = figures.get("fsync")
+        if isinstance(fsync, dict) and isinstance(fsync.get("buckets"), dict):
+            hist = HistogramMetricFamily(
+                "coalition_raft_fsync_seconds",
+                "time of each durable commit of the Raft log (one WAL fsync)",
+                labels=labels,
+            )
+            buckets = [(le, float(n)) for le, n in fsync["buckets"].items()]
+            hist.add_metric(
+                values,
+                [*buckets, ("+Inf", float(fsync.get("count", 0)))],
+                float(fsync.get("sum_s", 0.0)),
+            )
+            yield hist
 
 
 class MetricsServer:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -63,6 +64,33 @@ class _HardStateV0(Wire, frozen=True):
     voted_for: bytes | None = None
 
 
+#: Upper bounds (seconds) of the commit-latency histogram's buckets (Prometheus ``le``).
+SYNC_BUCKETS: Final = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class SyncStats:
+    """How long each durable commit (one fsync of the WAL) took: a cumulative histogram."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total_s = 0.0
+        self.buckets = [0] * len(SYNC_BUCKETS)
+
+    def observe(self, seconds: float) -> None:
+        self.count += 1
+        self.total_s += seconds
+        for i, bound in enumerate(SYNC_BUCKETS):
+            if seconds <= bound:
+                self.buckets[i] += 1
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "count": self.count,
+            "sum_s": round(self.total_s, 6),
+            "buckets": dict(zip((str(b) for b in SYNC_BUCKETS), self.buckets, strict=True)),
+        }
+
+
 class SqliteStorage:
     """A Raft log in one SQLite file; reopening the file recovers everything synced.
 
@@ -72,6 +100,7 @@ class SqliteStorage:
 
     def __init__(self, path: str | Path) -> None:
         self._path = str(path)
+        self.sync_stats = SyncStats()
         self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         try:
             self._open()
@@ -295,7 +324,9 @@ class SqliteStorage:
 
     def sync(self) -> None:
         if self._in_tx:
+            started = time.perf_counter()
             self._db.execute("COMMIT")
+            self.sync_stats.observe(time.perf_counter() - started)
             self._in_tx = False
 
     def close(self) -> None:
