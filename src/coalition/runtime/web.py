@@ -110,9 +110,9 @@ function draw(s) {
   badge.className = "badge " + s.health;
   document.getElementById("bootstrap").textContent = s.bootstrap.length ? s.bootstrap[0] : "-";
   const a = s.anchor;
-  document.getElementById("anchor").textContent = a
-    ? "anchor " + (a.simulated ? "SIMULATED local chain " : "") + (a.url || "") + " " + a.state
-    : "";
+  document.getElementById("anchor").textContent = !a ? "" : a.mode === "off"
+    ? "Chronicle heads are not anchored"
+    : "anchor " + (a.simulated ? "SIMULATED local chain " : "") + (a.url || "") + " " + a.state;
   const cbody = document.querySelector("#committees tbody");
   const mbody = document.querySelector("#members tbody");
   cbody.replaceChildren();
