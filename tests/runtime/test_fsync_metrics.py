@@ -38,11 +38,13 @@ def test_the_histogram_is_exported() -> None:
             "index": 0,
             "state": "running",
             "module_status": {
+                "stream_lag": 7,
+                "stream_dropped": 2,
                 "fsync": {
                     "count": 3,
                     "sum_s": 0.009,
                     "buckets": {str(b): (0 if b < 0.002 else 3) for b in SYNC_BUCKETS},
-                }
+                },
             },
         }
     )
@@ -51,3 +53,5 @@ def test_the_histogram_is_exported() -> None:
     assert 'coalition_raft_fsync_seconds_bucket{index="0",le="0.005",module="atlas"} 3.0' in text
     assert 'coalition_raft_fsync_seconds_count{index="0",module="atlas"} 3.0' in text
     assert 'coalition_raft_fsync_seconds_sum{index="0",module="atlas"} 0.009' in text
+    assert 'coalition_surface_lag{index="0",module="atlas"} 7.0' in text
+    assert 'coalition_surface_dropped_total{index="0",module="atlas"} 2.0' in text

@@ -117,6 +117,26 @@ def test_drop_mode_skips_the_datum_and_counts_it() -> None:
     assert core.drain(out, 1) == [b"\x00"] and core.drain(out) == [b"\x01"]
 
 
+def test_lag_is_the_deepest_queue_of_a_live_session() -> None:
+    core = producer(buffer_size=4)
+    assert core.lag() == 0
+    admit(core, 0, peer())
+    admit(core, 1, peer())
+    slow, fast = core.sessions[0], core.sessions[1]
+    for i in range(3):
+        core.publish(bytes([i]))
+    core.drain(fast)
+    assert core.lag() == 3  # the slow reader is three datums behind
+    core.drain(slow, 2)
+    assert core.lag() == 1
+    for i in range(5):
+        core.publish(bytes([i]))
+        if i < 4:
+            core.drain(fast, 1)  # fast stays one behind
+    assert slow.kick is not None and fast.kick is None
+    assert core.lag() == len(fast.queue) == 1  # a cut session no longer counts
+
+
 def test_undelivered_sink_gets_data_nobody_took() -> None:
     missed: list[object] = []
     core = producer(undelivered=missed.append)

@@ -268,6 +268,10 @@ class CommitteeMember:
             "term": self.group.node.term,
             "bonds": len(self.group.links),
             "frames": self.machine.next_seq,
+            # The public surface's stream: datums queued for the slowest reader, and datums
+            # readers missed (a reader too slow is disconnected, or skipped and counted).
+            "stream_lag": self.producer.lag(),
+            "stream_dropped": self.producer.stats.dropped,
             "subscribers": self.machine.subscribers.count if self.machine.subscribers else 0,
             "retired": self.machine.retired is not None,
             # Messages from outsiders dropped before the log, by reason (decision 0012).

@@ -63,6 +63,16 @@ class _MemberCollector(Collector):
         yield gauge("coalition_raft_bonds", "bonded committee links", figures.get("bonds"))
         yield gauge("coalition_surface_frames", "frames published", figures.get("frames"))
         yield gauge(
+            "coalition_surface_lag",
+            "frames queued for the slowest reader of the surface",
+            figures.get("stream_lag"),
+        )
+        dropped = CounterMetricFamily(
+            "coalition_surface_dropped", "frames readers of the surface missed", labels=labels
+        )
+        dropped.add_metric(values, float(figures.get("stream_dropped") or 0))
+        yield dropped
+        yield gauge(
             "coalition_surface_subscribers",
             "readers of the surface (committed count)",
             figures.get("subscribers"),

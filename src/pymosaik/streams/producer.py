@@ -90,6 +90,10 @@ class Producer(Generic[D]):
     def stats(self) -> Stats:
         return self.core.stats
 
+    def lag(self) -> int:
+        """Datums queued for the slowest consumer (a lagging reader; see `ProducerCore.lag`)."""
+        return self.core.lag()
+
     def is_online(self) -> bool:
         return self.core.online
 

@@ -141,6 +141,10 @@ class ProducerCore:
         self.online = False
         self.stats = Stats()
 
+    def lag(self) -> int:
+        """Datums queued for the slowest admitted consumer (0 when every one keeps up)."""
+        return max((len(o.queue) for o in self.sessions.values() if o.kick is None), default=0)
+
     # ---- sessions -------------------------------------------------------------
     def admit(
         self,
