@@ -33,9 +33,7 @@ sim: $(STAMP)
 	$(BIN)/python -m pymosaik.sim raft --seeds 300
 	$(BIN)/python -m pymosaik.sim raft --nodes 5 --seeds 100
 	$(BIN)/python -m pymosaik.sim streams --seeds 40
-	$(BIN)/python -m organisms.sim shuffle --seeds 30
-	$(BIN)/python -m organisms.sim beacon --seeds 8
-	$(BIN)/python -m organisms.sim compute --seeds 100
+	$(BIN)/python -m pymosaik.sim organisms --seeds 100
 
 test: lint typecheck sim unit
 

@@ -1,19 +1,39 @@
 """``python -m pymosaik.sim raft --seeds N [--nodes 3|5] [--unsafe SWITCH] [--seed S]``
-and ``python -m pymosaik.sim streams --seeds N [--seed S]`` (docs/spec/streams.md)."""
+and ``python -m pymosaik.sim streams --seeds N [--seed S]`` (docs/spec/streams.md).
+
+Campaigns of higher layers plug in through the ``pymosaik.sim.campaigns`` entry-point group
+(name → ``main(argv) -> int``), so ``python -m pymosaik.sim organisms --seeds N`` runs the
+organisms' campaigns without this package importing them."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
 
 from .campaign import format_failure, run_campaign
 from .streams import main_streams
 from .world import DISK_SWITCHES, UNSAFE_SWITCHES, SimOptions
 
+CAMPAIGN_GROUP = "pymosaik.sim.campaigns"
+
+
+def _plugins() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=CAMPAIGN_GROUP)}
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pymosaik.sim")
+    args_in = sys.argv[1:] if argv is None else argv
+    plugins = _plugins()
+    if args_in and args_in[0] in plugins:
+        run: Callable[[list[str]], int] = plugins[args_in[0]].load()
+        return run(args_in[1:])
+    parser = argparse.ArgumentParser(
+        prog="python -m pymosaik.sim",
+        epilog="registered campaigns: " + (", ".join(sorted(plugins)) or "none"),
+    )
     sub = parser.add_subparsers(dest="target", required=True)
     raft = sub.add_parser("raft", help="simulate a Raft group and check its invariants")
     raft.add_argument("--seeds", type=int, default=100, help="number of seeds to run")
@@ -36,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     streams.add_argument("--seed", type=int, default=None, help="run (replay) only this seed")
     streams.add_argument("--stop-on-first", action="store_true")
     streams.add_argument("--progress", action="store_true", help="print one line per seed")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     if args.target == "streams":
         chosen = (
             [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
