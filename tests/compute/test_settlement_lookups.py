@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -125,8 +126,11 @@ class Chain:
         return self.paid.get(tx_hash)
 
 
+IDLE = SimpleNamespace(pending=0)  # a replica with nothing waiting to clear
+
+
 def submits(core: ComputeMemberCore, now_ms: int) -> list[Submit]:
-    return [s.body for s in core.step(None, now_ms) if isinstance(s.body, Submit)]  # type: ignore[arg-type]
+    return [s.body for s in core.step(IDLE, now_ms) if isinstance(s.body, Submit)]  # type: ignore[arg-type]
 
 
 async def test_a_payment_that_shows_up_late_is_retried_with_backoff_then_relayed() -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
-from pymosaik.primitives import PeerId, SecretKey, UniqueId
+from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, decode
 from pymosaik.primitives.aio import TaskScope
 from pymosaik.tickets import TicketValidator
 from pymosaik.transport import EndpointAddr
@@ -40,6 +40,7 @@ __all__ = [
     "ModuleSpec",
     "module_ids",
     "module_organism",
+    "module_params",
     "module_what",
     "wall_ms",
 ]
@@ -51,6 +52,22 @@ Inner = TypeVar("Inner")
 def wall_ms() -> int:
     """The member's wall clock (cores take the time as an input; hosts read it here)."""
     return time.time_ns() // 1_000_000
+
+
+def module_params(coalition: CoalitionConfig, kind: ModuleKind) -> dict[str, object]:
+    """The module's ``[<kind>.content.params]`` table ({} when it has none); `ValueError`
+    when the module is not shipped or its content is not a parameter table."""
+    slot = coalition.module(kind)
+    if slot is None:
+        raise ValueError(f"coalition {coalition.instance_name!r} ships no {kind.value} module")
+    raw = slot.body.content.preimage
+    if not raw:
+        return {}
+    try:
+        params = decode(raw, dict)
+    except DecodeError:
+        raise ValueError(f"{kind.value} content is not a parameter table") from None
+    return {str(k): v for k, v in params.items()}
 
 
 def module_what(coalition: CoalitionConfig, kind: ModuleKind) -> str:

@@ -17,7 +17,7 @@ from typing import Final
 import msgspec
 
 from coalition.member_commands import MemberSignatures, apply_decoded
-from pymosaik.primitives import PeerId, SecretKey, UniqueId, Wire, decode, encode
+from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
 
 from .clearing import RULE, Capacity, clear, price
 from .items import (
@@ -84,6 +84,14 @@ class Signed(Wire, frozen=True):
         return cls(member, body, MemberSignatures.sign(_DOMAIN, key, body))
 
 
+class ByProvider(Wire, frozen=True):
+    """A provider's own command, sent straight to the committee's intake: its card (provider
+    signed), its deregistration (provider signed) or a usage log (provider signed). No member
+    envelope is needed: the provider's signature is what the machine checks."""
+
+    body: Register | Deregister | AppendLog
+
+
 class ComputeResult(Wire, frozen=True):
     ok: bool
     reason: str = ""
@@ -125,8 +133,25 @@ class ComputeMachine:
     def signature(self) -> UniqueId:
         return UniqueId.from_parts(f"compute|{self.cfg.name}|{self.cfg.rule}")
 
+    @property
+    def pending(self) -> int:
+        """Requests waiting for the next clearing."""
+        return len(self._pending)
+
     def apply(self, command: bytes, ctx: object = None) -> bytes:
-        return apply_decoded(command, Signed, self.step, lambda why: ComputeResult(False, why))
+        try:
+            direct = decode(command, ByProvider)
+        except DecodeError:
+            return apply_decoded(command, Signed, self.step, lambda why: ComputeResult(False, why))
+        return encode(self.from_provider(direct.body))
+
+    def from_provider(self, body: Register | Deregister | AppendLog) -> ComputeResult:
+        """A provider's self-signed command (no member envelope)."""
+        if isinstance(body, Register):
+            return self._register(body.card)
+        if isinstance(body, Deregister):
+            return self._deregister(body)
+        return self._log(body.log)
 
     def step(self, signed: Signed) -> ComputeResult:
         refused = self._sigs.check(signed.member, signed.body, signed.signature)

@@ -6,7 +6,8 @@ proposing one the core needs its payment read on the chain; that read is I/O, so
 asks (``lookups``) and its host answers (``settle``, with ``settlement.lookup``'s result). A
 payment not on the chain yet, or a chain that cannot be asked, is asked again with backoff
 until ``settle_window_ms`` passes; only then is the request dropped, with the last reason. The
-core proposes ``Clear`` every ``cadence_ms``. Several members relaying one request is harmless
+core proposes ``Clear`` every ``cadence_ms`` while requests wait (an idle committee's log does
+not grow). Several members relaying one request is harmless
 (the machine keeps the first), and so are several clears. Nothing here learns who sent a
 request: the shuffle hid that.
 """
@@ -105,7 +106,9 @@ class ComputeMemberCore:
     def step(self, m: ComputeMachine, now_ms: int) -> list[Signed]:
         out: list[Body] = list(self._ready)
         self._ready.clear()
-        if now_ms - self._last_clear >= self._cadence:
+        if (m.pending or any(isinstance(b, Submit) for b in out)) and (
+            now_ms - self._last_clear >= self._cadence
+        ):
             self._last_clear = now_ms
             out.append(Clear(at_ms=now_ms))
         return [Signed.by(self._key, self.index, b) for b in out]

@@ -25,8 +25,14 @@ from coalition.framework.surface import Extractor, Wrapped
 from coalition.keygen import KeygenSecrets
 from coalition.modules import ModuleKind
 from coalition.runtime.files import load_or_create_seed
-from coalition.services.module import BaseModuleMember, MemberContext, ModuleSpec, module_organism
-from pymosaik.primitives import DecodeError, PeerId, UniqueId, decode, encode
+from coalition.services.module import (
+    BaseModuleMember,
+    MemberContext,
+    ModuleSpec,
+    module_organism,
+    module_params,
+)
+from pymosaik.primitives import PeerId, UniqueId, decode, encode
 
 from .items import BeaconRound, RandomnessConfig, RandomnessResult, Signed
 from .machine import BeaconMachine
@@ -40,20 +46,6 @@ SEED_FILE: Final = "keygen.seed"
 DEFAULT_PERIOD_MS: Final = 3_000
 
 
-def _params(coalition: CoalitionConfig) -> dict[str, object]:
-    slot = coalition.module(ModuleKind.RANDOMNESS)
-    if slot is None:
-        raise ValueError(f"coalition {coalition.instance_name!r} ships no randomness module")
-    raw = slot.body.content.preimage
-    if not raw:
-        return {}
-    try:
-        params = decode(raw, dict)
-    except DecodeError:
-        raise ValueError("randomness content is not a parameter table") from None
-    return {str(k): v for k, v in params.items()}
-
-
 def _int(params: Mapping[str, object], key: str, default: int) -> int:
     value = params.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -64,7 +56,7 @@ def _int(params: Mapping[str, object], key: str, default: int) -> int:
 def randomness_config(coalition: CoalitionConfig, n: int) -> RandomnessConfig:
     """The beacon's config for a committee of ``n``, from the coalition's module parameters;
     `ValueError` (one line) for a parameter that is not what the module takes."""
-    params = _params(coalition)
+    params = module_params(coalition, ModuleKind.RANDOMNESS)
     slot = coalition.module(ModuleKind.RANDOMNESS)
     assert slot is not None
     scheme = params.get("scheme", Scheme.UNCHAINED_G1.value)

@@ -1,0 +1,196 @@
+"""The Compute module as ``coalition up`` runs it: the clearing committee, declared once.
+
+`COMPUTE` is registered under the ``coalition.modules`` entry-point group (pyproject), so the
+coalition runtime runs it like Atlas without importing this package. Its parameters come from
+the coalition file's ``[compute.content.params]`` (they are in the fingerprint):
+``settlement_contract`` (the 0x-hex EVM address payments must go to; default the zero address),
+``settlement_rpc`` (a JSON-RPC URL the members read payments from; default none: no request can
+be settled), ``max_card_age_ms`` and ``grace_ms``. Each member hosts its `ComputeMemberCore`:
+it clears on the coalition's cadence and reads payments off the event loop. Providers register
+their own signed cards through the committee's intake (`Compute.publish(...).register`).
+
+Not run here: private requests reach the members through the module's shuffle (zipnet +
+unseal), which ``coalition up`` does not run yet; under ``up`` the committee keeps the provider
+registry, clears and publishes what it decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from coalition.config import CoalitionConfig
+from coalition.framework.committee import CommitteeMember
+from coalition.framework.core_host import CoreHost
+from coalition.framework.errors import Refused
+from coalition.framework.surface import Extractor, Wrapped
+from coalition.framework.writer import SurfaceWriter
+from coalition.modules import ModuleKind
+from coalition.services.module import (
+    BaseModuleMember,
+    MemberContext,
+    ModuleSpec,
+    module_organism,
+    module_params,
+    wall_ms,
+)
+from pymosaik.network import Network
+from pymosaik.primitives import PeerId, UniqueId, Wire, decode, encode
+
+from .items import ClearingRecord, ComputeGrant, Refusal, SignedCard
+from .machine import ByProvider, ComputeConfig, ComputeMachine, ComputeResult, Register, Signed
+from .member import ComputeMemberCore, settle_due
+from .settlement import EvmSettlement, SettlementReader
+
+__all__ = ["COMPUTE", "Compute", "ComputeEvent", "ComputeMember", "compute_config"]
+
+log = logging.getLogger("organisms.compute")
+
+#: How often a member reads the payments its core asked for.
+LOOKUP_S: Final = 0.5
+
+
+class ComputeEvent(Wire, frozen=True):
+    """The Compute surface's item: what one command decided (grants, refusals, clearings)."""
+
+    grants: tuple[ComputeGrant, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
+    records: tuple[ClearingRecord, ...] = ()
+
+
+def _int(params: Mapping[str, object], key: str, default: int) -> int:
+    value = params.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"compute {key} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def compute_config(coalition: CoalitionConfig) -> ComputeConfig:
+    """The committee's config from the coalition's module parameters (one-line errors)."""
+    params = module_params(coalition, ModuleKind.COMPUTE)
+    slot = coalition.module(ModuleKind.COMPUTE)
+    assert slot is not None
+    contract = params.get("settlement_contract", "0x" + "00" * 20)
+    try:
+        address = bytes.fromhex(str(contract).removeprefix("0x"))
+    except ValueError:
+        address = b""
+    if len(address) != 20:
+        raise ValueError(f"compute settlement_contract must be a 20-byte 0x address: {contract!r}")
+    return ComputeConfig(
+        slot.body.name,
+        address,
+        max_card_age_ms=_int(params, "max_card_age_ms", 120_000),
+        grace_ms=_int(params, "grace_ms", 60_000),
+    )
+
+
+def _reader(coalition: CoalitionConfig) -> SettlementReader | None:
+    url = module_params(coalition, ModuleKind.COMPUTE).get("settlement_rpc")
+    return EvmSettlement.json_rpc(url) if isinstance(url, str) and url else None
+
+
+def _machine(
+    coalition: CoalitionConfig,
+    peers: Sequence[PeerId],
+    operator: PeerId,
+    member_operators: Mapping[UniqueId, PeerId] | None,
+) -> tuple[ComputeMachine, Extractor]:
+    def events(result: bytes) -> list[bytes]:
+        r = decode(result, ComputeResult)
+        if not (r.grants or r.refusals or r.records):
+            return []
+        return [encode(ComputeEvent(r.grants, r.refusals, r.records))]
+
+    return ComputeMachine(compute_config(coalition), peers), events
+
+
+@dataclass
+class ComputeMember(BaseModuleMember):
+    inner: ComputeMachine | None = None
+    host: CoreHost[ComputeMachine, Signed] | None = None
+    core: ComputeMemberCore | None = None
+    reader: SettlementReader | None = None
+
+    def extra(self) -> dict[str, object]:
+        assert self.inner is not None
+        active = [g for g in self.inner.grants.values() if g.request_id not in self.inner.logs]
+        return {
+            "compute_providers": len(self.inner.cards),
+            "compute_open_grants": len(active),
+            "compute_refusals": len(self.inner.refusals),
+        }
+
+    async def lookups(self) -> None:
+        """Read the payments the core asked for, in worker threads (never on the loop)."""
+        assert self.core is not None
+        while True:
+            await asyncio.sleep(LOOKUP_S)
+            if self.reader is not None:
+                await settle_due(self.core, self.reader, wall_ms())
+
+    async def close(self) -> None:
+        try:
+            if self.host is not None:
+                await self.host.aclose()
+        finally:
+            await super().close()
+
+
+def _start(ctx: MemberContext, member: CommitteeMember, inner: ComputeMachine) -> ComputeMember:
+    key = ctx.network.endpoint.secret_key
+    index = ctx.peers.index(key.peer_id) + 1
+    core = ComputeMemberCore(index, key, cadence_ms=ctx.cadence_ms)
+    host: CoreHost[ComputeMachine, Signed] = CoreHost(
+        member.group, inner, core, lambda cmd: encode(Wrapped(encode(cmd)))
+    )
+    m = ComputeMember(
+        ModuleKind.COMPUTE,
+        member,
+        ctx,
+        inner=inner,
+        host=host,
+        core=core,
+        reader=_reader(ctx.coalition),
+    )
+    host.start()
+    m.spawn(m.lookups)
+    return m
+
+
+COMPUTE: Final[ModuleSpec[ComputeEvent, ComputeMachine]] = ModuleSpec(
+    ModuleKind.COMPUTE,
+    module_organism(ModuleKind.COMPUTE, ComputeEvent, writable=True),
+    _machine,
+    _start,
+    (("compute_providers", "providers"), ("compute_open_grants", "open grants")),
+)
+
+
+class Compute:
+    """``Compute.read(network, coalition)`` → decisions; ``Compute.publish`` → a provider's
+    writer (its own signed card, deregistration and usage logs)."""
+
+    read = COMPUTE.organism.read
+
+    @staticmethod
+    def publish(network: Network, coalition: CoalitionConfig) -> ProviderWriter:
+        return ProviderWriter(COMPUTE.organism.writer(network, coalition))
+
+
+@dataclass
+class ProviderWriter:
+    writer: SurfaceWriter
+
+    async def register(self, card: SignedCard, *, timeout_s: float = 10.0) -> None:
+        """Register (or refresh) the provider's signed card; `Refused` says why not."""
+        raw = await self.writer.submit(encode(ByProvider(Register(card))), timeout_s=timeout_s)
+        result = decode(raw, ComputeResult)
+        if not result.ok:
+            raise Refused(self.writer.what, result.reason)
+
+    async def close(self) -> None:
+        await self.writer.close()
