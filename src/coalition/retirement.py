@@ -22,6 +22,7 @@ __all__ = [
     "AtTimestampMs",
     "ComponentKind",
     "ComponentRef",
+    "RetirementEvidence",
     "RetirementInstant",
     "RetirementMarker",
     "RetirementPolicy",
@@ -105,12 +106,24 @@ class ComponentRef(Wire, frozen=True):
         return cls(ComponentKind.COALITION, instance_name, stable_id)
 
 
+class RetirementEvidence(Wire, frozen=True):
+    """A pointer to one of the retiring component's last commits (D11): on which public
+    surface, at which sequence number, with which digest — what a consumer or an auditor checks
+    the marker against."""
+
+    surface: UniqueId
+    seq: int
+    digest: UniqueId
+
+
 class RetirementMarker(Wire, frozen=True):
-    """When the component stops, why, and what (if anything) replaces it."""
+    """When the component stops, why, what (if anything) replaces it, and pointers to its last
+    commits (filled in by the committee that commits the marker)."""
 
     effective_at: RetirementInstant
     reason: RetirementReason
     replacement: ComponentRef | None = None
+    evidence: tuple[RetirementEvidence, ...] = ()
 
     def __post_init__(self) -> None:
         if self.reason is RetirementReason.ROTATION and self.replacement is None:

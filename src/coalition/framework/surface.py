@@ -22,10 +22,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
+import msgspec
+
 from pymosaik.groups import ApplyContext, StateMachine
 from pymosaik.primitives import DecodeError, UniqueId, Wire, decode, encode
 
-from ..retirement import RetirementMarker
+from ..identity import hash_many
+from ..retirement import RetirementEvidence, RetirementMarker
 
 __all__ = [
     "Frame",
@@ -152,7 +155,8 @@ class SurfaceMachine:
         if self.retired is not None:
             return encode(SurfaceResult(False, "retired"))
         if isinstance(cmd, Retire):
-            self.retired = Retirement(cmd.marker, cmd.successor_surface)
+            marker = msgspec.structs.replace(cmd.marker, evidence=self._last_commit())
+            self.retired = Retirement(marker, cmd.successor_surface)
             self._emit(self.retired)
             return encode(SurfaceResult(True))
         result = self.inner.apply(cmd.command, ctx)
@@ -174,6 +178,15 @@ class SurfaceMachine:
                 count, 0 if current is None else current.seq + 1, index
             )
         return encode(SurfaceResult(True))
+
+    def _last_commit(self) -> tuple[RetirementEvidence, ...]:
+        """D11: the marker points at the surface's last frame (seq and digest), so a consumer
+        can tell it has seen everything the component published before it stopped."""
+        last = self.last_frame
+        if last is None:
+            return ()
+        digest = hash_many([b"frame|", encode(last)])
+        return (RetirementEvidence(self.surface, last.seq, digest),)
 
     def _emit(self, content: Published | Retirement) -> None:
         frame = Frame(self.surface, self.next_seq, content)
