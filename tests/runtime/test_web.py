@@ -96,6 +96,15 @@ def running(tmp_path: Path) -> Iterator[tuple[Path, int]]:
         stdout=log, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     try:
+        deadline = time.monotonic() + 60
+        while True:  # `up` serves the page once its supervisor runs
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "up.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, "the web page never came up"
+                time.sleep(0.2)
         yield data, port
     finally:
         proc.send_signal(signal.SIGTERM)
