@@ -43,3 +43,57 @@ async def nets() -> AsyncIterator[list[Network]]:
     yield made
     for net in made:
         await net.close()
+
+
+#: ``await module_committee(kind, coalition, operator, *, extra=1, data_dir=None, **start_kw)``
+#: → (networks, members): three members of a module committee on loopback, plus ``extra`` bare
+#: networks (integrators, agents); everything is closed afterwards.
+ModuleCommittee = Callable[..., Awaitable[tuple[list[Network], list[object]]]]
+
+
+@pytest.fixture
+async def module_committee() -> AsyncIterator[ModuleCommittee]:
+    from coalition.services.committees import start_member  # noqa: PLC0415 - heavy, on use
+    from pymosaik.discovery import DiscoveryConfig  # noqa: PLC0415
+    from pymosaik.groups.raft import RaftConfig  # noqa: PLC0415
+
+    nets: list[Network] = []
+    members: list[object] = []
+
+    async def start(
+        kind: object,
+        coalition: object,
+        operator: SecretKey,
+        *,
+        extra: int = 1,
+        data_dir: Callable[[int], object] | None = None,
+        **kw: object,
+    ) -> tuple[list[Network], list[object]]:
+        mine: list[Network] = []
+        for _ in range(3 + extra):
+            boot = [mine[0].addr] if mine else []
+            net = await Network.create(bootstrap=boot, discovery=DiscoveryConfig.loopback())
+            nets.append(net)
+            mine.append(net)
+        addrs = [n.addr for n in mine[:3]]
+        for i, net in enumerate(mine[:3]):
+            where = {"data_dir": data_dir(i)} if data_dir is not None else {}
+            members.append(
+                await start_member(
+                    kind,  # type: ignore[arg-type]
+                    net,
+                    coalition,  # type: ignore[arg-type]
+                    committee=addrs,
+                    operator_key=operator,
+                    raft=RaftConfig.loopback(),
+                    **where,  # type: ignore[arg-type]
+                    **kw,  # type: ignore[arg-type]
+                )
+            )
+        return mine, members[-3:]
+
+    yield start
+    for m in members:
+        await m.close()  # type: ignore[attr-defined]
+    for n in nets:
+        await n.close()

@@ -12,14 +12,9 @@ from coalition import CoalitionConfig
 from coalition.content import ContentParams
 from coalition.framework import Refused
 from coalition.modules import ComputeConfig, ModuleConfig, ModuleKind
-from coalition.services.committees import start_member
-from coalition.services.module import ModuleMember
 from coalition.services.registry import runnable
 from organisms.compute.items import Capabilities, DeclaredRates, ProviderCard, SignedCard
 from organisms.compute.module import COMPUTE, Compute, compute_config
-from pymosaik.discovery import DiscoveryConfig
-from pymosaik.groups.raft import RaftConfig
-from pymosaik.network import Network
 from pymosaik.primitives import SecretKey
 
 CONTRACT = "0x" + "7e" * 20
@@ -52,50 +47,26 @@ def test_registered_and_parameters_checked() -> None:
         compute_config(coalition({"grace_ms": -1}))
 
 
-async def test_a_provider_registers_itself_and_status_counts_it() -> None:
+async def test_a_provider_registers_itself_and_status_counts_it(module_committee) -> None:  # type: ignore[no-untyped-def]
     cfg = coalition({"settlement_contract": CONTRACT})
-    nets: list[Network] = []
-    members: list[ModuleMember] = []
-    operator = SecretKey.generate()
-    try:
-        for _ in range(4):
-            boot = [nets[0].addr] if nets else []
-            nets.append(await Network.create(bootstrap=boot, discovery=DiscoveryConfig.loopback()))
-        addrs = [n.addr for n in nets[:3]]
-        for net in nets[:3]:
-            members.append(
-                await start_member(
-                    ModuleKind.COMPUTE,
-                    net,
-                    cfg,
-                    committee=addrs,
-                    operator_key=operator,
-                    cadence_ms=300,
-                    raft=RaftConfig.loopback(),
-                )
-            )
-        provider = SecretKey.generate()
-        writer = Compute.publish(nets[3], cfg)
-        async with asyncio.timeout(30):
-            await writer.register(card(provider, 1_000), timeout_s=20)
-            forged = card(provider, 2_000)
-            other = SecretKey.generate()
-            bad = SignedCard(forged.card, other.sign(b"not the card"))
-            with pytest.raises(Refused, match="card signature does not verify"):
-                await writer.register(bad, timeout_s=20)
-            while any(m.status()["compute_providers"] != 1 for m in members):
-                await asyncio.sleep(0.1)
-        status = members[0].status()
-        assert status["compute_open_grants"] == 0
-        before = max(int(m.status()["committed"]) for m in members)  # type: ignore[call-overload]
-        await asyncio.sleep(2.0)
-        after = max(int(m.status()["committed"]) for m in members)  # type: ignore[call-overload]
-        # an idle committee proposes no clearing (3 members at a 300 ms cadence would add ~20
-        # entries); at most a reader-count update lands
-        assert after - before <= 1
-        await writer.close()
-    finally:
-        for m in members:
-            await m.close()
-        for n in nets:
-            await n.close()
+    nets, members = await module_committee(
+        ModuleKind.COMPUTE, cfg, SecretKey.generate(), cadence_ms=300
+    )
+    provider = SecretKey.generate()
+    writer = Compute.publish(nets[3], cfg)
+    async with asyncio.timeout(30):
+        await writer.register(card(provider, 1_000), timeout_s=20)
+        forged = card(provider, 2_000)
+        bad = SignedCard(forged.card, SecretKey.generate().sign(b"not the card"))
+        with pytest.raises(Refused, match="card signature does not verify"):
+            await writer.register(bad, timeout_s=20)
+        while any(m.status()["compute_providers"] != 1 for m in members):
+            await asyncio.sleep(0.1)
+    assert members[0].status()["compute_open_grants"] == 0
+    before = max(int(m.status()["committed"]) for m in members)
+    await asyncio.sleep(2.0)
+    after = max(int(m.status()["committed"]) for m in members)
+    # an idle committee proposes no clearing (3 members at a 300 ms cadence would add ~20
+    # entries); at most a reader-count update lands
+    assert after - before <= 1
+    await writer.close()

@@ -14,14 +14,10 @@ from coalition.crypto.beacon import BeaconTick
 from coalition.modules import ChronicleConfig, ModuleConfig, ModuleKind
 from coalition.services.chronicle import writer_ticket
 from coalition.services.chronicle_log import Challenge
-from coalition.services.committees import Chronicle, start_member
-from coalition.services.module import ModuleMember
+from coalition.services.committees import Chronicle
 from organisms.randomness.audit import BeaconAudit, watch
 from organisms.randomness.items import BeaconRound
 from organisms.randomness.local import LocalBeacon
-from pymosaik.discovery import DiscoveryConfig
-from pymosaik.groups.raft import RaftConfig
-from pymosaik.network import Network
 from pymosaik.primitives import SecretKey, decode
 
 CFG = CoalitionConfig(instance_name="audit", chronicle=ChronicleConfig(ModuleConfig("c")))
@@ -56,56 +52,31 @@ def test_the_audit_passes_good_rounds_and_names_each_failure() -> None:
     assert audit.check(rounds[2]) is None and audit.verified == 3
 
 
-async def test_a_forged_round_becomes_a_sealed_challenge_in_the_chronicle() -> None:
+async def test_a_forged_round_becomes_a_sealed_challenge_in_the_chronicle(module_committee) -> None:  # type: ignore[no-untyped-def]
     rounds = honest_rounds(3)
     stream = [rounds[0], forged(rounds[1])]
-    nets: list[Network] = []
-    members: list[ModuleMember] = []
     operator = SecretKey.generate()
-    try:
-        for _ in range(4):
-            boot = [nets[0].addr] if nets else []
-            nets.append(await Network.create(bootstrap=boot, discovery=DiscoveryConfig.loopback()))
-        addrs = [n.addr for n in nets[:3]]
-        for net in nets[:3]:
-            members.append(
-                await start_member(
-                    ModuleKind.CHRONICLE,
-                    net,
-                    CFG,
-                    committee=addrs,
-                    operator_key=operator,
-                    cadence_ms=300,
-                    raft=RaftConfig.loopback(),
-                )
-            )
-        consumer = nets[3]
-        me = consumer.endpoint.secret_key
-        ticket = writer_ticket(
-            CFG, operator, me.peer_id, consumer.network_id, now_ms=0, ttl_ms=None
-        )
-        writer = Chronicle.publish(consumer, CFG, me, ticket=ticket)
+    nets, _ = await module_committee(ModuleKind.CHRONICLE, CFG, operator, cadence_ms=300)
+    consumer = nets[3]
+    me = consumer.endpoint.secret_key
+    ticket = writer_ticket(CFG, operator, me.peer_id, consumer.network_id, now_ms=0, ttl_ms=None)
+    writer = Chronicle.publish(consumer, CFG, me, ticket=ticket)
 
-        async def feed() -> AsyncIterator[BeaconRound]:
-            for item in stream:
-                yield item
+    async def feed() -> AsyncIterator[BeaconRound]:
+        for item in stream:
+            yield item
 
-        audit = BeaconAudit("randomness of audit")
-        async with asyncio.timeout(30):
-            await watch(feed(), audit, writer, me.peer_id.bytes)
-            reader = Chronicle.read(consumer, CFG, timeout_s=20)
-            entry = await reader.ready(drain=False)
-            while not isinstance(entry.kind, Challenge):
-                entry = await reader.next()
-        assert entry.kind.signer == me.peer_id.bytes
-        assert entry.kind.subject == f"randomness of audit round {rounds[1].tick.round}"
-        assert "does not verify" in entry.kind.reason
-        assert decode(entry.kind.evidence, BeaconRound) == stream[1]
-        assert audit.verified == 1
-        await reader.close()
-        await writer.close()
-    finally:
-        for m in members:
-            await m.close()
-        for n in nets:
-            await n.close()
+    audit = BeaconAudit("randomness of audit")
+    async with asyncio.timeout(30):
+        await watch(feed(), audit, writer, me.peer_id.bytes)
+        reader = Chronicle.read(consumer, CFG, timeout_s=20)
+        entry = await reader.ready(drain=False)
+        while not isinstance(entry.kind, Challenge):
+            entry = await reader.next()
+    assert entry.kind.signer == me.peer_id.bytes
+    assert entry.kind.subject == f"randomness of audit round {rounds[1].tick.round}"
+    assert "does not verify" in entry.kind.reason
+    assert decode(entry.kind.evidence, BeaconRound) == stream[1]
+    assert audit.verified == 1
+    await reader.close()
+    await writer.close()

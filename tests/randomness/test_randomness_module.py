@@ -13,13 +13,8 @@ from coalition import CoalitionConfig
 from coalition.content import ContentParams
 from coalition.crypto.beacon import Scheme, verify_tick
 from coalition.modules import ModuleConfig, ModuleKind, RandomnessConfig
-from coalition.services.committees import start_member
-from coalition.services.module import ModuleMember
 from coalition.services.registry import runnable
 from organisms.randomness.module import RANDOMNESS, Randomness, randomness_config
-from pymosaik.discovery import DiscoveryConfig
-from pymosaik.groups.raft import RaftConfig
-from pymosaik.network import Network
 from pymosaik.primitives import SecretKey
 
 PARAMS = {"scheme": Scheme.UNCHAINED_G1.value, "period_ms": 500, "threshold": 2}
@@ -43,50 +38,30 @@ def test_the_module_is_registered_and_its_parameters_are_checked() -> None:
         randomness_config(coalition({"threshold": 4}), 3)
 
 
-async def test_members_produce_rounds_an_integrator_verifies(tmp_path: Path) -> None:
+async def test_members_produce_rounds_an_integrator_verifies(
+    module_committee, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     cfg = coalition(PARAMS)
-    nets: list[Network] = []
-    members: list[ModuleMember] = []
-    operator = SecretKey.generate()
-    try:
-        for _ in range(4):
-            boot = [nets[0].addr] if nets else []
-            nets.append(await Network.create(bootstrap=boot, discovery=DiscoveryConfig.loopback()))
-        addrs = [n.addr for n in nets[:3]]
-        for i, net in enumerate(nets[:3]):
-            members.append(
-                await start_member(
-                    ModuleKind.RANDOMNESS,
-                    net,
-                    cfg,
-                    committee=addrs,
-                    operator_key=operator,
-                    data_dir=tmp_path / f"m{i}",
-                    raft=RaftConfig.loopback(),
-                )
-            )
-        reader = Randomness.read(nets[3], cfg, timeout_s=40)
-        async with asyncio.timeout(60):
-            first = await reader.ready(drain=False)
-            rounds = [first]
-            while len(rounds) < 3:
-                rounds.append(await reader.next())
-        card = first.card
-        assert card.t == 2 and card.n == 3 and card.genesis_ms > 0
-        for r in rounds:
-            assert r.card == card  # one key for the whole run
-            assert verify_tick(Scheme(card.scheme), card.group_key, r.tick)
-        numbers = [r.tick.round for r in rounds]
-        assert numbers == list(range(numbers[0], numbers[0] + 3))
-        for i in range(3):
-            seed = tmp_path / f"m{i}" / "keygen.seed"
-            assert seed.stat().st_mode & 0o777 == 0o600
-        status = members[0].status()
-        assert status["module"] == "randomness"
-        assert isinstance(status["beacon_round"], int) and status["beacon_round"] >= 1
-        await reader.close()
-    finally:
-        for m in members:
-            await m.close()
-        for n in nets:
-            await n.close()
+    nets, members = await module_committee(
+        ModuleKind.RANDOMNESS, cfg, SecretKey.generate(), data_dir=lambda i: tmp_path / f"m{i}"
+    )
+    reader = Randomness.read(nets[3], cfg, timeout_s=40)
+    async with asyncio.timeout(60):
+        first = await reader.ready(drain=False)
+        rounds = [first]
+        while len(rounds) < 3:
+            rounds.append(await reader.next())
+    card = first.card
+    assert card.t == 2 and card.n == 3 and card.genesis_ms > 0
+    for r in rounds:
+        assert r.card == card  # one key for the whole run
+        assert verify_tick(Scheme(card.scheme), card.group_key, r.tick)
+    numbers = [r.tick.round for r in rounds]
+    assert numbers == list(range(numbers[0], numbers[0] + 3))
+    for i in range(3):
+        seed = tmp_path / f"m{i}" / "keygen.seed"
+        assert seed.stat().st_mode & 0o777 == 0o600
+    status = members[0].status()
+    assert status["module"] == "randomness"
+    assert isinstance(status["beacon_round"], int) and status["beacon_round"] >= 1
+    await reader.close()

@@ -18,12 +18,8 @@ from coalition.services.chronicle import (
     writer_ticket,
 )
 from coalition.services.chronicle_log import Advisory, Challenge, Heartbeat, Other
-from coalition.services.committees import Chronicle, start_member
-from coalition.services.module import ModuleMember
+from coalition.services.committees import Chronicle
 from coalition.ticket_issuer import TicketIssuer
-from pymosaik.discovery import DiscoveryConfig
-from pymosaik.groups.raft import RaftConfig
-from pymosaik.network import Network
 from pymosaik.primitives import SecretKey, UniqueId, decode, encode
 
 CFG = CoalitionConfig(instance_name="d11", chronicle=ChronicleConfig(ModuleConfig("c")))
@@ -102,50 +98,29 @@ def test_refusals_name_the_reason_and_commit_nothing(case: str, why: str) -> Non
     assert m.entries == []
 
 
-async def test_an_agent_with_a_ticket_appends_over_the_network_and_one_without_is_refused() -> None:
-    nets: list[Network] = []
-    members: list[ModuleMember] = []
-    try:
-        for _ in range(5):
-            boot = [nets[0].addr] if nets else []
-            nets.append(await Network.create(bootstrap=boot, discovery=DiscoveryConfig.loopback()))
-        addrs = [n.addr for n in nets[:3]]
-        for net in nets[:3]:
-            members.append(
-                await start_member(
-                    ModuleKind.CHRONICLE,
-                    net,
-                    CFG,
-                    committee=addrs,
-                    operator_key=OPERATOR,
-                    cadence_ms=300,
-                    raft=RaftConfig.loopback(),
-                )
-            )
-        agent_net, stranger_net = nets[3], nets[4]
-        agent = agent_net.endpoint.secret_key
-        ticket = writer_ticket(
-            CFG, OPERATOR, agent.peer_id, agent_net.network_id, now_ms=0, ttl_ms=None
+async def test_an_agent_with_a_ticket_appends_over_the_network_and_one_without_is_refused(
+    module_committee,  # type: ignore[no-untyped-def]
+) -> None:
+    nets, _ = await module_committee(ModuleKind.CHRONICLE, CFG, OPERATOR, extra=2, cadence_ms=300)
+    agent_net, stranger_net = nets[3], nets[4]
+    agent = agent_net.endpoint.secret_key
+    ticket = writer_ticket(
+        CFG, OPERATOR, agent.peer_id, agent_net.network_id, now_ms=0, ttl_ms=None
+    )
+    writer = Chronicle.publish(agent_net, CFG, agent, ticket=ticket)
+    stranger = Chronicle.publish(stranger_net, CFG, stranger_net.endpoint.secret_key)
+    async with asyncio.timeout(30):
+        seq = await writer.record(
+            Challenge(agent.peer_id.bytes, "beacon round 3", "does not verify"), timeout_s=15
         )
-        writer = Chronicle.publish(agent_net, CFG, agent, ticket=ticket)
-        stranger = Chronicle.publish(stranger_net, CFG, stranger_net.endpoint.secret_key)
-        async with asyncio.timeout(30):
-            seq = await writer.record(
-                Challenge(agent.peer_id.bytes, "beacon round 3", "does not verify"), timeout_s=15
-            )
-            me = stranger_net.endpoint.secret_key.peer_id.bytes
-            with pytest.raises(Refused, match="needs a Chronicle writer ticket"):
-                await stranger.record(Heartbeat(me, "let me in"), timeout_s=15)
-            reader = Chronicle.read(agent_net, CFG, timeout_s=20)
-            entry = await reader.ready(drain=False)
-            while entry.seq < seq:
-                entry = await reader.next()
-        assert isinstance(entry.kind, Challenge)
-        assert entry.kind.signer == agent.peer_id.bytes
-        for w in (writer, stranger, reader):
-            await w.close()
-    finally:
-        for m in members:
-            await m.close()
-        for n in nets:
-            await n.close()
+        me = stranger_net.endpoint.secret_key.peer_id.bytes
+        with pytest.raises(Refused, match="needs a Chronicle writer ticket"):
+            await stranger.record(Heartbeat(me, "let me in"), timeout_s=15)
+        reader = Chronicle.read(agent_net, CFG, timeout_s=20)
+        entry = await reader.ready(drain=False)
+        while entry.seq < seq:
+            entry = await reader.next()
+    assert isinstance(entry.kind, Challenge)
+    assert entry.kind.signer == agent.peer_id.bytes
+    for w in (writer, stranger, reader):
+        await w.close()

@@ -18,15 +18,16 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
-from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, decode
+from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, decode, encode
 from pymosaik.primitives.aio import TaskScope
 from pymosaik.tickets import TicketValidator
 from pymosaik.transport import EndpointAddr
 
 from ..config import CoalitionConfig
 from ..framework.committee import CommitteeMember, SurfaceIds
+from ..framework.core_host import CoreHost, MemberCore
 from ..framework.spec import OrganismSpec
-from ..framework.surface import Extractor
+from ..framework.surface import Extractor, Wrapped
 from ..modules import ModuleKind
 from ..retirement import AtSequence, ComponentKind, ComponentRef, RetirementMarker
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # web3 costs ~1 s to import; only anchoring members need it
 
 __all__ = [
     "BaseModuleMember",
+    "CoreHostedMember",
     "MemberContext",
     "ModuleMember",
     "ModuleSpec",
@@ -196,3 +198,24 @@ class BaseModuleMember:
             await self.scope.aclose()
         finally:
             await self.member.close()
+
+
+@dataclass
+class CoreHostedMember(BaseModuleMember):
+    """A module member whose own side is a pure member core, hosted on its committee."""
+
+    host: CoreHost[Any, Any] | None = None
+
+    def host_core(self, machine: object, core: MemberCore[Any, Any]) -> None:
+        """Step ``core`` against ``machine`` (this member's replica) and commit what it says."""
+        self.host = CoreHost(
+            self.member.group, machine, core, lambda cmd: encode(Wrapped(encode(cmd)))
+        )
+        self.host.start()
+
+    async def close(self) -> None:
+        try:
+            if self.host is not None:
+                await self.host.aclose()
+        finally:
+            await super().close()

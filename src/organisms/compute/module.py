@@ -24,13 +24,12 @@ from typing import Final
 
 from coalition.config import CoalitionConfig
 from coalition.framework.committee import CommitteeMember
-from coalition.framework.core_host import CoreHost
 from coalition.framework.errors import Refused
-from coalition.framework.surface import Extractor, Wrapped
+from coalition.framework.surface import Extractor
 from coalition.framework.writer import SurfaceWriter
 from coalition.modules import ModuleKind
 from coalition.services.module import (
-    BaseModuleMember,
+    CoreHostedMember,
     MemberContext,
     ModuleSpec,
     module_organism,
@@ -41,7 +40,7 @@ from pymosaik.network import Network
 from pymosaik.primitives import PeerId, UniqueId, Wire, decode, encode
 
 from .items import ClearingRecord, ComputeGrant, Refusal, SignedCard
-from .machine import ByProvider, ComputeConfig, ComputeMachine, ComputeResult, Register, Signed
+from .machine import ByProvider, ComputeConfig, ComputeMachine, ComputeResult, Register
 from .member import ComputeMemberCore, settle_due
 from .settlement import EvmSettlement, SettlementReader
 
@@ -109,9 +108,8 @@ def _machine(
 
 
 @dataclass
-class ComputeMember(BaseModuleMember):
+class ComputeMember(CoreHostedMember):
     inner: ComputeMachine | None = None
-    host: CoreHost[ComputeMachine, Signed] | None = None
     core: ComputeMemberCore | None = None
     reader: SettlementReader | None = None
 
@@ -132,31 +130,15 @@ class ComputeMember(BaseModuleMember):
             if self.reader is not None:
                 await settle_due(self.core, self.reader, wall_ms())
 
-    async def close(self) -> None:
-        try:
-            if self.host is not None:
-                await self.host.aclose()
-        finally:
-            await super().close()
-
 
 def _start(ctx: MemberContext, member: CommitteeMember, inner: ComputeMachine) -> ComputeMember:
     key = ctx.network.endpoint.secret_key
     index = ctx.peers.index(key.peer_id) + 1
     core = ComputeMemberCore(index, key, cadence_ms=ctx.cadence_ms)
-    host: CoreHost[ComputeMachine, Signed] = CoreHost(
-        member.group, inner, core, lambda cmd: encode(Wrapped(encode(cmd)))
-    )
     m = ComputeMember(
-        ModuleKind.COMPUTE,
-        member,
-        ctx,
-        inner=inner,
-        host=host,
-        core=core,
-        reader=_reader(ctx.coalition),
+        ModuleKind.COMPUTE, member, ctx, inner=inner, core=core, reader=_reader(ctx.coalition)
     )
-    host.start()
+    m.host_core(inner, core)
     m.spawn(m.lookups)
     return m
 

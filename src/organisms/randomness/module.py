@@ -20,13 +20,12 @@ from typing import Final
 from coalition.config import CoalitionConfig
 from coalition.crypto.beacon import Scheme
 from coalition.framework.committee import CommitteeMember
-from coalition.framework.core_host import CoreHost
-from coalition.framework.surface import Extractor, Wrapped
+from coalition.framework.surface import Extractor
 from coalition.keygen import KeygenSecrets
 from coalition.modules import ModuleKind
 from coalition.runtime.files import load_or_create_seed
 from coalition.services.module import (
-    BaseModuleMember,
+    CoreHostedMember,
     MemberContext,
     ModuleSpec,
     module_organism,
@@ -34,7 +33,7 @@ from coalition.services.module import (
 )
 from pymosaik.primitives import PeerId, UniqueId, decode, encode
 
-from .items import BeaconRound, RandomnessConfig, RandomnessResult, Signed
+from .items import BeaconRound, RandomnessConfig, RandomnessResult
 from .machine import BeaconMachine
 from .member import BeaconMemberCore
 
@@ -93,9 +92,8 @@ def _machine(
 
 
 @dataclass
-class RandomnessMember(BaseModuleMember):
+class RandomnessMember(CoreHostedMember):
     inner: BeaconMachine | None = None
-    host: CoreHost[BeaconMachine, Signed] | None = None
     core: BeaconMemberCore | None = None
 
     def extra(self) -> dict[str, object]:
@@ -110,13 +108,6 @@ class RandomnessMember(BaseModuleMember):
             "bad_partials": len(self.inner.bad),
         }
 
-    async def close(self) -> None:
-        try:
-            if self.host is not None:
-                await self.host.aclose()
-        finally:
-            await super().close()
-
 
 def _start(ctx: MemberContext, member: CommitteeMember, inner: BeaconMachine) -> RandomnessMember:
     key = ctx.network.endpoint.secret_key
@@ -128,11 +119,8 @@ def _start(ctx: MemberContext, member: CommitteeMember, inner: BeaconMachine) ->
     else:
         secrets = KeygenSecrets.fresh()  # nothing to restart from: the share lives in memory
     core = BeaconMemberCore(index, key, scheme=inner.cfg.kind, secrets=secrets)
-    host: CoreHost[BeaconMachine, Signed] = CoreHost(
-        member.group, inner, core, lambda cmd: encode(Wrapped(encode(cmd)))
-    )
-    m = RandomnessMember(ModuleKind.RANDOMNESS, member, ctx, inner=inner, host=host, core=core)
-    host.start()
+    m = RandomnessMember(ModuleKind.RANDOMNESS, member, ctx, inner=inner, core=core)
+    m.host_core(inner, core)
     return m
 
 
