@@ -43,7 +43,6 @@ from pymosaik.network import Network
 from pymosaik.primitives import SecretKey, UniqueId
 from pymosaik.transport import EndpointAddr
 
-from ..bounded_read import os_reason
 from ..config import CoalitionConfig
 from ..modules import ModuleKind
 from .anchoring import ExternalAnchor, parse_anchor_option
@@ -281,6 +280,11 @@ def spec_from_plan(plan_path: Path, kind: ModuleKind, index: int) -> MemberSpec:
     )
 
 
+def _socket_reason(exc: OSError) -> str:
+    """``address already in use`` rather than asyncio's sentence around it."""
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
+
+
 @dataclass(frozen=True)
 class MemberExit:
     code: int
@@ -312,7 +316,7 @@ async def serve(spec: MemberSpec, anchor_source: AnchorSource = None) -> MemberE
             proc.metrics = MetricsServer(*spec.metrics)
         except OSError as exc:
             where = f"{spec.metrics[0]}:{spec.metrics[1]}"
-            return failed(f"cannot serve metrics on {where}: {os_reason(exc)}")
+            return failed(f"cannot serve metrics on {where}: {_socket_reason(exc)}")
         proc.metrics.start()
 
     loop = asyncio.get_running_loop()
@@ -335,7 +339,7 @@ async def serve(spec: MemberSpec, anchor_source: AnchorSource = None) -> MemberE
     except OSError as exc:
         if proc.metrics is not None:
             proc.metrics.close()
-        return failed(f"cannot listen on {host}:{port}: {os_reason(exc)}")
+        return failed(f"cannot listen on {host}:{port}: {_socket_reason(exc)}")
     log.info("%s up as %s on %s:%d", spec.seat, spec.key.peer_id.hex()[:8], host, port)
     source = anchor_source if kind is ModuleKind.CHRONICLE else None
     if (exit_code := await proc.open_anchor(source, stop)) is not None:
