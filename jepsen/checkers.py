@@ -2,7 +2,9 @@
 
 * `lost_writes`: every acknowledged Atlas upsert is covered by the final read of its key
   (the final version is at least the acknowledged one), and every acknowledged Chronicle
-  append is held by some member at the end (its final length exceeds the acknowledged seq);
+  append is held by some member at the end (its entries, sealed or still collecting
+  signatures, outnumber the acknowledged seq: an acknowledgement means committed, and
+  sealing follows);
 * `linearizable`: each Atlas key's history (upserts, which follow the max-register rule,
   and the final read) is linearizable — the project's Wing–Gong–Lowe search
   (pymosaik.sim.linearizability) with its ``raise`` model;
@@ -61,7 +63,7 @@ def lost_writes(history: Sequence[Event]) -> list[Violation]:
             final[e.key] = max(final.get(e.key, -1), e.value if e.value is not None else -1)
     lengths: dict[str, int] = {}
     for e in history:
-        if e.f == "chronicle" and e.value is not None:
+        if e.f == "held" and e.value is not None:
             lengths[e.process] = e.value  # the last observation of each member wins
     best_length = max(lengths.values(), default=0)
     for inv, done in _completions(history):
@@ -83,7 +85,7 @@ def lost_writes(history: Sequence[Event]) -> list[Violation]:
                 Violation(
                     "lost-writes",
                     f"append acknowledged as seq {done.value} but no member holds more than "
-                    f"{best_length} sealed entries at the end",
+                    f"{best_length} entries at the end",
                 )
             )
     return list(dict.fromkeys(out))  # one line per distinct problem

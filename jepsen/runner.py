@@ -206,6 +206,9 @@ class _Members:
             length, head = figures.get("chronicle_length"), figures.get("chronicle_head")
             if isinstance(length, int):
                 events.append(Event(seat, "ok", "chronicle", now, 0, None, length, head, pid))
+                pending = figures.get("chronicle_pending")
+                held = length + (pending if isinstance(pending, int) else 0)
+                events.append(Event(seat, "ok", "held", now, 0, None, held, None, pid))
             tick = figures.get("almanac_seq")
             if isinstance(tick, int):
                 events.append(Event(seat, "ok", "almanac", now, 0, None, tick, None, pid))

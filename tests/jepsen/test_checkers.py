@@ -54,6 +54,7 @@ def sound() -> list[Event]:
         chron("chronicle-1", 3, 2, H2),
         chron("chronicle-0", 4, 2, H2),
         chron("chronicle-2", 4, 0, "", pid=9),  # restarted: a new epoch starts again
+        Event("chronicle-0", "ok", "held", 4, value=2, epoch=1),  # 2 entries (sealed or not)
         tick("almanac-0", 1, 4),
         tick("almanac-0", 2, 5),
         tick("almanac-0", 3, 1, pid=2),
