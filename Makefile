@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit sim bench clean
+.PHONY: demo test lint typecheck unit sim bench jepsen clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,12 @@ demo: $(STAMP)
 	$(BIN)/coalition up examples/coalitions/local-trio.toml --data build/demo --for 25s
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench jepsen
+	$(BIN)/ruff format --check src tests bench jepsen
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict jepsen
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest
@@ -44,6 +45,14 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench streams
 	$(BIN)/python -m bench raft
+
+# The long Jepsen campaign (root: network namespaces): every fault, 5 minutes, report as JSON
+# too. JEPSEN_ARGS adds flags, e.g. `make jepsen JEPSEN_ARGS="--seed 3 --duration 900"`.
+jepsen: $(STAMP)
+	command -v iptables >/dev/null || (apt-get update -qq && apt-get install -y -qq iproute2 iptables)
+	mkdir -p build
+	$(BIN)/python -m jepsen run --duration 300 --json $(JEPSEN_ARGS) > build/jepsen-report.json; \
+	  status=$$?; cat build/jepsen-report.json; exit $$status
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache

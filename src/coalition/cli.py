@@ -602,6 +602,108 @@ def republish(
     out.print(f"next: `coalition down --data {data_dir}` then `coalition up {file}`")
 
 
+member_app = typer.Typer(
+    help="Run one committee member on this host (members on separate hosts).",
+    no_args_is_help=True,
+)
+app.add_typer(member_app, name="member")
+
+
+@member_app.command("run")
+def member_run(
+    file: FileArg,
+    *,
+    seat: Annotated[str, typer.Option("--seat", help="The seat it holds, e.g. atlas-0.")],
+    key: Annotated[Path, typer.Option("--key", help="This member's key file (hex, mode 600).")],
+    operator_key: Annotated[
+        Path, typer.Option("--operator-key", help="The coalition operator's key file.")
+    ],
+    listen: Annotated[
+        str, typer.Option("--listen", metavar="HOST:PORT", help="A real interface address.")
+    ],
+    peer: Annotated[
+        list[str],
+        typer.Option(
+            "--peer",
+            metavar="[SEAT=]PEER@HOST:PORT",
+            help="Another member (SEAT= for its committee seat) or a bootstrap; repeatable.",
+        ),
+    ],
+    data: Annotated[Path, typer.Option("--data", help="This member's own data directory.")],
+    metrics: Annotated[
+        str | None,
+        typer.Option("--metrics", metavar="HOST:PORT", help="Serve /metrics and /health here."),
+    ] = None,
+    cadence_ms: Annotated[
+        int | None, typer.Option("--cadence-ms", help="Default: the Almanac's tick_cadence_ms.")
+    ] = None,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            metavar="URL,CONTRACT,KEYFILE",
+            help="Chronicle seats: anchor sealed heads on this chain (default: no anchoring).",
+        ),
+    ] = None,
+) -> None:
+    """Run ONE committee member (the same member `up` runs) until SIGTERM.
+
+    Logs are JSON lines on stderr; status.json is rewritten in --data every half second.
+    `coalition plan` writes each seat's flags for a deployment over several hosts.
+    """
+    from .runtime.hosts import member_spec  # noqa: PLC0415 - only this command needs it
+    from .runtime.logs import configure as configure_logs  # noqa: PLC0415
+    from .runtime.member import serve  # noqa: PLC0415
+
+    if cadence_ms is not None and cadence_ms <= 0:
+        raise BadInputError("--cadence-ms must be > 0")
+    cfg = _load(file).config
+    try:
+        spec = member_spec(
+            cfg,
+            seat=seat,
+            key_file=key,
+            operator_key_file=operator_key,
+            listen=listen,
+            peers=peer,
+            data_dir=data,
+            metrics=metrics,
+            cadence_ms=cadence_ms,
+        )
+        source = parse_anchor_option(anchor) if anchor is not None else None
+    except (PlanError, ValueError) as exc:
+        raise BadInputError(str(exc)) from None
+    configure_logs(spec.seat)
+    outcome = asyncio.run(serve(spec, source))
+    if outcome.error is not None:
+        err.print(f"error: {spec.seat}: {printable(outcome.error)}", markup=False)
+    raise typer.Exit(outcome.code)
+
+
+@app.command("plan")
+def plan_cmd(
+    file: FileArg,
+    hosts: Annotated[Path, typer.Argument(help="HOSTS.toml: [hosts.NAME] address = IP.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="A new directory for the plan.")] = Path(
+        "coalition-plan"
+    ),
+) -> None:
+    """Deal the committee seats over several hosts: keys and `member run` flags per host."""
+    from .runtime.hosts import plan_hosts, read_hosts, write_host_plan  # noqa: PLC0415
+
+    cfg = _load(file).config
+    try:
+        spec = read_hosts(hosts)
+        seats = plan_hosts(cfg, {n: h.address for n, h in spec.hosts.items()}, spec.base_port)
+        written = write_host_plan(out_dir, seats)
+    except PlanError as exc:
+        raise BadInputError(str(exc)) from None
+    for d in written:
+        held = [s.seat for s in seats if s.host == d.name]
+        out.print(f"wrote {d}/ ({', '.join(held)})")
+    out.print("copy each host's directory to it; see docs/operators/runbook.md")
+
+
 def _stop_leftover_members(data_dir: Path, plan: Plan) -> int:
     """Members whose supervisor died (they also exit on their own within ~0.5 s)."""
     count = 0

@@ -63,3 +63,33 @@ def test_history_is_partitioned_per_key() -> None:
     verdict = check_history([other, *bad])
     assert verdict.violations == (K,)
     assert verdict.inconclusive == ()
+
+
+def raise_(c: str, call: float, ret: float, v: int, ok: bool) -> Operation:
+    return Operation(c, K, OpKind.RAISE, call, ret, v.to_bytes(8, "big"), ok=ok)
+
+
+def test_max_register_accepts_races_in_either_order() -> None:
+    # 3 and 2 race: 3 first means 2 is refused; a read afterwards sees 3
+    ops = [
+        raise_("a", 0, 5, 2, False),
+        raise_("b", 0, 5, 3, True),
+        get("r", 6, 7, bytes(7) + b"\3"),
+    ]
+    assert check_key(ops) is True
+
+
+def test_max_register_rejects_a_lower_version_accepted_after_a_higher_one() -> None:
+    ops = [raise_("a", 0, 1, 3, True), raise_("a", 2, 3, 2, True)]
+    assert check_key(ops) is False
+    ops = [raise_("a", 0, 1, 3, True), get("r", 2, 3, bytes(7) + b"\2")]
+    assert check_key(ops) is False
+
+
+def test_max_register_pending_write_may_land_late() -> None:
+    ops = [
+        raise_("a", 0, math.inf, 5, True),
+        get("r", 1, 2, None),
+        get("r", 3, 4, bytes(7) + b"\5"),
+    ]
+    assert check_key(ops) is True

@@ -35,6 +35,7 @@ import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
@@ -54,7 +55,17 @@ from .plan import PlanError, load_plan, load_process_key
 if TYPE_CHECKING:  # web3 costs ~1 s to import: only Chronicle members load the client
     from ..services.anchor import EvmAnchor
 
-__all__ = ["START_MEMBER_ENV", "ModuleMember", "StartMember", "load_start_member", "main"]
+__all__ = [
+    "START_MEMBER_ENV",
+    "MemberExit",
+    "MemberSpec",
+    "ModuleMember",
+    "StartMember",
+    "load_start_member",
+    "main",
+    "serve",
+    "spec_from_plan",
+]
 
 log = logging.getLogger("coalition.runtime.member")
 
@@ -207,31 +218,94 @@ async def open_anchor(source: AnchorSource, stop: asyncio.Event) -> EvmAnchor | 
     return opened
 
 
-async def run(
-    plan_path: Path, kind: ModuleKind, index: int, anchor_source: AnchorSource = None
-) -> int:
+@dataclass(frozen=True)
+class MemberSpec:
+    """Everything one member needs to run, however it was told: ``up``'s plan or
+    ``coalition member run``'s flags (runtime.seats) both end here, in `serve`."""
+
+    coalition: CoalitionConfig
+    kind: ModuleKind
+    index: int
+    key: SecretKey
+    operator_key: SecretKey
+    network_id: UniqueId
+    #: The address it listens on and advertises (a real interface, or loopback for ``up``).
+    listen: tuple[str, int]
+    #: Its module committee, itself included, in seat order (every member must agree).
+    committee: tuple[EndpointAddr, ...]
+    #: Other nodes to join the network through (the other committees, a bootstrap).
+    bootstrap: tuple[EndpointAddr, ...]
+    data_dir: Path
+    cadence_ms: int
+    #: Where /metrics and /health are served (None: not at all).
+    metrics: tuple[str, int] | None = None
+    #: Stop when the parent process goes away (``up``'s members; not a systemd unit).
+    watch_parent: bool = False
+
+    @property
+    def seat(self) -> str:
+        return f"{self.kind.value}-{self.index}"
+
+
+def spec_from_plan(plan_path: Path, kind: ModuleKind, index: int) -> MemberSpec:
+    """``up``'s member: its seat in ``plan.json``, every other planned process a bootstrap."""
     data_dir = plan_path.parent
     plan = load_plan(data_dir)
     me = plan.process(kind, index)
-    my_dir = data_dir / me.data_dir
-    my_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = load_process_key(data_dir, me.key_file)
-    operator_key = load_process_key(data_dir, plan.operator_key_file)
+    return MemberSpec(
+        coalition=plan.coalition(),
+        kind=kind,
+        index=index,
+        key=load_process_key(data_dir, me.key_file),
+        operator_key=load_process_key(data_dir, plan.operator_key_file),
+        network_id=UniqueId.from_hex(plan.network_id),
+        listen=(me.host, me.port),
+        committee=tuple(p.endpoint() for p in plan.committee(kind)),
+        bootstrap=tuple(p.endpoint() for p in plan.processes if p != me),
+        data_dir=data_dir / me.data_dir,
+        cadence_ms=plan.cadence_ms,
+        metrics=(me.host, me.metrics_port) if me.metrics_port else None,
+        watch_parent=True,
+    )
+
+
+def _socket_reason(exc: OSError) -> str:
+    """``address already in use`` rather than asyncio's sentence around it."""
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
+
+
+@dataclass(frozen=True)
+class MemberExit:
+    code: int
+    #: The one-line cause when the member could not start or failed.
+    error: str | None = None
+
+
+async def serve(spec: MemberSpec, anchor_source: AnchorSource = None) -> MemberExit:
+    """Run one member until SIGTERM/SIGINT (or its parent going away, if watched)."""
+    kind, index, my_dir = spec.kind, spec.index, spec.data_dir
+    host, port = spec.listen
+    try:
+        my_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        return MemberExit(1, f"{my_dir}: cannot create the data directory: {exc.strerror}")
     start_member = load_start_member()
     base: dict[str, object] = {"pid": os.getpid(), "module": kind.value, "index": index}
-    base |= {"peer_id": me.peer_id, "port": me.port, "started_at": now()}
+    base |= {"peer_id": spec.key.peer_id.hex(), "port": port, "started_at": now()}
     proc = _Member(my_dir / STATUS_FILE, base)
-    if me.metrics_port:
+
+    def failed(error: str) -> MemberExit:
+        proc.state, proc.error = "failed", error
+        proc.write()
+        log.error("%s", error)
+        return MemberExit(1, error)
+
+    if spec.metrics is not None:
         try:
-            proc.metrics = MetricsServer(me.host, me.metrics_port)
+            proc.metrics = MetricsServer(*spec.metrics)
         except OSError as exc:
-            proc.state, proc.error = (
-                "failed",
-                f"cannot serve metrics on {me.host}:{me.metrics_port}: {exc}",
-            )
-            proc.write()
-            log.error("%s", proc.error)
-            return 1
+            where = f"{spec.metrics[0]}:{spec.metrics[1]}"
+            return failed(f"cannot serve metrics on {where}: {_socket_reason(exc)}")
         proc.metrics.start()
 
     loop = asyncio.get_running_loop()
@@ -245,31 +319,30 @@ async def run(
 
     try:
         net = await Network.create(
-            UniqueId.from_hex(plan.network_id),
-            secret_key=key,
-            host=me.host,
-            port=me.port,
-            bootstrap=[p.endpoint() for p in plan.processes if p != me],
+            spec.network_id,
+            secret_key=spec.key,
+            host=host,
+            port=port,
+            bootstrap=list(spec.bootstrap),
         )
     except OSError as exc:
-        proc.state, proc.error = "failed", f"cannot listen on {me.host}:{me.port}: {exc}"
-        proc.write()
-        log.error("%s", proc.error)
-        return 1
-    log.info("%s-%d up as %s on %s:%d", kind.value, index, me.peer_id[:8], me.host, me.port)
+        if proc.metrics is not None:
+            proc.metrics.close()
+        return failed(f"cannot listen on {host}:{port}: {_socket_reason(exc)}")
+    log.info("%s up as %s on %s:%d", spec.seat, spec.key.peer_id.hex()[:8], host, port)
     source = anchor_source if kind is ModuleKind.CHRONICLE else None
     if (exit_code := await proc.open_anchor(source, stop)) is not None:
         await proc.shutdown(net)
-        return exit_code
+        return MemberExit(exit_code, proc.error)
     proc.starting = asyncio.create_task(
         start_member(
             kind,
             net,
-            plan.coalition(),
-            committee=[p.endpoint() for p in plan.committee(kind)],
-            operator_key=operator_key,
+            spec.coalition,
+            committee=list(spec.committee),
+            operator_key=spec.operator_key,
             data_dir=my_dir,
-            cadence_ms=plan.cadence_ms,
+            cadence_ms=spec.cadence_ms,
             anchor=proc.anchor,
         )
     )
@@ -277,8 +350,8 @@ async def run(
         while not stop.is_set():
             wants_retire = retire_requested.is_set() or (my_dir / RETIRE_FILE).exists()
             if not proc.step(wants_retire):
-                return 1
-            if os.getppid() != parent:
+                return MemberExit(1, proc.error)
+            if spec.watch_parent and os.getppid() != parent:
                 log.warning("supervisor went away; stopping")
                 break
             proc.write()
@@ -286,7 +359,14 @@ async def run(
                 await asyncio.wait_for(stop.wait(), STATUS_INTERVAL)
     finally:
         await proc.shutdown(net)
-    return 0
+    return MemberExit(0)
+
+
+async def run(
+    plan_path: Path, kind: ModuleKind, index: int, anchor_source: AnchorSource = None
+) -> int:
+    """``up``'s member process: `serve` the seat ``plan.json`` gives it."""
+    return (await serve(spec_from_plan(plan_path, kind, index), anchor_source)).code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -388,9 +388,13 @@ class ChronicleMember(BaseModuleMember):
     def extra(self) -> dict[str, object]:
         assert self.inner is not None
         anchored = self.inner.anchored[-1][0] if self.inner.anchored else None
+        sealed = self.inner.sealed
         return {
-            "chronicle_length": self.inner.sealed,
-            "chronicle_pending": len(self.inner.entries) - self.inner.sealed,
+            "chronicle_length": sealed,
+            # the sealed head's digest names the whole chain up to it (entries are hash-linked):
+            # two members with different digests at one length have forked
+            "chronicle_head": self.inner.entries[sealed - 1].digest().hex() if sealed else None,
+            "chronicle_pending": len(self.inner.entries) - sealed,
             "anchored_seq": anchored,
             "anchor_error": self.anchor_error,
         }

@@ -1,4 +1,6 @@
-"""A Wing–Gong–Lowe linearizability checker for the Map workload, one key at a time.
+"""A Wing–Gong–Lowe linearizability checker for register histories, one key at a time.
+
+The Map workload (put/get/cas) and the Atlas card rule (raise: a max-register) use it.
 
 Like porcupine: depth-first search over which operation takes effect next, with
 memoisation of (set of operations done, model state). An operation whose outcome
@@ -19,6 +21,10 @@ class OpKind(Enum):
     PUT = "put"
     GET = "get"
     CAS = "cas"
+    #: A max-register write (the Atlas card rule): applies iff ``value`` sorts above the
+    #: state (None lowest); refused (``ok=False``) otherwise. Values compare as bytes, so
+    #: numbers are written big-endian at a fixed width.
+    RAISE = "raise"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,7 @@ class Operation:
             OpKind.PUT: f"{self.value!r}",
             OpKind.GET: "",
             OpKind.CAS: f"{self.expected!r}->{self.value!r}",
+            OpKind.RAISE: f"{self.value!r}",
         }[self.kind]
         outcome = "unknown" if self.pending else f"ok={self.ok} out={self.output!r}"
         return f"[{self.call:.0f},{end}] {self.client} {self.kind.value}({args}) {outcome}"
@@ -59,6 +66,11 @@ def _step(op: Operation, state: bytes | None) -> tuple[bool, bytes | None]:
         return (not known or op.output == state), state
     if op.kind is OpKind.PUT:
         return (not known or (op.ok and op.output == state)), op.value
+    if op.kind is OpKind.RAISE:
+        above = op.value is not None and (state is None or op.value > state)
+        if known and op.ok != above:
+            return False, state
+        return True, (op.value if above else state)
     applies = state == op.expected
     if known and (op.ok != applies or op.output != state):
         return False, state
