@@ -101,11 +101,13 @@ def test_plan_refuses_another_coalitions_directory(tmp_path: Path) -> None:
         create_or_load(tmp_path, other)
 
 
-def test_plan_only_runs_atlas_almanac_chronicle(tmp_path: Path) -> None:
+def test_plan_runs_the_runnable_modules_it_ships(tmp_path: Path) -> None:
     plan, _ = create_or_load(tmp_path, load_coalition(EXAMPLES / "ethereum-superchain.toml").config)
     assert {p.module for p in plan.processes} == {"atlas", "almanac"}
+    bridge, _ = create_or_load(tmp_path / "b", load_coalition(EXAMPLES / "bridge-beta.toml").config)
+    assert {p.module for p in bridge.processes} == {"compute"}  # a plugin module (entry point)
     with pytest.raises(PlanError, match="ships none of atlas, almanac, chronicle"):
-        create_or_load(tmp_path / "b", load_coalition(EXAMPLES / "bridge-beta.toml").config)
+        create_or_load(tmp_path / "s", load_coalition(EXAMPLES / "searcher-alpha.toml").config)
 
 
 def test_key_files_must_be_private(tmp_path: Path) -> None:
@@ -126,8 +128,8 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
 
     check("up", str(tmp_path / "missing.toml"), needles=("no such file",))
     check("up", str(TRIO), "--for", "soon", needles=("--for", "not a duration"))
-    bridge = str(EXAMPLES / "bridge-beta.toml")
-    check("up", bridge, "--data", str(tmp_path / "b"), needles=("ships none of",))
+    searcher = str(EXAMPLES / "searcher-alpha.toml")  # ships no module
+    check("up", searcher, "--data", str(tmp_path / "b"), needles=("ships none of",))
     check("status", "--data", str(tmp_path), needles=("no coalition data directory",))
     check("down", "--data", str(tmp_path), needles=("no coalition data directory",))
     create_or_load(tmp_path / "x", load_coalition(TRIO).config)
@@ -254,7 +256,7 @@ def test_up_names_what_it_does_not_run_and_refuses_a_bad_cadence(
         env=fake_member_env,
     )
     assert done.returncode == 0, done.stderr
-    assert "not run here: compute, ticket issuer (no committee runtime for them yet)" in done.stdout
+    assert "not run here: ticket issuer (no committee runtime for them yet)" in done.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text(TRIO.read_text().replace("tick_cadence_ms = 500", "tick_cadence_ms = -5"))
     refused = cli("up", str(bad), "--data", str(tmp_path / "b"), "--for", "1s", env=fake_member_env)
