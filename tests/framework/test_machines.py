@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,7 +21,7 @@ from coalition.services.chronicle import Anchored, Append, ChronicleMachine, Chr
 from coalition.services.chronicle_log import Other, verify_chain
 from organisms.feed import FeedMachine, _Post
 from pymosaik.groups import ApplyContext
-from pymosaik.primitives import SecretKey, UniqueId, decode, encode
+from pymosaik.primitives import SecretKey, UniqueId, decode, encode, hash_many
 
 CTX = ApplyContext(1, 1, 1)
 SURFACE = UniqueId.hash("surface under test")
@@ -60,7 +61,14 @@ def test_retirement_is_the_last_frame_and_refuses_everything_after() -> None:
     refused = run(m, Wrapped(post(b"late")))
     assert not refused.ok and refused.reason == "retired"
     assert not run(m, Retire(marker)).ok
-    assert frames[-1].content == Retirement(marker) and len(frames) == 2
+    assert len(frames) == 2
+    last = frames[-1].content
+    assert isinstance(last, Retirement)
+    # the committed marker is the proposed one plus a pointer at the surface's last frame (D11)
+    assert msgspec.structs.replace(last.marker, evidence=()) == marker
+    (evidence,) = last.marker.evidence
+    assert (evidence.surface, evidence.seq) == (frames[0].surface, frames[0].seq)
+    assert evidence.digest == hash_many([b"frame|", encode(frames[0])])
 
 
 def test_malformed_command_is_a_result_not_a_crash() -> None:
