@@ -16,12 +16,13 @@ from coalition.framework.surface import (
     SurfaceResult,
     Wrapped,
 )
+from coalition.identity import hash_many
 from coalition.retirement import AtSequence, RetirementMarker
 from coalition.services.chronicle import Anchored, Append, ChronicleMachine, ChronicleResult, Sign
 from coalition.services.chronicle_log import Other, verify_chain
 from organisms.feed import FeedMachine, _Post
 from pymosaik.groups import ApplyContext
-from pymosaik.primitives import SecretKey, UniqueId, decode, encode, hash_many
+from pymosaik.primitives import SecretKey, UniqueId, decode, encode
 
 CTX = ApplyContext(1, 1, 1)
 SURFACE = UniqueId.hash("surface under test")
