@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from coalition.acl_validator import AclContext
 from coalition.framework import CommitteeMember, SurfaceIds, SurfaceWriter
 from coalition.framework.spec import OrganismSpec
 from coalition.organism import OrganismConfig
@@ -72,6 +73,7 @@ FEED: OrganismSpec[OrganismConfig, FeedItem] = OrganismSpec(
     FeedItem,
     lambda cfg: SurfaceIds.derive(cfg.organism_id(), writable=True),
     lambda cfg: f"feed {cfg.name!r}",
+    acl=lambda cfg: cfg.acl,
 )
 
 
@@ -87,9 +89,12 @@ class Feed:
         committee: Sequence[EndpointAddr],
         *,
         writers: TicketValidator | None = None,
+        acl_context: AclContext | None = None,
         data_dir: Path | None = None,
         raft: RaftConfig | None = None,
     ) -> CommitteeMember:
+        """Start one member. Writers are ``writers`` if given, else whoever passes the
+        Config's ACL (evaluated with ``acl_context``'s lookups)."""
         return FEED.committee(
             network,
             cfg,
@@ -99,6 +104,7 @@ class Feed:
             data_dir=data_dir,
             raft=raft,
             writers=writers,
+            acl_context=acl_context,
         )
 
     @staticmethod

@@ -7,14 +7,16 @@ import asyncio
 import pytest
 
 from coalition import AclClause, AclComposition, CoalitionConfig, OrganismConfig, TicketIssuerConfig
+from coalition.acl_validator import AclContext
 from coalition.framework import CommitteeMember, ConnectTimeout, OrganismRetired
 from coalition.retirement import AtSequence, ComponentKind, ComponentRef, RetirementMarker
 from coalition.ticket_issuer import TicketIssuer, recognise_coalition_issuer
-from organisms.feed import Feed, FeedItem
+from organisms.feed import FEED, Feed, FeedItem
 from pymosaik.discovery import DiscoveryConfig
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
 from pymosaik.primitives import SecretKey
+from pymosaik.tickets import InvalidTicketError, PeerInfo
 
 FAST = RaftConfig.loopback()
 DISC = DiscoveryConfig.loopback()
@@ -60,6 +62,42 @@ async def test_only_ticket_holders_can_write(nets: list[Network]) -> None:
         await rogue.post(b"spam", 2, timeout_s=2)
     assert all(m.machine.next_seq == 1 for m in members)
     for h in (reader, writer, rogue):
+        await h.close()
+    for m in members:
+        await m.close()
+
+
+async def test_the_configs_published_acl_gates_the_intake(nets: list[Network]) -> None:
+    """No ``writers`` given: the committee enforces the ACL the Config publishes (and which its
+    id folds in), compiled at run time; a clause whose lookup is missing fails closed."""
+    root = COALITION.ticket_issuer_root()
+    assert root is not None
+    ctx = AclContext(issuer_keys=lambda r: [ISSUER_KEY.peer_id] if r == root else [])
+    cfg = OrganismConfig("acl-feed", acl=AclComposition.all_of(AclClause.recognise_issuer(root)))
+    assert FEED.writers(OrganismConfig("open-feed")) is None
+    members = await committee(nets, cfg, acl_context=ctx)
+    outsider = await network(nets)
+    holder_key = SecretKey.generate()
+    issuer = TicketIssuer.for_coalition(COALITION, ISSUER_KEY)
+    ticket = issuer.issue(holder_key.peer_id, outsider.network_id, outsider.clock.now_ms(), None)
+    holder = await network(nets, secret_key=holder_key, tickets=[ticket])
+    writer = Feed.publish(holder, cfg)
+    assert await writer.post(b"admitted by the published acl", 1, timeout_s=15) == 0
+    rogue = Feed.publish(outsider, cfg)
+    with pytest.raises(ConnectTimeout):
+        await rogue.post(b"spam", 2, timeout_s=2)
+    assert all(m.machine.next_seq == 1 for m in members)
+    # the same ACL with a reputation floor and no reputation lookup: nobody passes
+    floor = AclComposition.all_of(
+        AclClause.recognise_issuer(root), AclClause.reputation_floor(root, 1)
+    )
+    strict = FEED.writers(OrganismConfig("strict-feed", acl=floor), ctx)
+    assert strict is not None
+    with pytest.raises(InvalidTicketError, match="no reputation organism"):
+        strict.evaluate(
+            [ticket], PeerInfo(holder_key.peer_id, holder.network_id), holder.clock.now_ms()
+        )
+    for h in (writer, rogue):
         await h.close()
     for m in members:
         await m.close()

@@ -33,7 +33,7 @@ from pymosaik.primitives import DecodeError, UniqueId, Wire, decode, encode
 from pymosaik.primitives.aio import TaskScope
 from pymosaik.streams import Consumer, Producer
 from pymosaik.streams.producer import ProducerError
-from pymosaik.tickets import TicketValidator
+from pymosaik.tickets import TicketRequirement, TicketValidator
 from pymosaik.transport import EndpointAddr
 
 from ..retirement import RetirementMarker
@@ -129,7 +129,7 @@ class CommitteeMember:
         data_dir: Path | None = None,
         storage: LogStorage | None = None,
         raft: RaftConfig | None = None,
-        writers: TicketValidator | None = None,
+        writers: TicketValidator | TicketRequirement | None = None,
         republish_s: float = 1.0,
         access: GroupAccess = MEMBERS_ONLY,
         tickets: TicketSource = (),

@@ -7,6 +7,12 @@ declaration: ``spec.read(network, cfg)`` (a typed reader), ``spec.writer(network
 ticketed write side, for writable organisms) and ``spec.committee(...)`` (start one committee
 member with the organism's machine). An organism's module adds its typed wrappers (``Feed``,
 ``Atlas``, …) on top of these, never beside them.
+
+The ACL a Config publishes is enforced, not only folded into the id: where the declaration
+names it (``acl``), ``committee`` compiles it (`compile_acl`) into the requirement on the write
+intake unless the caller passes an explicit ``writers``. Clauses that need run-time lookups
+(reputation, settlement, TDX, JWT, issuer keys) read them from ``acl_context``; without one they
+fail closed.
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from pymosaik.groups.driver import TicketSource
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
 from pymosaik.primitives import decode
-from pymosaik.tickets import TicketValidator
+from pymosaik.tickets import TicketRequirement, TicketValidator
 from pymosaik.transport import EndpointAddr
 
+from ..acl import AclComposition, AclMode
+from ..acl_validator import AclContext, compile_acl
 from .committee import MEMBERS_ONLY, CommitteeMember, SurfaceIds
 from .reader import DEFAULT_CONNECT_TIMEOUT_S, SurfaceReader
 from .surface import Extractor, SurfaceMachine
@@ -38,15 +46,24 @@ Item = TypeVar("Item")
 @dataclass(frozen=True)
 class OrganismSpec(Generic[Cfg, Item]):
     """An organism's declaration: ``kind``, its public ``item`` type, ``ids`` and ``what``
-    (a display name for errors and logs) from its Config, and whether it takes writes."""
+    (a display name for errors and logs) from its Config, whether it takes writes, and ``acl``:
+    the composition its Config publishes for writers (``None``: gated by the caller only)."""
 
     kind: str
     item: type[Item]
     ids: Callable[[Cfg], SurfaceIds]
     what: Callable[[Cfg], str]
+    acl: Callable[[Cfg], AclComposition] | None = None
 
     def writable(self, cfg: Cfg) -> bool:
         return self.ids(cfg).requests is not None
+
+    def writers(self, cfg: Cfg, ctx: AclContext | None = None) -> TicketRequirement | None:
+        """The Config's ACL compiled into the intake's requirement (``None``: open)."""
+        if self.acl is None:
+            return None
+        acl = self.acl(cfg)
+        return None if AclMode(acl.mode) is AclMode.OPEN else compile_acl(acl, ctx)
 
     def read(
         self,
@@ -83,14 +100,18 @@ class OrganismSpec(Generic[Cfg, Item]):
         *,
         data_dir: Path | None = None,
         raft: RaftConfig | None = None,
-        writers: TicketValidator | None = None,
+        writers: TicketValidator | TicketRequirement | None = None,
+        acl_context: AclContext | None = None,
         republish_s: float = 1.0,
         access: GroupAccess = MEMBERS_ONLY,
         tickets: TicketSource = (),
     ) -> CommitteeMember:
         """Start one committee member running ``inner`` (the organism's pure machine) behind
-        the framework's surface wrapper; ``extract`` maps each result to the public items."""
+        the framework's surface wrapper; ``extract`` maps each result to the public items.
+        The write intake admits ``writers`` if given, else whoever passes the Config's ACL."""
         ids = self.ids(cfg)
+        if writers is None:
+            writers = self.writers(cfg, acl_context)
         return CommitteeMember.start(
             network,
             self.what(cfg),
