@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from coalition.framework import CommitteeMember, SurfaceIds, SurfaceMachine, SurfaceWriter
+from coalition.acl_validator import AclContext
+from coalition.framework import CommitteeMember, SurfaceIds, SurfaceWriter
 from coalition.framework.keyed import Entry, KeyedStore, MapSurface, VecSurface
 from coalition.framework.keyed_read import KeyedReader, MapView, VecView
+from coalition.framework.spec import OrganismSpec
 from coalition.organism import OrganismConfig
 from pymosaik.groups import ApplyContext
 from pymosaik.groups.access import GroupAccess
@@ -24,7 +26,15 @@ from pymosaik.primitives import DecodeError, UniqueId, Wire, decode, encode
 from pymosaik.tickets import TicketValidator
 from pymosaik.transport import EndpointAddr
 
-__all__ = ["ENTRIES", "WRITES", "Registry", "RegistryEntry", "RegistryReader", "RegistryWriter"]
+__all__ = [
+    "ENTRIES",
+    "REGISTRY",
+    "WRITES",
+    "Registry",
+    "RegistryEntry",
+    "RegistryReader",
+    "RegistryWriter",
+]
 
 
 class RegistryEntry(Wire, frozen=True):
@@ -78,10 +88,13 @@ class RegistryMachine:
         self.store.restore(data)
 
 
-def _parts(cfg: OrganismConfig) -> tuple[SurfaceIds, SurfaceMachine, RegistryMachine]:
-    ids = SurfaceIds.derive(cfg.organism_id(), writable=True)
-    inner = RegistryMachine(cfg.organism_id())
-    return ids, SurfaceMachine(ids.surface, inner, lambda _: []), inner
+REGISTRY: OrganismSpec[OrganismConfig, bytes] = OrganismSpec(
+    "registry",
+    bytes,  # no frames: the public surfaces are keyed (read through ``replica``)
+    lambda cfg: SurfaceIds.derive(cfg.organism_id(), writable=True),
+    lambda cfg: f"registry {cfg.name!r}",
+    acl=lambda cfg: cfg.acl,
+)
 
 
 def _access(readers: TicketValidator | None) -> GroupAccess:
@@ -113,14 +126,14 @@ class Registry:
         *,
         writers: TicketValidator | None = None,
         readers: TicketValidator | None = None,
+        acl_context: AclContext | None = None,
         raft: RaftConfig | None = None,
     ) -> CommitteeMember:
-        ids, machine, _ = _parts(cfg)
-        what = f"registry {cfg.name!r}"
-        access = _access(readers)
-        return CommitteeMember.start(
-            network, what, ids, machine, committee, raft=raft, writers=writers, access=access
-        )
+        """Writers: ``writers`` if given, else whoever passes the Config's ACL."""
+        return REGISTRY.committee(
+            network, cfg, RegistryMachine(cfg.organism_id()), lambda _: [], committee,
+            raft=raft, writers=writers, acl_context=acl_context, access=_access(readers),
+        )  # fmt: skip
 
     @staticmethod
     def read(
@@ -132,18 +145,17 @@ class Registry:
         tickets: TicketSource = (),
         raft: RaftConfig | None = None,
     ) -> RegistryReader:
-        ids, machine, inner = _parts(cfg)
-        what = f"registry {cfg.name!r}"
+        inner = RegistryMachine(cfg.organism_id())
         return RegistryReader(
-            KeyedReader(
-                network, what, ids, machine, committee,
-                store=inner.store, access=_access(readers), tickets=tickets, raft=raft,
+            REGISTRY.replica(
+                network, cfg, inner, inner.store, committee,
+                access=_access(readers), tickets=tickets, raft=raft,
             )
         )  # fmt: skip
 
     @staticmethod
     def publish(network: Network, cfg: OrganismConfig) -> RegistryWriter:
-        return RegistryWriter(SurfaceWriter(network, f"registry {cfg.name!r}", _parts(cfg)[0]))
+        return RegistryWriter(REGISTRY.writer(network, cfg))
 
 
 class RegistryWriter:

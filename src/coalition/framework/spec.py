@@ -3,10 +3,11 @@
 An organism is declared once as an `OrganismSpec`: its kind, the item type its public surface
 carries, and how its ids and its display name derive from its Config — the only place ids are
 derived, so raw ids never leave the package that declares it. The verbs come from the
-declaration: ``spec.read(network, cfg)`` (a typed reader), ``spec.writer(network, cfg)`` (the
-ticketed write side, for writable organisms) and ``spec.committee(...)`` (start one committee
-member with the organism's machine). An organism's module adds its typed wrappers (``Feed``,
-``Atlas``, …) on top of these, never beside them.
+declaration: ``spec.read(network, cfg)`` (a typed reader of the frame surface),
+``spec.replica(...)`` (a reader of keyed surfaces, by key with history), ``spec.writer(network,
+cfg)`` (the ticketed write side, for writable organisms) and ``spec.committee(...)`` (start one
+committee member with the organism's machine). An organism's module adds its typed wrappers
+(``Feed``, ``Atlas``, …) on top of these, never beside them.
 
 The ACL a Config publishes is enforced, not only folded into the id: where the declaration
 names it (``acl``), ``committee`` compiles it (`compile_acl`) into the requirement on the write
@@ -33,6 +34,8 @@ from pymosaik.transport import EndpointAddr
 from ..acl import AclComposition, AclMode
 from ..acl_validator import AclContext, compile_acl
 from .committee import MEMBERS_ONLY, CommitteeMember, SurfaceIds
+from .keyed import KeyedStore
+from .keyed_read import KeyedReader
 from .reader import DEFAULT_CONNECT_TIMEOUT_S, SurfaceReader
 from .surface import Extractor, SurfaceMachine
 from .writer import SurfaceWriter
@@ -84,6 +87,36 @@ class OrganismSpec(Generic[Cfg, Item]):
             follow_successors=follow_successors,
             connect_timeout_s=timeout_s,
             producers=producers,
+        )
+
+    def replica(
+        self,
+        network: Network,
+        cfg: Cfg,
+        inner: Any,
+        store: KeyedStore,
+        members: Sequence[EndpointAddr],
+        *,
+        access: GroupAccess,
+        tickets: TicketSource = (),
+        raft: RaftConfig | None = None,
+    ) -> KeyedReader:
+        """A reader of the organism's keyed surfaces: it replicates the committee's log as a
+        non-voting observer (admitted by ``access``; reader tickets in ``tickets``), so every
+        replica converges on the same entries and history. ``inner`` is a fresh machine whose
+        `KeyedStore` is ``store``."""
+        ids = self.ids(cfg)
+        machine = SurfaceMachine(ids.surface, inner, lambda _result: [])
+        return KeyedReader(
+            network,
+            self.what(cfg),
+            ids,
+            machine,
+            members,
+            store=store,
+            access=access,
+            tickets=tickets,
+            raft=raft,
         )
 
     def writer(self, network: Network, cfg: Cfg) -> SurfaceWriter:
