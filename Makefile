@@ -50,6 +50,7 @@ bench: $(STAMP)
 # too. JEPSEN_ARGS adds flags, e.g. `make jepsen JEPSEN_ARGS="--seed 3 --duration 900"`.
 jepsen: $(STAMP)
 	command -v iptables >/dev/null || (apt-get update -qq && apt-get install -y -qq iproute2 iptables)
+	command -v cc >/dev/null || (apt-get update -qq && apt-get install -y -qq gcc libc6-dev)
 	mkdir -p build
 	$(BIN)/python -m jepsen run --duration 300 --json $(JEPSEN_ARGS) > build/jepsen-report.json; \
 	  status=$$?; cat build/jepsen-report.json; exit $$status

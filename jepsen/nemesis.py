@@ -2,7 +2,8 @@
 
 Each fault is started, held for a while, then healed; `heal_all` undoes whatever is left
 (flush every namespace's iptables, drop netem qdiscs, bring veths up, SIGCONT paused members,
-restart killed ones), so the final reads run on a whole, connected cluster.
+restart killed ones, set every host's wall clock back), so the final reads run on a whole,
+connected cluster.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from .clock import HostClocks
 from .netns import Host, sh
 
 __all__ = ["FAULTS", "Fault", "Nemesis", "Processes"]
@@ -24,7 +26,11 @@ FAULTS = (
     "pause",
     "kill",
     "kill-host",
+    "clock-jump",
 )
+
+#: Wall-clock jumps (ms): small and large, both directions (an NTP step, a bad RTC).
+CLOCK_JUMPS = (30_000, -30_000, 300_000, -300_000)
 
 
 def netem_available(host: Host) -> bool:
@@ -69,6 +75,8 @@ class Nemesis:
         procs: Processes,
         rng: random.Random,
         faults: Sequence[str] = FAULTS,
+        *,
+        clocks: HostClocks | None = None,
     ) -> None:
         unknown = sorted(set(faults) - set(FAULTS))
         if unknown:
@@ -77,6 +85,9 @@ class Nemesis:
         self.procs = procs
         self.rng = rng
         self.faults = list(faults)
+        self.clocks = clocks
+        if "clock-jump" in self.faults and clocks is None:
+            raise ValueError("clock-jump needs the members' clock shim (HostClocks)")
         self.netem = netem_available(self.hosts[0])
 
     def _others(self, victim: Host) -> list[Host]:
@@ -99,6 +110,13 @@ class Nemesis:
             return Fault(name, victim.name, lambda: sh("ip", "link", "set", victim.veth, "up"))
         if name == "lossy":
             return self._lossy(victim)
+        if name == "clock-jump":
+            clocks = self.clocks
+            assert clocks is not None
+            jump = self.rng.choice(CLOCK_JUMPS)
+            clocks.set(victim.name, jump)
+            target = f"{victim.name} wall clock {jump / 1000:+.0f}s"
+            return Fault(name, target, lambda: clocks.set(victim.name, 0))
         seats = self.procs.on_host(victim.name)
         if name == "pause":
             for seat in seats:
@@ -145,6 +163,8 @@ class Nemesis:
         return Fault("lossy", f"{victim.name} {what}", heal)
 
     def heal_all(self) -> None:
+        if self.clocks is not None:
+            self.clocks.reset_all()
         for host in self.hosts:
             host.run("iptables", "-F", check=False)
             host.run("tc", "qdisc", "del", "dev", "eth0", "root", check=False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import os
 import random
 import signal
 import subprocess
@@ -34,6 +35,7 @@ from coalition.config_file import load_coalition
 from coalition.runtime.hosts import PlannedSeat, plan_hosts, seat_args, write_host_plan
 
 from .checkers import CHECKERS, Violation
+from .clock import HostClocks, build_shim
 from .history import Event, dump, read_lines
 from .nemesis import FAULTS, Nemesis
 from .netns import Host, Lab
@@ -120,6 +122,7 @@ class _Member:
     argv: list[str]
     log: Path
     data: Path
+    env: dict[str, str] | None = None  # the clock shim's, when clock jumps are on
     process: subprocess.Popen[bytes] | None = None
     paused: bool = False
     restarts: int = 0
@@ -139,6 +142,7 @@ class _Members:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
+                env=None if m.env is None else {**os.environ, **m.env},
             )
         m.paused = False
 
@@ -274,6 +278,8 @@ class _Run:
         self.workdir = c.workdir / lab.prefix
         self.history: list[Event] = []
         self.faults: list[str] = []
+        self.notes: list[str] = []
+        self.clocks: HostClocks | None = None
 
     def say(self, line: str) -> None:
         print(f"[{self.lab.prefix}] {line}", file=self.log, flush=True)
@@ -284,6 +290,13 @@ class _Run:
         cfg = load_coalition(c.coalition).config
         seats = plan_hosts(cfg, {n: self.hosts[n].address for n in self.names})
         write_host_plan(workdir / "plan", seats)
+        if "clock-jump" in c.faults:
+            lib, why = build_shim(workdir / "clock")
+            if lib is None:
+                self.notes.append(why)
+                self.say(why)
+            else:
+                self.clocks = HostClocks(lib, workdir / "clock", self.names)
         members = []
         for s in seats:
             keys = workdir / "plan" / s.host
@@ -296,7 +309,8 @@ class _Run:
                 *seat_args(s, seats),
             )  # fmt: skip
             log, data = workdir / f"{s.seat}.log", workdir / "data" / s.seat
-            members.append(_Member(s, self.hosts[s.host], argv, log, data))
+            env = None if self.clocks is None else self.clocks.env(s.host)
+            members.append(_Member(s, self.hosts[s.host], argv, log, data, env))
         procs = _Members(members)
         for m in members:
             procs.start(m)
@@ -330,14 +344,18 @@ class _Run:
     def faults_for(self, procs: _Members, duration_s: float) -> None:
         """Sample the members and let the nemesis start and heal faults for ``duration_s``."""
         c, rng = self.c, self.rng
-        nemesis = Nemesis([self.hosts[n] for n in self.names], procs, rng, c.faults)
+        faults = c.faults
+        if self.clocks is None:
+            faults = tuple(f for f in faults if f != "clock-jump")
+        hosts = [self.hosts[n] for n in self.names]
+        nemesis = Nemesis(hosts, procs, rng, faults, clocks=self.clocks)
         end = time.monotonic() + duration_s
         next_change = time.monotonic() + rng.uniform(*c.quiet_s)
         active = None
         while time.monotonic() < end:
             self.history += procs.sample()
             now = time.monotonic()
-            if c.faults and now >= next_change:
+            if faults and now >= next_change:
                 if active is None:
                     active = nemesis.start()
                     self.faults.append(active.describe())
@@ -382,7 +400,7 @@ class _Run:
             self.history += read_lines(client_path.read_bytes().splitlines())
         history = sorted(self.history, key=lambda e: e.time)
         dump(history, workdir / "history.jsonl")
-        notes = []
+        notes = list(self.notes)
         if client.returncode != 0:
             notes.append(f"the client exited with {client.returncode} (see client.log)")
         restarts = sum(m.restarts for m in procs.by_seat.values())
