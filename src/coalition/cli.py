@@ -47,7 +47,7 @@ from .runtime.plan import (
     runnable_modules,
 )
 from .runtime.republish import record_transition, transition
-from .runtime.status import collect, render, supervisor_pid
+from .runtime.status import collect, member_health, render, supervisor_pid
 from .runtime.supervisor import Supervisor, is_member_process, parse_duration, wait_gone
 
 EXIT_MISMATCH: Final = 1
@@ -678,6 +678,42 @@ def member_run(
     if outcome.error is not None:
         err.print(f"error: {spec.seat}: {printable(outcome.error)}", markup=False)
     raise typer.Exit(outcome.code)
+
+
+@member_app.command("status")
+def member_status(
+    data: Annotated[Path, typer.Option("--data", help="The member's own data directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print its status.json as JSON.")] = False,
+) -> None:
+    """The status of ONE member run on this host, from its status.json.
+
+    Exit status: 0 healthy (running, knows a leader), 1 degraded (running without a leader,
+    repairing its log or reporting an error), 2 not running. Its logs are its stderr (JSON
+    lines): under systemd, `journalctl -u coalition-member@SEAT`.
+    """
+    st = read_json(data / "status.json")
+    if st is None and not data.is_dir():
+        raise BadInputError(f"{data}: no such member data directory")
+    word, code = member_health(st)
+    if as_json:
+        out.print_json(json.dumps({"health": word, "status": st}, ensure_ascii=False))
+        raise typer.Exit(code)
+    if st is None:
+        out.print(f"{data}: {word} (no status.json yet)", markup=False)
+        raise typer.Exit(code)
+    figures = st.get("module_status") or {}
+    leader = figures.get("leader") if isinstance(figures, dict) else None
+    shown = {
+        k: v for k, v in (figures.items() if isinstance(figures, dict) else ())
+        if isinstance(v, int) and not isinstance(v, bool)
+    }  # fmt: skip
+    line = f"{st.get('module', '?')}-{st.get('index', '?')} {word} pid {st.get('pid')}"
+    line += f" state {st.get('state')} leader {str(leader)[:16] if leader else 'none'}"
+    if st.get("error"):
+        line += f" error {printable(str(st['error']))}"
+    out.print(line, markup=False)
+    out.print("  " + ", ".join(f"{k} {v}" for k, v in sorted(shown.items())), markup=False)
+    raise typer.Exit(code)
 
 
 @app.command("plan")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import signal
 import socket
@@ -134,7 +135,10 @@ def test_member_spec_refuses_a_seat_given_twice(planned: Path) -> None:
 
 
 def test_member_run_serves_status_and_metrics_then_stops_on_sigterm(
-    planned: Path, tmp_path: Path, fake_member_env: dict[str, str]
+    planned: Path,
+    tmp_path: Path,
+    fake_member_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     data = tmp_path / "m"
     argv = seat_argv(planned, "a", "atlas-0", data)
@@ -155,6 +159,9 @@ def test_member_run_serves_status_and_metrics_then_stops_on_sigterm(
         assert state == "running"
         with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=5) as reply:
             assert b"coalition_member_up" in reply.read()
+        # the test double reports a leader: healthy, exit 0
+        code, shown, _ = run_main(capsys, "member", "status", "--data", str(data))
+        assert code == 0 and shown.startswith("atlas-0 healthy"), shown
         # a second member on the same address: one line naming the cause, exit 1
         again = list(argv)
         again[again.index("--data") + 1] = str(tmp_path / "x")
@@ -171,6 +178,8 @@ def test_member_run_serves_status_and_metrics_then_stops_on_sigterm(
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
     assert json.loads((data / "status.json").read_text())["state"] == "stopped"
+    code, shown, _ = run_main(capsys, "member", "status", "--data", str(data), "--json")
+    assert code == 2 and json.loads(shown)["health"] == "not-running"
     assert all(json.loads(line)["seat"] == "atlas-0" for line in stderr.splitlines())
     assert taken.returncode == 1
     errors = [line for line in taken.stderr.splitlines() if line.startswith("error:")]
@@ -197,3 +206,38 @@ def test_port_taken_before_start_is_named(
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: atlas-0: cannot listen on {host}:{port}: address already in use"]
+
+
+@pytest.mark.parametrize(
+    ("status", "word", "code"),
+    [
+        ({"state": "running", "module_status": {"leader": "ab"}}, "healthy", 0),
+        ({"state": "running", "module_status": {"leader": None}}, "degraded", 1),
+        ({"state": "running", "module_status": {"leader": "ab", "repairing": True}}, "degraded", 1),
+        ({"state": "running", "error": "cannot listen", "module_status": {}}, "degraded", 1),
+        ({"state": "stopped", "module_status": {"leader": "ab"}}, "not-running", 2),
+        (None, "not-running", 2),
+    ],
+)
+def test_member_status_words_and_exit_codes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    status: dict[str, object] | None,
+    word: str,
+    code: int,
+) -> None:
+    if status is not None:  # this test's own process stands in for the member's
+        (tmp_path / "status.json").write_text(json.dumps({**status, "pid": os.getpid()}))
+    got, shown, _ = run_main(capsys, "member", "status", "--data", str(tmp_path), "--json")
+    assert (got, json.loads(shown)["health"]) == (code, word)
+
+
+def test_member_status_of_a_dead_process_is_not_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    running = {"state": "running", "pid": gone.pid, "module_status": {"leader": "ab"}}
+    (tmp_path / "status.json").write_text(json.dumps(running))
+    got, shown, _ = run_main(capsys, "member", "status", "--data", str(tmp_path))
+    assert got == 2 and "not-running" in shown

@@ -364,3 +364,23 @@ def render(snap: Snapshot) -> Table:
             members,
         )
     return table
+
+
+def member_health(st: Mapping[str, Any] | None) -> tuple[str, int]:
+    """(word, exit code) of ONE member from its own ``status.json`` (a member run on its own
+    host, `coalition member run`): healthy (0) while its process runs and it knows a leader;
+    degraded (1) while it runs without a leader, repairs its log or reports an error;
+    not-running (2) when the file is missing, the member stopped, or its process is gone."""
+    if st is None:
+        return "not-running", EXIT_DOWN
+    pid = _int(st.get("pid"))
+    if st.get("state") != "running" or pid is None or not pid_alive(pid):
+        return "not-running", EXIT_DOWN
+    figures = st.get("module_status") or {}
+    if not isinstance(figures, Mapping):
+        figures = {}
+    if st.get("error") or figures.get("repairing") or figures.get("storage_fault"):
+        return "degraded", EXIT_DEGRADED
+    if not figures.get("leader"):
+        return "degraded", EXIT_DEGRADED
+    return "healthy", EXIT_HEALTHY
