@@ -1,17 +1,19 @@
 """The sans-IO Raft core of one group member, following mosaik's variant.
 
-One :class:`RaftNode` per member. It owns the state machine and calls the
-:class:`~pymosaik.groups.storage.LogStorage` synchronously; it never touches a
-socket, a clock or global randomness. Inputs carry the caller's ``now_ms``:
+One :class:`RaftNode` per member. It owns the state machine and writes to the
+:class:`~pymosaik.groups.storage.LogStorage` during a step (buffered: the store's
+open transaction); it never syncs it, and never touches a socket, a clock or
+global randomness. Inputs carry the caller's ``now_ms``:
 
 * :meth:`RaftNode.receive` — a message from another member;
 * :meth:`RaftNode.tick` — time passed (call at :meth:`RaftNode.next_deadline`);
 * :meth:`RaftNode.submit` / :meth:`RaftNode.query` — client commands and reads.
 
-Outputs accumulate until :meth:`RaftNode.ready`, which first makes storage durable
-and then returns the messages, applied entries and events of the steps since the
-previous call (see :mod:`.events` and the persistence rule in
-:mod:`pymosaik.groups.storage.base`).
+Outputs accumulate until :meth:`RaftNode.take_ready` hands them out as a
+:class:`Ready`; the caller makes the writes durable (``storage.sync()``, where it
+likes: the asyncio driver uses a worker thread), calls :meth:`RaftNode.advance`,
+and only then acts on the Ready — etcd raft's split (see :mod:`.events`, the
+persistence rule in :mod:`pymosaik.groups.storage.base` and docs/spec/raft.md).
 
 mosaik's variant, kept: three-valued votes (observers and non-committee members
 abstain), a committee of at most five odd-sized voters, leadership preferences
@@ -162,11 +164,11 @@ class RaftNode:
         self._voted_for = hard.voted_for
         self._commit = 0
         self._applied = 0
-        #: Our own log is durable up to here (what the last ``ready()`` synced). A
+        #: Our own log is durable up to here (what the last ``advance()`` acknowledged). A
         #: leader counts itself toward a commit quorum only up to this index, so its
         #: AppendEntries may leave before its own write is synced (thesis §10.2.1).
         self._durable = storage.last_index()
-        #: The term whose hard state (term, vote) the last ``ready()`` synced.
+        #: The term whose hard state (term, vote) the last ``advance()`` acknowledged.
         self._synced_term = self._term
         snapshot = storage.snapshot()
         if snapshot is not None:
@@ -321,7 +323,7 @@ class RaftNode:
             # the snapshot if its log is behind our compaction point.
             self._next[node] = self._storage.last_index() + 1
             self._match[node] = 0
-            # Sent with the next ready() (a storage read belongs in the driver's loop,
+            # Sent with the next take_ready() (a storage read belongs in the driver's loop,
             # which restarts the member if it meets damage).
             self._broadcast_pending = True
         return True
@@ -409,16 +411,17 @@ class RaftNode:
             raise RuntimeError("a Ready is not yet persisted: call advance() first")
 
     def take_early_messages(self) -> list[Outgoing]:
-        """The leader's AppendEntries with entries: they may leave before ``ready()``.
+        """The leader's AppendEntries with entries: they may leave before the sync.
 
         Raft thesis §10.2.1: a leader may replicate in parallel with its own disk
         write, because it counts itself toward a commit quorum only once
-        ``ready()`` has synced its entries (``_durable``). Nothing leaves early
+        ``advance()`` has acknowledged its entries (``_durable``). Nothing leaves early
         until the leader's term and vote are durable, and ``leader_commit`` only
         covers entries durable on a quorum. Everything else (votes, follower
         acknowledgements, forward acknowledgements, client answers, empty appends
-        with no write to overlap) waits for ``ready()``. Optional: a driver that
-        never calls this gets the same messages from ``ready()``.
+        with no write to overlap) waits for ``advance()``. Call it before
+        :meth:`take_ready`. Optional: a driver that never calls this gets the same
+        messages in the Ready.
         """
         self._check_idle()
         if self._role is not Role.LEADER or self._synced_term != self._term:
@@ -682,7 +685,7 @@ class RaftNode:
         else:
             vote = Vote.GRANTED
             self._voted_for = request.candidate
-            # Durable before the answer leaves (ready() syncs before sending).
+            # Durable before the answer leaves (the driver syncs before it sends).
             self._persist_hard_state()
             if self._role is Role.FOLLOWER:
                 self._reset_election_timer()
