@@ -507,6 +507,50 @@ def test_leader_sends_before_its_sync_but_counts_itself_only_after() -> None:
     assert not any(isinstance(o.message, AppendEntries) and o.message.entries for o in out.messages)
 
 
+@pytest.mark.parametrize("synced", [False, True])
+def test_a_ready_is_acted_on_only_after_sync_and_advance(tmp_path: Path, synced: bool) -> None:
+    """take_ready hands out the step; nothing overlaps it; a crash loses all of it or none."""
+    cluster = LocalCluster(
+        [A, B, C], config=FAST, storage_factory=lambda n: SqliteStorage(tmp_path / n.decode())
+    )
+    leader = cluster.wait_for_leader()
+    cluster.advance(100)
+    raft = cluster.nodes[leader]
+    raft.submit([put(b"k", b"v", 1)], cluster.now)
+    append = raft.take_early_messages()[0]
+    assert isinstance(append.message, AppendEntries) and append.message.entries
+    follower = cluster.nodes[append.to]
+    before = follower.last_index
+    follower.receive(leader, append.message, cluster.now)
+    ready = follower.take_ready()
+    assert ready.persist  # the append wrote: sync before acting
+    ack = ready.messages[0].message
+    assert isinstance(ack, AppendEntriesResponse) and ack.accepted
+    # Until advance(): no input, no second Ready (the storage may be mid-sync).
+    with pytest.raises(RuntimeError):
+        follower.receive(leader, append.message, cluster.now)
+    with pytest.raises(RuntimeError):
+        follower.tick(cluster.now)
+    with pytest.raises(RuntimeError):
+        follower.take_ready()
+    if synced:
+        follower.storage.sync()  # durable, then the power fails before advance()
+    cluster.crash(append.to)
+    cluster.storages[append.to].close()
+    cluster.storages[append.to] = SqliteStorage(tmp_path / append.to.decode())
+    restarted = cluster.restart(append.to)
+    # The whole step or nothing: the entry is there exactly when the sync completed.
+    assert restarted.last_index == (before + 1 if synced else before)
+    last = restarted.last_index
+    heartbeat = AppendEntries(
+        raft.term, leader, last, restarted.storage.term_at(last) or 0, (), raft.commit_index, 99
+    )
+    restarted.receive(leader, heartbeat, cluster.now)
+    quiet = restarted.take_ready()
+    assert not quiet.persist  # nothing written: the driver skips the sync
+    restarted.advance()
+
+
 def test_lone_voter_sends_nothing_early_before_its_new_term_is_durable() -> None:
     """A sole voter wins in the step that raised its term; no append may precede that sync."""
     prefs = {A: LeadershipPreference.normal(), D: LeadershipPreference.observer()}

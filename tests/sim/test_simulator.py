@@ -84,6 +84,31 @@ def test_a_disk_that_ignores_checksums_is_caught() -> None:
     assert outcome.failing[0].trace
 
 
+def test_runs_persist_off_the_step_and_crash_around_it() -> None:
+    """The simulator drives take_ready/sync/advance with fsyncs that take time.
+
+    Inputs arriving during a sync wait for it, and crashes land inside a sync
+    (the write lands whole or not at all) and between a sync and ``advance()``.
+    """
+    results = [run_seed(seed, SimOptions()) for seed in range(40)]
+    assert all(not r.violations for r in results), [r.violations for r in results if r.violations]
+    assert sum(r.stats["persists"] for r in results) > 1000
+    assert sum(r.stats["deferred_inputs"] for r in results) > 100
+    assert sum(r.stats["crashes_in_persist"] for r in results) >= 5
+    assert sum(r.stats["advance_crashes"] for r in results) >= 5
+
+
+@pytest.mark.slow
+def test_a_driver_that_sends_before_persisting_is_caught() -> None:
+    """Messages of a Ready leave before its sync: a crash in the sync loses what they promised."""
+    outcome = run_campaign(
+        range(150), SimOptions(unsafe=("send-before-persist",)), stop_on_first=True
+    )
+    assert outcome.failing, "send-before-persist not caught in 150 seeds"
+    found = {v.kind for v in outcome.failing[0].violations}
+    assert found & SAFETY, found
+
+
 def test_cli_summary_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["raft", "--seeds", "3"]) == 0
     out = capsys.readouterr().out

@@ -21,10 +21,15 @@
 * **Observers.** A node joining with ``LeadershipPreference.observer()`` is not
   listed in ``members``: it dials every member, says so in its hello, and the
   members replicate to it as a non-voting learner (never counted in a quorum).
-* **Loop.** One task per member feeds inbound Raft messages and timer ticks to
-  the sans-IO `RaftNode`, then sends what ``ready()`` returns (after storage
-  sync, per the core's persistence rule) and resolves client futures. A
-  leader's new entries go out before its own sync (``take_early_messages``).
+* **Loop.** One task per member feeds inbound Raft messages, client calls and
+  timer ticks to the sans-IO `RaftNode`, takes its Ready, makes the step's
+  writes durable in the group's own disk thread (``storage.sync()``: the fsync
+  never runs on the event loop), calls ``advance()`` and only then sends the
+  Ready's messages and resolves client futures. While a sync is in flight the
+  loop task waits and nothing else touches the node or its storage: clients'
+  calls queue (``_calls``) and inbound messages batch for the next step, while
+  the event loop serves every other task. A leader's new entries go out while
+  its own sync runs (``take_early_messages``). See docs/spec/raft.md, "Persistence".
 * **Damaged storage.** A read that meets a damaged record raises
   `StorageCorruptionError` out of the core; the loop treats it as a crash: it
   logs the cause, fails what is pending, resets the state machine and starts a
@@ -38,6 +43,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import random
@@ -223,6 +229,21 @@ class _Pending:
     kind: str  # "execute" | "feed" | "query"
 
 
+#: A client's step on the core, run by the node loop: (node, now_ms) -> request id.
+_Step = Callable[[RaftNode, int], int]
+
+
+@dataclass
+class _Call:
+    """A client request waiting for the node loop (only the loop steps the core)."""
+
+    step: _Step
+    kind: str
+    future: asyncio.Future[object]
+    #: What a failure to step (damaged storage) says about the command.
+    maybe_applied: bool
+
+
 @dataclass
 class Group:
     """One member of one group on this node."""
@@ -237,6 +258,9 @@ class Group:
     _inbox: deque[tuple[PeerId, bytes]] = field(default_factory=deque)
     _wake: _Wakeup = field(default_factory=_Wakeup)
     _pending: dict[int, _Pending] = field(default_factory=dict)
+    _calls: deque[_Call] = field(default_factory=deque)
+    #: The one thread that makes this group's storage durable (created on first use).
+    _disk: concurrent.futures.ThreadPoolExecutor | None = None
     _scope: TaskScope = field(default_factory=lambda: TaskScope("group"))
     _leader_changed: asyncio.Event = field(default_factory=asyncio.Event)
     _progress: asyncio.Event = field(default_factory=asyncio.Event)
@@ -301,7 +325,7 @@ class Group:
 
     async def execute_many(self, commands: Sequence[bytes]) -> tuple[bytes, ...]:
         try:
-            result = await self._request(self._submit(commands), "execute")
+            result = await self._request(_submit(commands), "execute", maybe_applied=True)
         except GroupError as exc:
             raise _handing_back(exc, commands) from None
         assert isinstance(result, tuple)
@@ -310,32 +334,20 @@ class Group:
     async def feed(self, command: bytes) -> int:
         """Append ``command``; return its log index once assigned (not yet committed)."""
         try:
-            result = await self._request(self._submit([command]), "feed")
+            result = await self._request(_submit([command]), "feed", maybe_applied=True)
         except GroupError as exc:
             raise _handing_back(exc, [command]) from None
         assert isinstance(result, int)
         return result
-
-    def _submit(self, commands: Sequence[bytes]) -> int:
-        if self._closed:
-            raise GroupError(FailReason.OFFLINE, False)
-        try:
-            return self.node.submit(list(commands), self.clock.now_ms())
-        except StorageCorruptionError as exc:
-            self._storage_failed(exc)
-            raise GroupError(FailReason.OFFLINE, True) from exc
 
     def when(self) -> GroupWhen:
         """Conditions to wait for: ``await group.when().committed_reaches(i)`` and friends."""
         return GroupWhen(self)
 
     async def query(self, query: bytes, consistency: Consistency = Consistency.STRONG) -> bytes:
-        try:
-            request = self.node.query(query, consistency, self.clock.now_ms())
-        except StorageCorruptionError as exc:
-            self._storage_failed(exc)
-            raise GroupError(FailReason.OFFLINE, False) from exc
-        result = await self._request(request, "query")
+        result = await self._request(
+            lambda node, now: node.query(query, consistency, now), "query", maybe_applied=False
+        )
         assert isinstance(result, bytes)
         return result
 
@@ -347,11 +359,11 @@ class Group:
         assert leader is not None
         return leader
 
-    async def _request(self, request: int, kind: str) -> object:
+    async def _request(self, step: _Step, kind: str, *, maybe_applied: bool) -> object:
         if self._closed:
             raise GroupError(FailReason.OFFLINE, False)
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._pending[request] = _Pending(future, kind)
+        self._calls.append(_Call(step, kind, future, maybe_applied))
         self._wake.set()
         return await future
 
@@ -375,20 +387,30 @@ class Group:
         except Exception as exc:
             _log.error("group %s: node loop crashed: %r", self.group_id.short(), exc)
             self._closed = True
-            for pending in self._pending.values():
-                if not pending.future.done():
-                    pending.future.set_exception(GroupError(FailReason.OFFLINE, True))
-            self._pending.clear()
+            self._fail_waiting()
             raise
 
+    def _fail_waiting(self) -> None:
+        """The member is gone: fail every caller, queued or waiting for its outcome."""
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(GroupError(FailReason.OFFLINE, True))
+        self._pending.clear()
+        while self._calls:
+            call = self._calls.popleft()
+            if not call.future.done():
+                call.future.set_exception(GroupError(FailReason.OFFLINE, False))
+
     async def _run(self) -> None:
-        inbox = self._inbox
+        inbox, calls = self._inbox, self._calls
         while True:
-            if not inbox:
+            if not inbox and not calls:
                 delay = max(0, self.node.next_deadline() - self.clock.now_ms()) / 1000
                 await self._wake.wait(delay)
             self._wake.clear()  # what arrived so far is handled below
             try:
+                while calls:
+                    self._step_call(calls.popleft())
                 while inbox:
                     self._receive(*inbox.popleft())
                 now = self.clock.now_ms()
@@ -414,7 +436,7 @@ class Group:
         """A read met a damaged record: void this node, as a crash, and start it afresh.
 
         The store rolled back the step's writes and nothing of the step was sent
-        (``ready()`` never returned), so this is a crash and restart; the fresh
+        (``take_ready()`` never returned), so this is a crash and restart; the fresh
         node scans the storage, drops the damage and catches up from the peers.
         """
         _log.error(
@@ -440,6 +462,16 @@ class Group:
         self.report_damage()
         self._leader_changed.set()
         self._wake.set()
+
+    def _step_call(self, call: _Call) -> None:
+        if call.future.done():
+            return  # the caller gave up while queued
+        try:
+            request = call.step(self.node, self.clock.now_ms())
+        except StorageCorruptionError:
+            call.future.set_exception(GroupError(FailReason.OFFLINE, call.maybe_applied))
+            raise
+        self._pending[request] = _Pending(call.future, call.kind)
 
     def _receive(self, sender: PeerId, raw: bytes) -> None:
         try:
@@ -471,22 +503,44 @@ class Group:
                     self._spawn(_flush(link))
 
     async def _flush_ready(self) -> None:
+        """Readies until the node has none: persist off the loop, ``advance``, then act."""
         self._progress.set()  # wake `when()` waiters: the node may have moved on
-        # A leader's AppendEntries go out before its own fsync (the core counts the
-        # leader toward a commit only once ``ready()`` has synced), so the followers'
-        # disk writes overlap the leader's instead of following it.
-        early = self.node.take_early_messages()
-        if early:
-            await self._send_all(early)
-        ready = self.node.ready()
-        resolved = False
-        for event in ready.events:
-            resolved = self._on_event(event) or resolved
-        if resolved and ready.messages:
-            # Let the callers we just answered run before the (durable, but not
-            # urgent) commit notices go out: a local client need not wait for them.
-            await asyncio.sleep(0)
-        await self._send_all(ready.messages)
+        node = self.node
+        while True:
+            # A leader's AppendEntries go out while its own fsync runs (the core
+            # counts the leader toward a commit only after ``advance()``), so the
+            # followers' disk writes overlap the leader's instead of following it.
+            early = node.take_early_messages()
+            ready = node.take_ready()
+            synced = self._sync(node.storage) if ready.persist else None
+            if early:
+                await self._send_all(early)
+            if synced is not None:
+                await synced
+            node.advance()
+            resolved = False
+            for event in ready.events:
+                resolved = self._on_event(event) or resolved
+            if resolved and ready.messages:
+                # Let the callers we just answered run before the (durable, but not
+                # urgent) commit notices go out: a local client need not wait for them.
+                await asyncio.sleep(0)
+            await self._send_all(ready.messages)
+            if not node.has_ready():
+                return
+
+    def _sync(self, storage: LogStorage) -> asyncio.Future[None]:
+        """Run ``storage.sync()`` in this group's disk thread; the loop stays free meanwhile.
+
+        The loop task touches neither the node nor its storage until this
+        completes, so the connection has one user at a time (the loop between
+        syncs, the disk thread during one).
+        """
+        if self._disk is None:
+            self._disk = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"raft-disk-{self.group_id.short()}"
+            )
+        return asyncio.wrap_future(self._disk.submit(storage.sync))
 
     async def _send_all(self, messages: Sequence[Outgoing]) -> None:
         touched: set[Link] = set()
@@ -657,11 +711,11 @@ class Group:
         for link in links:
             with contextlib.suppress(LinkError):
                 await link.close(reasons.GRACEFUL_SHUTDOWN)
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(GroupError(FailReason.OFFLINE, True))
-        self._pending.clear()
+        self._fail_waiting()
         self.groups._groups.pop(self.group_id, None)
+        if self._disk is not None:
+            # A sync in flight when the loop was cancelled finishes before the store closes.
+            await asyncio.to_thread(self._disk.shutdown)
         self.node.storage.close()
 
 
@@ -773,6 +827,11 @@ class Groups:
 async def _flush(link: Link) -> None:
     with contextlib.suppress(LinkError, OSError):
         await link.flush()
+
+
+def _submit(commands: Sequence[bytes]) -> _Step:
+    batch = list(commands)
+    return lambda node, now: node.submit(batch, now)
 
 
 def _handing_back(exc: GroupError, commands: Sequence[bytes]) -> GroupError:

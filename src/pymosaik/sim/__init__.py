@@ -4,10 +4,19 @@ from .campaign import CampaignResult, run_campaign
 from .checkers import SafetyChecker, Violation
 from .linearizability import Operation, OpKind, check_history, check_key
 from .network import LinkFaults, VirtualNetwork
-from .world import DISK_SWITCHES, UNSAFE_SWITCHES, SeedResult, SimOptions, World, run_seed
+from .world import (
+    DISK_SWITCHES,
+    DRIVER_SWITCHES,
+    UNSAFE_SWITCHES,
+    SeedResult,
+    SimOptions,
+    World,
+    run_seed,
+)
 
 __all__ = [
     "DISK_SWITCHES",
+    "DRIVER_SWITCHES",
     "UNSAFE_SWITCHES",
     "CampaignResult",
     "LinkFaults",

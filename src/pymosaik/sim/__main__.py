@@ -15,7 +15,7 @@ from importlib.metadata import EntryPoint, entry_points
 
 from .campaign import format_failure, run_campaign
 from .streams import main_streams
-from .world import DISK_SWITCHES, UNSAFE_SWITCHES, SimOptions
+from .world import DISK_SWITCHES, DRIVER_SWITCHES, UNSAFE_SWITCHES, SimOptions
 
 CAMPAIGN_GROUP = "pymosaik.sim.campaigns"
 
@@ -43,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     raft.add_argument(
         "--unsafe",
         action="append",
-        choices=sorted({*UNSAFE_SWITCHES, *DISK_SWITCHES}),
+        choices=sorted({*UNSAFE_SWITCHES, *DISK_SWITCHES, *DRIVER_SWITCHES}),
         default=[],
         help="switch a safety fix off (repeatable): a D5 fix, the repair vote guard, "
-        "or the disk's checksums",
+        "the disk's checksums, or the driver's persist-before-send rule",
     )
     raft.add_argument("--stop-on-first", action="store_true")
     raft.add_argument("--progress", action="store_true", help="print one line per seed")

@@ -59,6 +59,8 @@ UNSAFE_SWITCHES = {
 }
 #: Switches of the simulated disk rather than the core: a store that ignores checksums.
 DISK_SWITCHES = frozenset({"ignore-checksums"})
+#: Switches of the driver: send a Ready's messages before its writes are synced.
+DRIVER_SWITCHES = frozenset({"send-before-persist"})
 #: Chance that a fault phase (other than isolate-rejoin) also flips stored bits.
 _FLIP_PHASE_CHANCE = 0.35
 
@@ -101,6 +103,9 @@ class _Node:
     wake_at: int = -1
     last_index: int = 0
     down_until: int = 0
+    #: A Ready's writes are being synced: inputs wait in ``deferred`` (the driver's rule).
+    persisting: bool = False
+    deferred: list[Callable[[RaftNode], object]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -142,6 +147,8 @@ class World:
         self.net = VirtualNetwork(seeded(root.getrandbits(64)))
         #: Bit flips draw from their own stream, so the other draws stay as they were.
         self.disk_rng = seeded(root.getrandbits(64))
+        #: How long each simulated fsync takes, and whether a crash during one lands it.
+        self.fsync_rng = seeded(root.getrandbits(64))
         self.now = 0
         self._queue: list[tuple[int, int, int, object, object, object]] = []
         self._seq = 0
@@ -157,6 +164,10 @@ class World:
             "messages": 0,
             "crashes": 0,
             "early_crashes": 0,
+            "persists": 0,
+            "deferred_inputs": 0,
+            "crashes_in_persist": 0,
+            "advance_crashes": 0,
             "flips": 0,
             "repairs": 0,
             "damaged_reads": 0,
@@ -164,6 +175,7 @@ class World:
 
         names = [f"n{i + 1}" for i in range(options.nodes)]
         verify = "ignore-checksums" not in options.unsafe
+        self.send_before_persist = "send-before-persist" in options.unsafe
         self.nodes = {
             name: _Node(name, name.encode(), SimDisk(verify=verify), *self.plan.clocks[i])
             for i, name in enumerate(names)
@@ -177,6 +189,7 @@ class World:
         self.crash_after_vote = 0.0
         self.crash_before_send = 0.0
         self.crash_before_sync = 0.0
+        self.crash_before_advance = 0.0
         self.hook_downtime = (5, 150)
         self.rotate_restart = False
         self._down: list[_Node] = []
@@ -242,6 +255,14 @@ class World:
             return
         self.stats["crashes"] += 1
         node.raft = None
+        if node.persisting:
+            # Power cut during the fsync: it either reached the disk whole or not at all.
+            self.stats["crashes_in_persist"] += 1
+            if self.fsync_rng.random() < 0.5:
+                node.storage.sync()
+        node.storage.lose_unsynced()
+        node.persisting = False
+        node.deferred.clear()
         node.down_until = self.now + downtime
         self._down.append(node)
         self.log(f"{node.name} CRASH (restart in {downtime} ms)")
@@ -278,6 +299,12 @@ class World:
         """Run ``action`` on the node, then hand out its outputs; damage read means a restart."""
         raft = node.raft
         assert raft is not None
+        if node.persisting:
+            # The driver steps no node whose Ready is being synced: inputs wait.
+            if action is not None:
+                self.stats["deferred_inputs"] += 1
+                node.deferred.append(action)
+            return
         try:
             if action is not None:
                 action(raft)
@@ -347,14 +374,45 @@ class World:
             node.storage.lose_unsynced()
             self.crash(node, self.faults_rng.randint(*self.hook_downtime))
             return
-        ready = raft.ready()
-        if node.storage.damaged:
-            self._check_used(node, ready, early)
-        for applied in ready.applied:
-            self.checker.on_apply(self.now, node.name, raft.term, applied)
-        self._events(node, ready)
-        if node.raft is None:
+        ready = raft.take_ready()
+        if self.send_before_persist:
+            for out in ready.messages:  # the broken driver: a vote leaves before it is durable
+                self._send(node, out.to, encode_message(out.message))
+            ready.messages = []
+        if not ready.persist:
+            self._persisted(node, raft, ready, early)
             return
+        self.stats["persists"] += 1
+        latency = self.fsync_rng.choice((0, 0, 1, 2, 4))
+        if latency == 0:
+            node.storage.sync()
+            self._persisted(node, raft, ready, early)
+            return
+        # The fsync runs off the loop: the node waits, the rest of the world goes on.
+        node.persisting = True
+        if self.crash_before_advance and self.faults_rng.random() < self.crash_before_advance:
+            # Power cut while the fsync runs (``crash`` decides whether it landed).
+            downtime = self.faults_rng.randint(*self.hook_downtime)
+            at = self.now + self.fsync_rng.randrange(latency)
+            self._at(at, partial(self._crash_if, node, raft, downtime))
+        self._at(self.now + latency, partial(self._sync_done, node, raft, ready, early))
+
+    def _crash_if(self, node: _Node, raft: RaftNode, downtime: int) -> None:
+        if node.raft is raft and node.persisting:
+            self.crash(node, downtime)
+
+    def _sync_done(self, node: _Node, raft: RaftNode, ready: Ready, early: list[Outgoing]) -> None:
+        if node.raft is not raft:
+            return  # crashed meanwhile: ``crash`` decided what reached the disk
+        node.storage.sync()
+        node.persisting = False
+        try:
+            self._persisted(node, raft, ready, early)
+        except StorageCorruptionError as exc:
+            self._disk_fault(node, exc)
+
+    def _persisted(self, node: _Node, raft: RaftNode, ready: Ready, early: list[Outgoing]) -> None:
+        """The Ready's writes are durable: maybe crash before ``advance()``, else act on it."""
         grew = raft.last_index > node.last_index
         node.last_index = raft.last_index
         if (
@@ -370,6 +428,23 @@ class World:
             if self.rotate_restart:
                 self._restart_previous(node)
             return
+        if (
+            self.crash_before_advance
+            and ready.persist
+            and self.faults_rng.random() < self.crash_before_advance
+        ):
+            # Durable, but the node dies before ``advance()``: nothing of the step acted on.
+            self.stats["advance_crashes"] += 1
+            self.crash(node, self.faults_rng.randint(*self.hook_downtime))
+            return
+        raft.advance()
+        if node.storage.damaged:
+            self._check_used(node, ready, early)
+        for applied in ready.applied:
+            self.checker.on_apply(self.now, node.name, raft.term, applied)
+        self._events(node, ready)
+        if node.raft is None:
+            return
         voted = False
         for out in ready.messages:
             msg = out.message
@@ -379,7 +454,13 @@ class World:
         if voted and self.crash_after_vote and self.faults_rng.random() < self.crash_after_vote:
             self.crash(node, self.faults_rng.randint(*self.hook_downtime))
             return
-        self._schedule_wake(node)
+        deferred, node.deferred = node.deferred, []
+        for action in deferred:
+            action(raft)
+        if deferred or raft.has_ready():
+            self._drain_outputs(node, raft)
+        else:
+            self._schedule_wake(node)
 
     def _send(self, node: _Node, to: bytes, payload: bytes) -> None:
         self.stats["messages"] += 1
@@ -442,6 +523,10 @@ class World:
         if node.raft is None:
             client.target = None
             self._push(self.now + rng.randint(20, 200), _CLIENT, client)
+            return
+        if node.persisting:
+            # Only the node's own loop steps it, and not during a sync: call again soon.
+            self._push(self.now + rng.randint(1, 5), _CLIENT, client)
             return
         key = rng.choice(self.keys)
         client.seq += 1
@@ -570,6 +655,7 @@ class World:
         self.net.faults = phase.faults
         self.net.heal()
         self.crash_after_vote = self.crash_before_send = self.crash_before_sync = 0.0
+        self.crash_before_advance = 0.0
         self.rotate_restart = False
         rng = self.faults_rng
         names = sorted(self.nodes)
@@ -602,6 +688,7 @@ class World:
                 self.crash_before_send = rng.uniform(0.3, 0.7)
             else:
                 self.crash_before_sync = rng.uniform(0.1, 0.4)
+            self.crash_before_advance = rng.uniform(0.02, 0.1)
             self.hook_downtime = (300, 4000)
         elif kind is PhaseKind.FIGURE8:
             self.crash_before_send = 1.0
@@ -623,6 +710,7 @@ class World:
         self.net.faults = CALM
         self.net.heal()
         self.crash_after_vote = self.crash_before_send = self.crash_before_sync = 0.0
+        self.crash_before_advance = 0.0
         self.rotate_restart = False
         self.log(f"END {phase.kind.value}")
 

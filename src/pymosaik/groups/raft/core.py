@@ -1,17 +1,19 @@
 """The sans-IO Raft core of one group member, following mosaik's variant.
 
-One :class:`RaftNode` per member. It owns the state machine and calls the
-:class:`~pymosaik.groups.storage.LogStorage` synchronously; it never touches a
-socket, a clock or global randomness. Inputs carry the caller's ``now_ms``:
+One :class:`RaftNode` per member. It owns the state machine and writes to the
+:class:`~pymosaik.groups.storage.LogStorage` during a step (buffered: the store's
+open transaction); it never syncs it, and never touches a socket, a clock or
+global randomness. Inputs carry the caller's ``now_ms``:
 
 * :meth:`RaftNode.receive` — a message from another member;
 * :meth:`RaftNode.tick` — time passed (call at :meth:`RaftNode.next_deadline`);
 * :meth:`RaftNode.submit` / :meth:`RaftNode.query` — client commands and reads.
 
-Outputs accumulate until :meth:`RaftNode.ready`, which first makes storage durable
-and then returns the messages, applied entries and events of the steps since the
-previous call (see :mod:`.events` and the persistence rule in
-:mod:`pymosaik.groups.storage.base`).
+Outputs accumulate until :meth:`RaftNode.take_ready` hands them out as a
+:class:`Ready`; the caller makes the writes durable (``storage.sync()``, where it
+likes: the asyncio driver uses a worker thread), calls :meth:`RaftNode.advance`,
+and only then acts on the Ready — etcd raft's split (see :mod:`.events`, the
+persistence rule in :mod:`pymosaik.groups.storage.base` and docs/spec/raft.md).
 
 mosaik's variant, kept: three-valued votes (observers and non-committee members
 abstain), a committee of at most five odd-sized voters, leadership preferences
@@ -162,11 +164,11 @@ class RaftNode:
         self._voted_for = hard.voted_for
         self._commit = 0
         self._applied = 0
-        #: Our own log is durable up to here (what the last ``ready()`` synced). A
+        #: Our own log is durable up to here (what the last ``advance()`` acknowledged). A
         #: leader counts itself toward a commit quorum only up to this index, so its
         #: AppendEntries may leave before its own write is synced (thesis §10.2.1).
         self._durable = storage.last_index()
-        #: The term whose hard state (term, vote) the last ``ready()`` synced.
+        #: The term whose hard state (term, vote) the last ``advance()`` acknowledged.
         self._synced_term = self._term
         snapshot = storage.snapshot()
         if snapshot is not None:
@@ -185,6 +187,10 @@ class RaftNode:
         self._init_volatile_state()
 
         self._out = Ready()
+        #: The steps wrote to storage since the last ``take_ready``.
+        self._dirty = False
+        #: (last index, term) the handed-out Ready covers, until ``advance()``.
+        self._unacked: tuple[int, int] | None = None
 
     def _init_volatile_state(self) -> None:
         """Role, leader and client bookkeeping: none of it survives a restart."""
@@ -317,7 +323,7 @@ class RaftNode:
             # the snapshot if its log is behind our compaction point.
             self._next[node] = self._storage.last_index() + 1
             self._match[node] = 0
-            # Sent with the next ready() (a storage read belongs in the driver's loop,
+            # Sent with the next take_ready() (a storage read belongs in the driver's loop,
             # which restarts the member if it meets damage).
             self._broadcast_pending = True
         return True
@@ -341,34 +347,83 @@ class RaftNode:
 
     # ----------------------------------------------------------------- inputs
 
-    def ready(self) -> Ready:
-        """Flush batched replication, make storage durable, hand out the outputs."""
+    def take_ready(self) -> Ready:
+        """Hand out the outputs of the steps so far; the caller persists, then ``advance()``.
+
+        The etcd-raft split: the steps wrote to the storage's open transaction (no
+        I/O wait); ``Ready.persist`` says whether there is anything to make durable.
+        The caller runs ``storage.sync()`` where it likes (the asyncio driver: a
+        worker thread), then :meth:`advance`, and only then acts on the Ready —
+        sends its messages, hands out its applied results and events. Until
+        ``advance()`` the node takes no input and hands out no other Ready, so
+        no two Readies overlap and a crash loses the whole step or nothing.
+        """
+        self._check_idle()
         if self._role is Role.LEADER and self._broadcast_pending:
             self._broadcast()
         self._broadcast_pending = False
-        self._storage.sync()
-        self._durable = self._storage.last_index()
-        self._synced_term = self._term
+        out, self._out = self._out, Ready()
+        out.persist = self._dirty
+        self._dirty = False
+        self._unacked = (self._storage.last_index(), self._term)
+        return out
+
+    def advance(self) -> None:
+        """The last Ready's writes are durable: count them, and act on what that enables.
+
+        A leader now counts its own entries toward a commit quorum; what that
+        commits (applied results, commit notices) goes out with the next Ready.
+        """
+        if self._unacked is None:
+            raise RuntimeError("advance() without a Ready handed out")
+        self._durable, self._synced_term = self._unacked
+        self._unacked = None
         if self._role is Role.LEADER:
             # Our own entries now count toward the quorum; tell followers at once.
             self._advance_commit()
-            if self._broadcast_pending:
-                self._broadcast()
-        out, self._out = self._out, Ready()
+
+    def has_ready(self) -> bool:
+        """There are outputs or writes for another :meth:`take_ready`."""
+        return self._dirty or self._broadcast_pending or bool(self._out)
+
+    def ready(self) -> Ready:
+        """``take_ready``, ``storage.sync()``, ``advance`` in one call (tests, in-memory use).
+
+        Blocks on the sync; the asyncio driver uses the split calls instead. The
+        outputs ``advance`` produced are included (they rest on writes just synced,
+        save a compaction snapshot, whose loss in a crash costs nothing).
+        """
+        out = self.take_ready()
+        if out.persist:
+            self._storage.sync()
+        self.advance()
+        if self._broadcast_pending:
+            self._broadcast()
+        self._broadcast_pending = False
+        more, self._out = self._out, Ready()
+        out.messages += more.messages
+        out.applied += more.applied
+        out.events += more.events
         return out
 
+    def _check_idle(self) -> None:
+        if self._unacked is not None:
+            raise RuntimeError("a Ready is not yet persisted: call advance() first")
+
     def take_early_messages(self) -> list[Outgoing]:
-        """The leader's AppendEntries with entries: they may leave before ``ready()``.
+        """The leader's AppendEntries with entries: they may leave before the sync.
 
         Raft thesis §10.2.1: a leader may replicate in parallel with its own disk
         write, because it counts itself toward a commit quorum only once
-        ``ready()`` has synced its entries (``_durable``). Nothing leaves early
+        ``advance()`` has acknowledged its entries (``_durable``). Nothing leaves early
         until the leader's term and vote are durable, and ``leader_commit`` only
         covers entries durable on a quorum. Everything else (votes, follower
         acknowledgements, forward acknowledgements, client answers, empty appends
-        with no write to overlap) waits for ``ready()``. Optional: a driver that
-        never calls this gets the same messages from ``ready()``.
+        with no write to overlap) waits for ``advance()``. Call it before
+        :meth:`take_ready`. Optional: a driver that never calls this gets the same
+        messages in the Ready.
         """
+        self._check_idle()
         if self._role is not Role.LEADER or self._synced_term != self._term:
             # A lone voter wins in the very step that raised its term: until that
             # term is durable, a crash could let a restart lead the same term again.
@@ -388,6 +443,7 @@ class RaftNode:
         return early
 
     def tick(self, now_ms: int) -> None:
+        self._check_idle()
         self._advance(now_ms)
         now = self._now
         if self._role is Role.LEADER:
@@ -415,6 +471,7 @@ class RaftNode:
         """
         if not commands:
             raise ValueError("no commands")
+        self._check_idle()
         self._advance(now_ms)
         request = self._new_request()
         if self._role is Role.LEADER:
@@ -432,6 +489,7 @@ class RaftNode:
 
     def query(self, query: bytes, consistency: Consistency, now_ms: int) -> int:
         """Read the state machine; the answer arrives as ``QueryAnswered``/``QueryFailed``."""
+        self._check_idle()
         self._advance(now_ms)
         request = self._new_request()
         if consistency is Consistency.WEAK:
@@ -448,6 +506,7 @@ class RaftNode:
 
     def receive(self, sender: NodeId, message: Message, now_ms: int) -> None:
         """Handle one message from ``sender`` (the transport authenticated it)."""
+        self._check_idle()
         self._advance(now_ms)
         if sender == self._id or sender not in self._member_set:
             return
@@ -626,7 +685,7 @@ class RaftNode:
         else:
             vote = Vote.GRANTED
             self._voted_for = request.candidate
-            # Durable before the answer leaves (ready() syncs before sending).
+            # Durable before the answer leaves (the driver syncs before it sends).
             self._persist_hard_state()
             if self._role is Role.FOLLOWER:
                 self._reset_election_timer()
@@ -661,6 +720,7 @@ class RaftNode:
         if not self._config.any_term_commit:
             # Raft §8: commit an entry of our own term so earlier ones commit too.
             self._storage.append([LogEntry(self._term, EntryKind.NOOP, b"")])
+            self._dirty = True
         self._broadcast()
         self._advance_commit()
 
@@ -715,6 +775,7 @@ class RaftNode:
     def _append_commands(self, commands: Sequence[bytes]) -> tuple[int, int]:
         first = self._storage.last_index() + 1
         self._storage.append([LogEntry(self._term, EntryKind.COMMAND, c) for c in commands])
+        self._dirty = True
         self._broadcast_pending = True
         self._advance_commit()
         return first, first + len(commands) - 1
@@ -821,8 +882,7 @@ class RaftNode:
             # follows. Earlier entries of the same term may still match the leader's
             # (and may be committed), so keep them and only hint the leader to resume
             # from the start of that run; matching entries are then skipped.
-            self._storage.truncate_from(prev)
-            self._durable = min(self._durable, prev - 1)
+            self._truncate(prev)
             start = prev
             while start - 1 > self._commit and self._storage.term_at(start - 1) == local_term:
                 start -= 1
@@ -838,9 +898,9 @@ class RaftNode:
                     self._emit(CommitConflict(index))
                     self._reply_append(sender, False, self._commit, request.seq)
                     return
-                self._storage.truncate_from(index)
-                self._durable = min(self._durable, index - 1)
+                self._truncate(index)
             self._storage.append(entries[offset:])
+            self._dirty = True
             break
         matched = prev + len(entries)
         new_commit = min(request.leader_commit, matched)
@@ -849,6 +909,11 @@ class RaftNode:
             self._apply_committed()
         self._check_repaired()
         self._reply_append(sender, True, matched, request.seq)
+
+    def _truncate(self, index: int) -> None:
+        self._storage.truncate_from(index)
+        self._dirty = True
+        self._durable = min(self._durable, index - 1)
 
     def _reply_append(self, leader: NodeId, accepted: bool, last_index: int, seq: int) -> None:
         vote = Vote.GRANTED if self._is_voter else Vote.ABSTAINED
@@ -872,6 +937,7 @@ class RaftNode:
                 return
             snapshot = Snapshot(request.index, request.snapshot_term, data)
             self._storage.save_snapshot(snapshot)
+            self._dirty = True
             self._durable = min(self._durable, request.index)
             self._machine.restore(data)
             self._commit = self._applied = request.index
@@ -938,6 +1004,7 @@ class RaftNode:
             term = self._storage.term_at(self._applied)
             assert term is not None
             self._storage.save_snapshot(Snapshot(self._applied, term, self._machine.snapshot()))
+            self._dirty = True
 
     def _remember(self, index: int, term: int, result: bytes) -> None:
         self._recent[index] = (term, result)
@@ -1099,6 +1166,7 @@ class RaftNode:
     def _persist_hard_state(self) -> None:
         if not self._config.volatile_vote:
             self._storage.set_hard_state(HardState(self._term, self._voted_for, *self._repair))
+            self._dirty = True
 
     def _reset_election_timer(self) -> None:
         self._election_at = self._now + self._config.election_timeout(self._rng, self._pref)

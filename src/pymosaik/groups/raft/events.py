@@ -1,8 +1,11 @@
 """What a Raft step produces: messages to send, applied entries, and events.
 
 A driver loops: feed inputs (``receive``/``tick``/``submit``/``query``), then call
-``RaftNode.ready()`` and act on the returned :class:`Ready` — send its messages,
-hand results to waiting clients — and sleep until ``next_deadline()``.
+``RaftNode.take_ready()``, make the storage durable if ``Ready.persist`` (the
+asyncio driver does it in a worker thread), call ``RaftNode.advance()``, and only
+then act on the :class:`Ready` — send its messages, hand results to waiting
+clients — and sleep until ``next_deadline()``. ``RaftNode.ready()`` does the
+three calls in one (a blocking sync), for tests and in-memory use.
 """
 
 from __future__ import annotations
@@ -149,11 +152,16 @@ Event = (
 
 @dataclass(slots=True)
 class Ready:
-    """Outputs of the steps since the last ``ready()``; safe to act on (already durable)."""
+    """Outputs of the steps since the last ``take_ready()``: act on them after ``advance()``.
+
+    ``persist``: the steps wrote to storage, so ``storage.sync()`` must return
+    before ``advance()`` (the messages, results and events rest on those writes).
+    """
 
     messages: list[Outgoing] = field(default_factory=list)
     applied: list[Applied] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    persist: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.messages or self.applied or self.events)
+        return bool(self.messages or self.applied or self.events or self.persist)

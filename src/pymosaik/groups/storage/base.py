@@ -2,10 +2,12 @@
 
 Persistence rule: the core may call any mutating method during a step; nothing it
 produced in that step (messages, applied results, client answers) may leave the
-node before :meth:`LogStorage.sync` has returned. ``RaftNode.ready()`` calls
-``sync`` itself before handing out outputs, so a driver that only sends what
-``ready()`` returns obeys the rule. Implementations may buffer writes until
-``sync`` (the SQLite store commits one transaction per step).
+node before :meth:`LogStorage.sync` has returned. The core never calls ``sync``
+in a step: ``RaftNode.take_ready()`` hands out the outputs with ``persist`` set,
+the driver calls ``sync`` (the asyncio driver in the group's disk thread, while
+nobody else touches the store) and then ``RaftNode.advance()``, and only then
+acts on them. Implementations may buffer writes until ``sync`` (the SQLite store
+commits one transaction per step), so a crash loses the whole step or nothing.
 
 Integrity rule: a durable store checksums every record and verifies it on read
 (:mod:`.integrity`); the core calls :meth:`LogStorage.scan` when it starts and
