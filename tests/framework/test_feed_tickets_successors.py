@@ -61,6 +61,9 @@ async def test_only_ticket_holders_can_write(nets: list[Network]) -> None:
     with pytest.raises(ConnectTimeout):
         await rogue.post(b"spam", 2, timeout_s=2)
     assert all(m.machine.next_seq == 1 for m in members)
+    # nor does it hear the replies: only the ticket holder's writer is subscribed to them
+    assert all(m.replies is not None and m.replies.subscribed_count() <= 1 for m in members)
+    assert any(m.replies is not None and m.replies.subscribed_count() == 1 for m in members)
     for h in (reader, writer, rogue):
         await h.close()
     for m in members:

@@ -153,7 +153,11 @@ class CommitteeMember:
             if writers is not None:
                 builder = builder.require_ticket(writers)
             requests = builder.build()
-            replies = network.streams.producer(Reply, stream_id=ids.replies).build()
+            # replies go only to peers who could have written: the same door as requests
+            out = network.streams.producer(Reply, stream_id=ids.replies)
+            if writers is not None:
+                out = out.require_ticket(writers)
+            replies = out.build()
         machine.on_frame = lambda frame: _offer(producer, frame)
         group = network.groups.join(
             ids.group_secret,
