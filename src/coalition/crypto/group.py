@@ -106,6 +106,12 @@ def commitment_eval(group: PrimeGroup[E], commitments: Sequence[E], x: int) -> E
 
 def lagrange_at_zero(indices: Iterable[int], order: int) -> dict[int, int]:
     """λ_i with f(0) = Σ λ_i·f(i) for the distinct non-zero evaluation points ``indices``."""
+    return lagrange_at(indices, 0, order)
+
+
+def lagrange_at(indices: Iterable[int], x: int, order: int) -> dict[int, int]:
+    """λ_i with f(x) = Σ λ_i·f(i) for the distinct positive evaluation points ``indices``
+    (f of degree below their number); ``x`` = 0 combines a secret, x = k recovers f(k)."""
     points = sorted(set(indices))
     if not points or points[0] <= 0:
         raise ValueError("Lagrange points must be distinct positive indices")
@@ -114,8 +120,8 @@ def lagrange_at_zero(indices: Iterable[int], order: int) -> dict[int, int]:
         num, den = 1, 1
         for j in points:
             if j != i:
-                num = num * j % order
-                den = den * (j - i) % order
+                num = num * (x - j) % order
+                den = den * (i - j) % order
         out[i] = num * pow(den, -1, order) % order
     return out
 

@@ -1,0 +1,134 @@
+"""Share recovery (D12): a member that lost its share gets the same share back from t helpers,
+the group key and the other shares unchanged; bad deals and bad parts are caught and named."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from coalition.crypto.bls import G1
+from coalition.crypto.dkg import _SUITE, KeyShare, run_local
+from coalition.crypto.group import PrimeGroup, lagrange_at_zero
+from coalition.crypto.recovery import (
+    RecoveredPart,
+    RecoveryDeal,
+    RecoveryError,
+    RecoveryHelper,
+    _info,
+    recover,
+)
+from coalition.crypto.ristretto import RISTRETTO255
+
+N, T, LOST = 5, 3, 2
+
+
+def setup(group: PrimeGroup[object], seed: int, helpers: tuple[int, ...] = (1, 3, 4, 5)):  # type: ignore[no-untyped-def]
+    rng = random.Random(seed)
+    shares = run_local(group, N, T, rng.randbytes)
+    keys = {i: X25519PrivateKey.from_private_bytes(rng.randbytes(32)) for i in helpers}
+    lost_key = X25519PrivateKey.from_private_bytes(rng.randbytes(32))  # the member's new key
+    pubs = {i: k.public_key().public_bytes_raw() for i, k in keys.items()}
+    members = [
+        RecoveryHelper(
+            group,
+            shares[i - 1],
+            lost=LOST,
+            helpers=pubs,
+            lost_key=lost_key.public_key().public_bytes_raw(),
+            encryption_key=keys[i],
+            entropy=rng.randbytes,
+        )
+        for i in helpers
+    ]
+    return shares, members, lost_key
+
+
+@pytest.mark.parametrize("group", [RISTRETTO255, G1], ids=["ristretto255", "bls12-381-g1"])
+def test_the_lost_share_comes_back_and_nothing_else_changes(group: PrimeGroup[object]) -> None:
+    shares, helpers, lost_key = setup(group, seed=1)
+    deals = [h.deal() for h in helpers]
+    parts = [h.part(deals) for h in helpers]
+    result = shares[0].result
+    got, bad = recover(group, result, lost=LOST, key=lost_key, deals=deals, parts=parts)
+    assert bad == () and got.secret == shares[LOST - 1].secret and got.index == LOST
+    # the recovered share combines with the others to the same group secret
+    lam = lagrange_at_zero([1, LOST, 4], group.order)
+    secret = sum(lam[s.index] * s.secret for s in (shares[0], got, shares[3])) % group.order
+    assert group.eq(group.base_mul(secret), group.decode(result.group_key))
+    # what each helper sent is masked: the lost member never sees a helper's own share
+    for h, part in zip(helpers, parts, strict=True):
+        info = _info(result.session, LOST, h.share.index, LOST)
+        y = int.from_bytes(_SUITE.decrypt(part.sealed, lost_key, info=info), "little")
+        assert y != h.share.secret
+
+
+def test_a_helper_sending_a_wrong_part_is_excluded_and_named() -> None:
+    shares, helpers, lost_key = setup(RISTRETTO255, seed=2)
+    deals = [h.deal() for h in helpers]
+    parts = [h.part(deals) for h in helpers]
+    forged = RecoveredPart(parts[1].helper, LOST, parts[0].sealed)  # helper 3 replays 1's part
+    result = shares[0].result
+    got, bad = recover(
+        RISTRETTO255,
+        result,
+        lost=LOST,
+        key=lost_key,
+        deals=deals,
+        parts=[parts[0], forged, *parts[2:]],
+    )
+    assert got.secret == shares[LOST - 1].secret and bad == (3,)
+    with pytest.raises(RecoveryError, match="2 good parts, need 3"):
+        recover(
+            RISTRETTO255,
+            result,
+            lost=LOST,
+            key=lost_key,
+            deals=deals,
+            parts=[parts[0], forged, parts[2]],
+        )
+
+
+def test_a_deal_that_does_not_vanish_at_the_lost_index_is_refused() -> None:
+    shares, helpers, lost_key = setup(RISTRETTO255, seed=3)
+    deals = [h.deal() for h in helpers]
+    g = RISTRETTO255
+    tampered = list(deals[0].commitments)
+    tampered[0] = g.encode(g.add(g.decode(tampered[0], allow_identity=True), g.base_mul(1)))
+    bad_deal = RecoveryDeal(deals[0].dealer, LOST, tampered, deals[0].shares)
+    with pytest.raises(RecoveryError, match="does not vanish") as exc:
+        helpers[1].part([bad_deal, *deals[1:]])
+    assert exc.value.dealer == 1
+    parts = [h.part(deals) for h in helpers]
+    with pytest.raises(RecoveryError, match="does not vanish"):
+        recover(
+            g, shares[0].result, lost=LOST, key=lost_key, deals=[bad_deal, *deals[1:]], parts=parts
+        )
+
+
+def test_a_sub_share_that_fails_its_commitments_names_its_dealer() -> None:
+    _shares, helpers, _ = setup(RISTRETTO255, seed=4)
+    deals = [h.deal() for h in helpers]
+    swapped = RecoveryDeal(  # helper 1 seals helper 3's sub-share where helper 4's belongs
+        deals[0].dealer, LOST, deals[0].commitments, {**deals[0].shares, 4: deals[0].shares[3]}
+    )
+    with pytest.raises(RecoveryError, match="helper 1") as exc:
+        helpers[2].part([swapped, *deals[1:]])  # helpers[2] is member 4
+    assert exc.value.dealer == 1
+
+
+def test_helpers_must_be_enough_and_exclude_the_lost_member() -> None:
+    shares: list[KeyShare]
+    shares, _, _ = setup(RISTRETTO255, seed=5)
+    key = X25519PrivateKey.generate().public_key().public_bytes_raw()
+    with pytest.raises(RecoveryError):
+        RecoveryHelper(
+            RISTRETTO255, shares[0], lost=LOST, helpers={1: key, 3: key}, lost_key=key,
+            encryption_key=X25519PrivateKey.generate(), entropy=random.Random(1).randbytes,
+        )  # fmt: skip
+    with pytest.raises(RecoveryError):
+        RecoveryHelper(
+            RISTRETTO255, shares[0], lost=LOST, helpers={1: key, 2: key, 3: key}, lost_key=key,
+            encryption_key=X25519PrivateKey.generate(), entropy=random.Random(1).randbytes,
+        )  # fmt: skip
