@@ -18,6 +18,7 @@ from coalition.crypto.recovery import (
     RecoveryHelper,
     _info,
     recover,
+    refresh_result,
 )
 from coalition.crypto.ristretto import RISTRETTO255
 
@@ -124,11 +125,59 @@ def test_helpers_must_be_enough_and_exclude_the_lost_member() -> None:
     key = X25519PrivateKey.generate().public_key().public_bytes_raw()
     with pytest.raises(RecoveryError):
         RecoveryHelper(
-            RISTRETTO255, shares[0], lost=LOST, helpers={1: key, 3: key}, lost_key=key,
-            encryption_key=X25519PrivateKey.generate(), entropy=random.Random(1).randbytes,
-        )  # fmt: skip
+            RISTRETTO255,
+            shares[0],
+            lost=LOST,
+            helpers={1: key, 3: key},
+            lost_key=key,
+            encryption_key=X25519PrivateKey.generate(),
+            entropy=random.Random(1).randbytes,
+        )
     with pytest.raises(RecoveryError):
         RecoveryHelper(
-            RISTRETTO255, shares[0], lost=LOST, helpers={1: key, 2: key, 3: key}, lost_key=key,
-            encryption_key=X25519PrivateKey.generate(), entropy=random.Random(1).randbytes,
-        )  # fmt: skip
+            RISTRETTO255,
+            shares[0],
+            lost=LOST,
+            helpers={1: key, 2: key, 3: key},
+            lost_key=key,
+            encryption_key=X25519PrivateKey.generate(),
+            entropy=random.Random(1).randbytes,
+        )
+
+
+@pytest.mark.parametrize("group", [RISTRETTO255, G1], ids=["ristretto255", "bls12-381-g1"])
+def test_a_refresh_replaces_every_share_and_keeps_the_group_key(group: PrimeGroup[object]) -> None:
+    rng = random.Random(6)
+    shares = run_local(group, N, T, rng.randbytes)
+    keys = {i: X25519PrivateKey.from_private_bytes(rng.randbytes(32)) for i in range(1, N + 1)}
+    pubs = {i: k.public_key().public_bytes_raw() for i, k in keys.items()}
+    members = [
+        RecoveryHelper(
+            group,
+            shares[i - 1],
+            lost=0,
+            helpers=pubs,
+            lost_key=None,
+            encryption_key=keys[i],
+            entropy=rng.randbytes,
+        )
+        for i in range(1, N + 1)
+    ]
+    deals = [m.deal() for m in members]
+    new = [m.refreshed(deals) for m in members]
+    old_result = shares[0].result
+    assert all(s.result == new[0].result for s in new)  # every member derives the same result
+    assert new[0].result.group_key == old_result.group_key
+    assert all(a.secret != b.secret for a, b in zip(shares, new, strict=True))
+
+    def combined(picked: list[KeyShare]) -> object:
+        lam = lagrange_at_zero([s.index for s in picked], group.order)
+        return group.base_mul(sum(lam[s.index] * s.secret for s in picked) % group.order)
+
+    key = group.decode(old_result.group_key)
+    assert group.eq(combined(new[:3]), key) and group.eq(combined(new[2:]), key)
+    assert not group.eq(combined([shares[0], new[1], new[2]]), key)  # old shares are useless now
+    with pytest.raises(RecoveryError, match="every member"):
+        refresh_result(group, old_result, deals[:-1])
+    with pytest.raises(RecoveryError, match="refresh sends no part"):
+        members[0].part(deals)

@@ -19,6 +19,11 @@ uniformly random elsewhere as long as one dealer is honest, so the lost member l
 nothing else; each helper learns nothing (its sub-shares are points of random polynomials). A
 dealer whose sub-share fails its commitments is named (`RecoveryError.dealer`): the run is
 repeated without it. Pure: the committee log carries deals and parts, as it carries the DKG.
+
+A **refresh** is the same deal at 0 (``lost = 0``) from every member: each adds the sub-shares to
+its share (`RecoveryHelper.refreshed`) and every verification key moves by the deals'
+commitments (`refresh_result`), while the group key stays (each g_d(0) = 0). Shares leaked
+before the refresh are useless after it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final, Generic
 
+import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
@@ -51,6 +57,7 @@ __all__ = [
     "RecoveryHelper",
     "check_deal",
     "recover",
+    "refresh_result",
 ]
 
 _INFO: Final = b"coalition share recovery v1"
@@ -102,7 +109,8 @@ def check_deal(
     except InvalidElementError as exc:
         return f"bad commitment: {exc}"
     if not group.eq(commitment_eval(group, commitments, deal.lost), group.identity()):
-        return f"the polynomial does not vanish at member {deal.lost}"
+        where = "0 (a refresh)" if deal.lost == 0 else f"member {deal.lost}"
+        return f"the polynomial does not vanish at {where}"
     return None
 
 
@@ -116,18 +124,23 @@ class RecoveryHelper(Generic[E]):
         *,
         lost: int,
         helpers: Mapping[int, bytes],
-        lost_key: bytes,
+        lost_key: bytes | None,
         encryption_key: X25519PrivateKey,
         entropy: Entropy,
     ) -> None:
         """``helpers``: every helper's index → X25519 public key (this one included);
-        ``lost_key``: the lost member's new X25519 public key."""
-        t = share.result.t
+        ``lost_key``: the lost member's new X25519 public key. ``lost = 0`` is a refresh
+        (`refresh`): every member helps and every share is replaced, none is sent anywhere."""
+        t, n = share.result.t, share.result.n
         if share.index not in helpers or lost in helpers or len(helpers) < t:
             raise RecoveryError(f"need at least {t} helpers, this one among them, not {lost}")
+        if lost == 0 and sorted(helpers) != list(range(1, n + 1)):
+            raise RecoveryError("a refresh needs every member as a helper")
+        if (lost == 0) != (lost_key is None):
+            raise RecoveryError("a recovery needs the lost member's new key; a refresh none")
         self.group, self.share, self.lost = group, share, lost
         self._helpers = {i: X25519PublicKey.from_public_bytes(k) for i, k in helpers.items()}
-        self._lost_key = X25519PublicKey.from_public_bytes(lost_key)
+        self._lost_key = None if lost_key is None else X25519PublicKey.from_public_bytes(lost_key)
         self._key = encryption_key
         q = group.order
         tail = [random_scalar(q, entropy) for _ in range(t - 1)]
@@ -153,7 +166,31 @@ class RecoveryHelper(Generic[E]):
         return RecoveryDeal(me, self.lost, commitments, shares)
 
     def part(self, deals: Sequence[RecoveryDeal]) -> RecoveredPart:
-        """y_i over every deal in ``deals`` (the committed ones, the same for every helper)."""
+        """y_i over every deal in ``deals`` (the committed ones, the same for every helper),
+        sealed to the lost member."""
+        if self._lost_key is None:
+            raise RecoveryError("a refresh sends no part: use refreshed()")
+        g = self.group
+        sealed = _SUITE.encrypt(
+            self._masked(deals).to_bytes(g.scalar_len, "little"),
+            self._lost_key,
+            info=_info(self.session, self.lost, self.share.index, self.lost),
+        )
+        return RecoveredPart(self.share.index, self.lost, sealed)
+
+    def refreshed(self, deals: Sequence[RecoveryDeal]) -> KeyShare:
+        """A refresh (``lost = 0``): this member's new share x_i + Σ g_d(i), under the
+        refreshed result (`refresh_result`), checked against its new verification key."""
+        if self.lost != 0:
+            raise RecoveryError("not a refresh")
+        result = refresh_result(self.group, self.share.result, deals)
+        x, g = self._masked(deals), self.group
+        expected = g.decode(result.verification_keys[self.share.index - 1], allow_identity=True)
+        if not g.eq(g.base_mul(x), expected):
+            raise RecoveryError("the refreshed share does not match its verification key")
+        return KeyShare(self.share.index, x, result)
+
+    def _masked(self, deals: Sequence[RecoveryDeal]) -> int:
         g, q, me, t = self.group, self.group.order, self.share.index, self.share.result.t
         y = (self.share.secret + poly_eval(self._poly, me, q)) % q
         for deal in deals:
@@ -177,12 +214,30 @@ class RecoveryHelper(Generic[E]):
                     f"helper {deal.dealer}'s sub-share fails its commitments", deal.dealer
                 )
             y = (y + s) % q
-        sealed = _SUITE.encrypt(
-            y.to_bytes(g.scalar_len, "little"),
-            self._lost_key,
-            info=_info(self.session, self.lost, me, self.lost),
-        )
-        return RecoveredPart(me, self.lost, sealed)
+        return y
+
+
+def refresh_result(
+    group: PrimeGroup[E], result: DkgResult, deals: Sequence[RecoveryDeal]
+) -> DkgResult:
+    """The public side of a refresh: every verification key moves by Σ_d C_d(j); the group
+    key does not (each deal's polynomial is zero at 0). The same on every member."""
+    g = group
+    helpers = list(range(1, result.n + 1))
+    if sorted(d.dealer for d in deals) != helpers or any(d.lost != 0 for d in deals):
+        raise RecoveryError("a refresh takes one deal (at 0) from every member")
+    for deal in deals:
+        why = check_deal(g, deal, result.t, helpers)
+        if why is not None:
+            raise RecoveryError(f"deal of member {deal.dealer}: {why}", deal.dealer)
+    commitments = [[g.decode(c, allow_identity=True) for c in d.commitments] for d in deals]
+    keys = []
+    for j in helpers:
+        v = g.decode(result.verification_keys[j - 1], allow_identity=True)
+        for c in commitments:
+            v = g.add(v, commitment_eval(g, c, j))
+        keys.append(g.encode(v))
+    return msgspec.structs.replace(result, verification_keys=keys)
 
 
 def recover(
