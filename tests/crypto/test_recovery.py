@@ -7,6 +7,8 @@ import random
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coalition.crypto.bls import G1
 from coalition.crypto.dkg import _SUITE, KeyShare, run_local
@@ -17,6 +19,7 @@ from coalition.crypto.recovery import (
     RecoveryError,
     RecoveryHelper,
     _info,
+    check_deal,
     recover,
     refresh_result,
 )
@@ -181,3 +184,35 @@ def test_a_refresh_replaces_every_share_and_keeps_the_group_key(group: PrimeGrou
         refresh_result(group, old_result, deals[:-1])
     with pytest.raises(RecoveryError, match="refresh sends no part"):
         members[0].part(deals)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    commitments=st.lists(st.binary(max_size=40), max_size=4),
+    sub=st.binary(max_size=120),
+    sealed=st.binary(max_size=120),
+    lost=st.integers(min_value=-3, max_value=9),
+)
+def test_hostile_deals_and_parts_are_refused_with_a_reason(
+    commitments: list[bytes], sub: bytes, sealed: bytes, lost: int
+) -> None:
+    """Whatever a dealer or helper puts in the log, the checks answer with a reason (or a
+    `RecoveryError` naming the culprit); nothing else escapes and no bad share is produced."""
+    shares, helpers, lost_key = FUZZ
+    deals = [h.deal() for h in helpers]
+    hostile = RecoveryDeal(1, lost, commitments, {3: sub, 4: sub, 5: sub})
+    why = check_deal(RISTRETTO255, hostile, T, [1, 3, 4, 5])
+    assert why is None or isinstance(why, str)
+    with pytest.raises(RecoveryError) as exc:
+        helpers[1].part([hostile, *deals[1:]])
+    assert exc.value.dealer == 1
+    parts = [h.part(deals) for h in helpers]
+    forged = [RecoveredPart(h, LOST, sealed) for h in (1, 3)]
+    result = shares[0].result
+    with pytest.raises(RecoveryError, match="good parts"):
+        recover(
+            RISTRETTO255, result, lost=LOST, key=lost_key, deals=deals, parts=[*forged, parts[2]]
+        )
+
+
+FUZZ = setup(RISTRETTO255, seed=7)
