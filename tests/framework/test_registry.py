@@ -185,6 +185,8 @@ async def test_a_late_reader_gets_the_whole_history_through_a_snapshot(
     real_restore = store.restore
     store.restore = lambda data: (restored.append(len(data)), real_restore(data))[1]  # type: ignore[method-assign]
     await late.ready(15)
+    # ready() may return between the snapshot and the entries after it: wait for the last write
+    await asyncio.wait_for(late.entries.when().reaches(20), 15)
     assert restored, "the late reader was expected to start from a snapshot"
     history = late.entries.history("k")
     assert [v.value.data for v in history if v.value] == [b"%d" % i for i in range(20)]

@@ -275,7 +275,12 @@ class KeyedReader:
         return cast(VecView[V], view)
 
     async def ready(self, timeout_s: float = 10.0) -> None:
-        """Bonded to the leader and caught up with what it had committed when we bonded.
+        """Bonded to the leader and applied everything this replica knows to be committed.
+
+        That is the leader's commit index as of the last message this replica took from it:
+        right after a snapshot install, entries committed after the snapshot may still be on
+        their way. To read a write you know was committed, wait for it
+        (``view.when().reaches(n)`` or ``when().updated(key)``).
 
         `ReadRefused` as soon as a majority of members refused the bond (or at
         the deadline, if any refused); `ConnectTimeout` if nobody answered.
