@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,41 @@ async def nets() -> AsyncIterator[list[Network]]:
     yield made
     for net in made:
         await net.close()
+
+
+#: ``await new_network(**create_kw)``: a loopback `Network` bootstrapped from the first one made.
+NewNetwork = Callable[..., Awaitable[Network]]
+#: ``await organism_committee(Feed.member, cfg, **member_kw)`` → three members.
+OrganismCommittee = Callable[..., Awaitable[list[Any]]]
+
+
+@pytest.fixture
+def new_network(nets: list[Network]) -> NewNetwork:
+    """Networks on loopback with fast discovery, closed afterwards (they go into ``nets``)."""
+    from pymosaik.discovery import DiscoveryConfig  # noqa: PLC0415 - heavy, on use
+
+    async def create(**kw: Any) -> Network:
+        boot = [nets[0].addr] if nets else []
+        net = await Network.create(bootstrap=boot, discovery=DiscoveryConfig.loopback(), **kw)
+        nets.append(net)
+        return net
+
+    return create
+
+
+@pytest.fixture
+def organism_committee(new_network: NewNetwork) -> OrganismCommittee:
+    """Three members of a standalone organism (``member`` is its verb, e.g. ``Feed.member``),
+    each on a network of its own, with loopback Raft timings unless ``raft=`` is given."""
+    from pymosaik.groups.raft import RaftConfig  # noqa: PLC0415
+
+    async def start(member: Callable[..., Any], cfg: object, **kw: Any) -> list[Any]:
+        member_nets = [await new_network() for _ in range(3)]
+        addrs = [n.addr for n in member_nets]
+        kw.setdefault("raft", RaftConfig.loopback())
+        return [member(n, cfg, addrs, **kw) for n in member_nets]
+
+    return start
 
 
 #: ``await module_committee(kind, coalition, operator, *, extra=1, data_dir=None, **start_kw)``

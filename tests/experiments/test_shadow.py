@@ -5,11 +5,12 @@ readers that follow successors onto the candidate."""
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import pytest
 
 from coalition import OrganismConfig
-from coalition.framework import CommitteeMember, OrganismRetired
+from coalition.framework import OrganismRetired
 from coalition.framework.evidence import EvidencePointer
 from coalition.retirement import ComponentKind, ComponentRef
 from coalition.services.almanac import AlmanacRange
@@ -24,27 +25,14 @@ from organisms.experiments.machine import (
 )
 from organisms.experiments.shadow import ShadowReader, Source, opt_in
 from organisms.feed import FEED, Feed, FeedItem
-from pymosaik.discovery import DiscoveryConfig
-from pymosaik.groups.raft import RaftConfig
-from pymosaik.network import Network
 from pymosaik.primitives import SecretKey, UniqueId
 
 PRODUCTION, CANDIDATE = OrganismConfig("forecaster"), OrganismConfig("forecaster-b")
 KEYS = [SecretKey(bytes([i]) * 32) for i in range(1, 4)]
 ACTUAL = [100, 120, 90, 110]  # what happened at each tick
 
-
-async def network(nets: list[Network]) -> Network:
-    boot = [nets[0].addr] if nets else []
-    net = await Network.create(bootstrap=boot, discovery=DiscoveryConfig.loopback())
-    nets.append(net)
-    return net
-
-
-async def committee(nets: list[Network], cfg: OrganismConfig) -> list[CommitteeMember]:
-    members = [await network(nets) for _ in range(3)]
-    addrs = [n.addr for n in members]
-    return [Feed.member(n, cfg, addrs, raft=RaftConfig.loopback()) for n in members]
+if TYPE_CHECKING:
+    from tests.conftest import NewNetwork, OrganismCommittee
 
 
 async def drain_until_retired(reader: ShadowReader[FeedItem]) -> None:
@@ -64,9 +52,14 @@ def pointer(cfg: OrganismConfig, item: FeedItem) -> EvidencePointer:
     return EvidencePointer(cfg.organism_id(), item.at_ms, item.seq, UniqueId.hash(item.payload))
 
 
-async def test_shadow_stream_report_and_rotation(nets: list[Network]) -> None:
-    production, candidate = await committee(nets, PRODUCTION), await committee(nets, CANDIDATE)
-    client = await network(nets)
+async def test_shadow_stream_report_and_rotation(
+    new_network: NewNetwork, organism_committee: OrganismCommittee
+) -> None:
+    production, candidate = (
+        await organism_committee(Feed.member, PRODUCTION),
+        await organism_committee(Feed.member, CANDIDATE),
+    )
+    client = await new_network()
     plain = FEED.read(client, PRODUCTION, timeout_s=30)  # did not opt in
     plain.follow_successors = True
     shadowed = opt_in(client, FEED, PRODUCTION, CANDIDATE, timeout_s=30)

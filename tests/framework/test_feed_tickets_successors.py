@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import pytest
 
 from coalition import AclClause, AclComposition, CoalitionConfig, OrganismConfig, TicketIssuerConfig
 from coalition.acl_validator import AclContext
-from coalition.framework import CommitteeMember, ConnectTimeout, OrganismRetired
+from coalition.framework import ConnectTimeout, OrganismRetired
 from coalition.retirement import AtSequence, ComponentKind, ComponentRef, RetirementMarker
 from coalition.ticket_issuer import TicketIssuer, recognise_coalition_issuer
 from organisms.feed import FEED, Feed, FeedItem
-from pymosaik.discovery import DiscoveryConfig
 from pymosaik.groups.raft import RaftConfig
-from pymosaik.network import Network
 from pymosaik.primitives import SecretKey
 from pymosaik.tickets import InvalidTicketError, PeerInfo
 
 FAST = RaftConfig.loopback()
-DISC = DiscoveryConfig.loopback()
 ISSUER_KEY = SecretKey.generate()
 COALITION = CoalitionConfig(
     instance_name="gated",
@@ -28,30 +26,22 @@ COALITION = CoalitionConfig(
     ),
 )
 
-
-async def network(nets: list[Network], **kw: object) -> Network:
-    boot = [nets[0].addr] if nets else []
-    net = await Network.create(bootstrap=boot, discovery=DISC, **kw)  # type: ignore[arg-type]
-    nets.append(net)
-    return net
+if TYPE_CHECKING:
+    from tests.conftest import NewNetwork, OrganismCommittee
 
 
-async def committee(
-    nets: list[Network], cfg: OrganismConfig, **kw: object
-) -> list[CommitteeMember]:
-    members = [await network(nets) for _ in range(3)]
-    addrs = [n.addr for n in members]
-    return [Feed.member(n, cfg, addrs, raft=FAST, **kw) for n in members]  # type: ignore[arg-type]
-
-
-async def test_only_ticket_holders_can_write(nets: list[Network]) -> None:
+async def test_only_ticket_holders_can_write(
+    new_network: NewNetwork, organism_committee: OrganismCommittee
+) -> None:
     cfg = OrganismConfig("gated-feed")
-    members = await committee(nets, cfg, writers=recognise_coalition_issuer(COALITION))
-    outsider = await network(nets)
+    members = await organism_committee(
+        Feed.member, cfg, writers=recognise_coalition_issuer(COALITION)
+    )
+    outsider = await new_network()
     issuer = TicketIssuer.for_coalition(COALITION, ISSUER_KEY)
     holder_key = SecretKey.generate()
     ticket = issuer.issue(holder_key.peer_id, outsider.network_id, outsider.clock.now_ms(), None)
-    holder = await network(nets, secret_key=holder_key, tickets=[ticket])
+    holder = await new_network(secret_key=holder_key, tickets=[ticket])
     reader = Feed.read(outsider, cfg, timeout_s=15)
     writer = Feed.publish(holder, cfg)
     assert await writer.post(b"from a ticket holder", 1, timeout_s=15) == 0
@@ -70,7 +60,9 @@ async def test_only_ticket_holders_can_write(nets: list[Network]) -> None:
         await m.close()
 
 
-async def test_the_configs_published_acl_gates_the_intake(nets: list[Network]) -> None:
+async def test_the_configs_published_acl_gates_the_intake(
+    new_network: NewNetwork, organism_committee: OrganismCommittee
+) -> None:
     """No ``writers`` given: the committee enforces the ACL the Config publishes (and which its
     id folds in), compiled at run time; a clause whose lookup is missing fails closed."""
     root = COALITION.ticket_issuer_root()
@@ -78,12 +70,12 @@ async def test_the_configs_published_acl_gates_the_intake(nets: list[Network]) -
     ctx = AclContext(issuer_keys=lambda r: [ISSUER_KEY.peer_id] if r == root else [])
     cfg = OrganismConfig("acl-feed", acl=AclComposition.all_of(AclClause.recognise_issuer(root)))
     assert FEED.writers(OrganismConfig("open-feed")) is None
-    members = await committee(nets, cfg, acl_context=ctx)
-    outsider = await network(nets)
+    members = await organism_committee(Feed.member, cfg, acl_context=ctx)
+    outsider = await new_network()
     holder_key = SecretKey.generate()
     issuer = TicketIssuer.for_coalition(COALITION, ISSUER_KEY)
     ticket = issuer.issue(holder_key.peer_id, outsider.network_id, outsider.clock.now_ms(), None)
-    holder = await network(nets, secret_key=holder_key, tickets=[ticket])
+    holder = await new_network(secret_key=holder_key, tickets=[ticket])
     writer = Feed.publish(holder, cfg)
     assert await writer.post(b"admitted by the published acl", 1, timeout_s=15) == 0
     rogue = Feed.publish(outsider, cfg)
@@ -106,11 +98,13 @@ async def test_the_configs_published_acl_gates_the_intake(nets: list[Network]) -
         await m.close()
 
 
-async def test_reader_follows_a_rotation_to_the_successor(nets: list[Network]) -> None:
+async def test_reader_follows_a_rotation_to_the_successor(
+    new_network: NewNetwork, organism_committee: OrganismCommittee
+) -> None:
     old_cfg, new_cfg = OrganismConfig("feed-v1"), OrganismConfig("feed-v2")
-    old = await committee(nets, old_cfg)
-    new = await committee(nets, new_cfg)
-    client = await network(nets)
+    old = await organism_committee(Feed.member, old_cfg)
+    new = await organism_committee(Feed.member, new_cfg)
+    client = await new_network()
     follower = Feed.read(client, old_cfg, timeout_s=15)
     follower.follow_successors = True
     stayer = Feed.read(client, old_cfg, timeout_s=15)

@@ -10,6 +10,7 @@ reader count.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,28 +22,13 @@ from coalition.framework.surface import SubscriberCount
 from coalition.ticket_issuer import RecogniseIssuer, TicketIssuer
 from organisms.feed import Feed
 from organisms.registry import Registry, RegistryEntry, RegistryReader
-from pymosaik.discovery import DiscoveryConfig
 from pymosaik.groups.raft import RaftConfig
-from pymosaik.network import Network
 from pymosaik.primitives import SecretKey, UniqueId, encode
 
 FAST = RaftConfig.loopback()
-DISC = DiscoveryConfig.loopback()
 
-
-async def network(nets: list[Network]) -> Network:
-    boot = [nets[0].addr] if nets else []
-    net = await Network.create(bootstrap=boot, discovery=DISC)
-    nets.append(net)
-    return net
-
-
-async def committee(
-    nets: list[Network], cfg: OrganismConfig, **kw: object
-) -> list[CommitteeMember]:
-    member_nets = [await network(nets) for _ in range(3)]
-    addrs = [n.addr for n in member_nets]
-    return [Registry.member(n, cfg, addrs, raft=FAST, **kw) for n in member_nets]  # type: ignore[arg-type]
+if TYPE_CHECKING:
+    from tests.conftest import NewNetwork, OrganismCommittee
 
 
 def addrs(members: list[CommitteeMember]) -> list:  # type: ignore[type-arg]
@@ -61,12 +47,13 @@ async def converged(readers: list[RegistryReader], entries: int) -> None:
 
 
 async def test_two_readers_converge_by_key_with_history_across_a_leader_change(
-    nets: list[Network],
+    new_network: NewNetwork,
+    organism_committee: OrganismCommittee,
 ) -> None:
     cfg = OrganismConfig("registry-convergence")
-    members = await committee(nets, cfg)
-    readers = [Registry.read(await network(nets), cfg, addrs(members), raft=FAST) for _ in "ab"]
-    writer = Registry.publish(await network(nets), cfg)
+    members = await organism_committee(Registry.member, cfg)
+    readers = [Registry.read(await new_network(), cfg, addrs(members), raft=FAST) for _ in "ab"]
+    writer = Registry.publish(await new_network(), cfg)
     waits = [asyncio.ensure_future(r.entries.when().updated("alice")) for r in readers]
     assert await writer.put("alice", RegistryEntry(b"v1", 1), timeout_s=15) == 0
     assert await writer.put("bob", RegistryEntry(b"b1", 2), timeout_s=15) == 1
@@ -110,22 +97,24 @@ async def test_two_readers_converge_by_key_with_history_across_a_leader_change(
         await m.close()
 
 
-async def test_a_reader_needs_a_readership_ticket(nets: list[Network]) -> None:
+async def test_a_reader_needs_a_readership_ticket(
+    new_network: NewNetwork, organism_committee: OrganismCommittee
+) -> None:
     cfg = OrganismConfig("registry-acl")
     operator = SecretKey.generate()
     root = UniqueId.from_parts(b"registry-acl readers")
     readers_acl = RecogniseIssuer(root, [operator.peer_id])
-    members = await committee(nets, cfg, readers=readers_acl)
-    writer = Registry.publish(await network(nets), cfg)
+    members = await organism_committee(Registry.member, cfg, readers=readers_acl)
+    writer = Registry.publish(await new_network(), cfg)
     await writer.put("k", RegistryEntry(b"secret", 1), timeout_s=15)
 
-    stranger_net = await network(nets)
+    stranger_net = await new_network()
     stranger = Registry.read(stranger_net, cfg, addrs(members), readers=readers_acl, raft=FAST)
     with pytest.raises(ReadRefused, match="NotAllowed"):
         await stranger.ready(10)
     assert stranger.entries.get("k") is None and not stranger.entries.log.entries
 
-    holder_net = await network(nets)
+    holder_net = await new_network()
     issuer = TicketIssuer(root, operator)
     ticket = issuer.issue(
         holder_net.peer_id, holder_net.network_id, holder_net.clock.now_ms(), None
@@ -141,11 +130,13 @@ async def test_a_reader_needs_a_readership_ticket(nets: list[Network]) -> None:
         await m.close()
 
 
-async def test_a_watchdog_reads_the_committed_subscriber_count(nets: list[Network]) -> None:
+async def test_a_watchdog_reads_the_committed_subscriber_count(
+    new_network: NewNetwork, organism_committee: OrganismCommittee
+) -> None:
     cfg = OrganismConfig("registry-watchdog")
-    members = await committee(nets, cfg)
+    members = await organism_committee(Registry.member, cfg)
     ids = SurfaceIds.derive(cfg.organism_id(), writable=True)
-    watchdog = SurfaceReader.of(await network(nets), "count", ids.subscribers, SubscriberCount)
+    watchdog = SurfaceReader.of(await new_network(), "count", ids.subscribers, SubscriberCount)
 
     async def count_becomes(n: int) -> SubscriberCount:
         async with asyncio.timeout(15):
@@ -153,7 +144,7 @@ async def test_a_watchdog_reads_the_committed_subscriber_count(nets: list[Networ
                 pass
         return latest
 
-    readers = [Registry.read(await network(nets), cfg, addrs(members), raft=FAST) for _ in "ab"]
+    readers = [Registry.read(await new_network(), cfg, addrs(members), raft=FAST) for _ in "ab"]
     for r in readers:
         await r.ready(15)
     two = await count_becomes(2)
@@ -168,18 +159,16 @@ async def test_a_watchdog_reads_the_committed_subscriber_count(nets: list[Networ
 
 
 async def test_a_late_reader_gets_the_whole_history_through_a_snapshot(
-    nets: list[Network],
+    new_network: NewNetwork,
+    organism_committee: OrganismCommittee,
 ) -> None:
     cfg = OrganismConfig("registry-snapshot")
     raft = RaftConfig.loopback(snapshot_threshold=8)  # members compact the log every 8 entries
-    member_nets = [await network(nets) for _ in range(3)]
-    members = [
-        Registry.member(n, cfg, [m.addr for m in member_nets], raft=raft) for n in member_nets
-    ]
-    writer = Registry.publish(await network(nets), cfg)
+    members = await organism_committee(Registry.member, cfg, raft=raft)
+    writer = Registry.publish(await new_network(), cfg)
     for i in range(20):
         assert await writer.put("k", RegistryEntry(b"%d" % i, i), timeout_s=15) == i
-    late = Registry.read(await network(nets), cfg, addrs(members), raft=raft)
+    late = Registry.read(await new_network(), cfg, addrs(members), raft=raft)
     restored: list[int] = []
     store = late.reader.store
     real_restore = store.restore
@@ -197,14 +186,15 @@ async def test_a_late_reader_gets_the_whole_history_through_a_snapshot(
         await m.close()
 
 
-async def test_a_stream_subscriber_is_counted_too(nets: list[Network]) -> None:
+async def test_a_stream_subscriber_is_counted_too(
+    new_network: NewNetwork, organism_committee: OrganismCommittee
+) -> None:
     cfg = OrganismConfig("feed-count")
-    member_nets = [await network(nets) for _ in range(3)]
-    members = [Feed.member(n, cfg, [m.addr for m in member_nets], raft=FAST) for n in member_nets]
+    members = await organism_committee(Feed.member, cfg)
     ids = SurfaceIds.derive(cfg.organism_id(), writable=True)
-    watchdog = SurfaceReader.of(await network(nets), "count", ids.subscribers, SubscriberCount)
+    watchdog = SurfaceReader.of(await new_network(), "count", ids.subscribers, SubscriberCount)
     assert (await watchdog.ready(drain=False)).count == 0
-    reader = Feed.read(await network(nets), cfg)
+    reader = Feed.read(await new_network(), cfg)
     async with asyncio.timeout(15):
         while (await watchdog.next()).count != 1:
             pass
