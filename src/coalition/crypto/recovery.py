@@ -217,6 +217,16 @@ class RecoveryHelper(Generic[E]):
         return y
 
 
+def _moved_key(
+    group: PrimeGroup[E], result: DkgResult, commitments: Sequence[Sequence[E]], j: int
+) -> E:
+    """V_j + Σ_d C_d(j): member j's verification key moved by the deals' polynomials."""
+    v = group.decode(result.verification_keys[j - 1], allow_identity=True)
+    for c in commitments:
+        v = group.add(v, commitment_eval(group, c, j))
+    return v
+
+
 def refresh_result(
     group: PrimeGroup[E], result: DkgResult, deals: Sequence[RecoveryDeal]
 ) -> DkgResult:
@@ -233,10 +243,7 @@ def refresh_result(
     commitments = [[g.decode(c, allow_identity=True) for c in d.commitments] for d in deals]
     keys = []
     for j in helpers:
-        v = g.decode(result.verification_keys[j - 1], allow_identity=True)
-        for c in commitments:
-            v = g.add(v, commitment_eval(g, c, j))
-        keys.append(g.encode(v))
+        keys.append(g.encode(_moved_key(g, result, commitments, j)))
     return msgspec.structs.replace(result, verification_keys=keys)
 
 
@@ -271,9 +278,7 @@ def recover(
         except (InvalidTag, InvalidElementError, ValueError):
             bad.append(part.helper)
             continue
-        expected = g.decode(result.verification_keys[part.helper - 1], allow_identity=True)
-        for c in commitments:
-            expected = g.add(expected, commitment_eval(g, c, part.helper))
+        expected = _moved_key(g, result, commitments, part.helper)
         if g.eq(g.base_mul(y), expected):
             good[part.helper] = y
         else:
