@@ -49,7 +49,8 @@ class ShadowReader(Generic[Item]):
 
     def __init__(self, production: SurfaceReader[Item], shadow: SurfaceReader[Item]) -> None:
         self.production, self.shadow = production, shadow
-        self._queue: asyncio.Queue[ShadowItem[Item] | BaseException] = asyncio.Queue()
+        # bounded: a slow consumer holds the readers back instead of growing a buffer
+        self._queue: asyncio.Queue[ShadowItem[Item] | BaseException] = asyncio.Queue(64)
         self._scope = TaskScope("shadow reader")
         self._scope.spawn(self._pump(production, Source.PRODUCTION), name="shadow:production")
         self._scope.spawn(self._pump(shadow, Source.SHADOW), name="shadow:candidate")
