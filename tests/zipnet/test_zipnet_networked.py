@@ -52,9 +52,7 @@ async def test_three_servers_and_an_aggregator_finalize_rounds_over_raft(group_n
             .with_config(RaftConfig.loopback())
             .join()
         )
-        core = ZipnetServerCore(
-            i + 1, dhs[i], keys[i], servers=server_pubs, period_ms=150, deadline_ms=3_000
-        )
+        core = ZipnetServerCore(i + 1, dhs[i], keys[i], period_ms=150, deadline_ms=3_000)
         hosts.append(CoreHost(group, machine, core, encode, tick_s=0.05))  # type: ignore[arg-type]
         machines.append(machine)
     # the aggregator: not a server, an observer of the committee's log

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Container
+from typing import Final, Protocol
 
-from .machine import ClientBundle, Command, RegisterClient, SubmitAggregate, ZipnetMachine
+from .machine import ClientBundle, Command, RegisterClient, SubmitAggregate
 from .params import AggregateEnvelope, Envelope, LiveRound, RoundParams
 
 
@@ -49,6 +50,19 @@ MAX_EARLY: Final = 4 * 65_536
 #: Registrations waiting to be committed.
 MAX_PENDING_REGISTRATIONS: Final = 4096
 DEFAULT_FOLD_MS: Final = 2_000
+
+
+class CommitteeView(Protocol):
+    """What the aggregator reads of the committee: a replica, or the public surface's events."""
+
+    @property
+    def clients(self) -> Container[bytes]: ...
+
+    @property
+    def current(self) -> LiveRound | None: ...
+
+    @property
+    def aggregate(self) -> object | None: ...
 
 
 class AggregatorCore:
@@ -100,7 +114,7 @@ class AggregatorCore:
             self.refused += 1
         return why
 
-    def step(self, m: ZipnetMachine, now_ms: int) -> list[Command]:
+    def step(self, m: CommitteeView, now_ms: int) -> list[Command]:
         out: list[Command] = []
         for cid in [c for c in self._pending if c in m.clients]:
             del self._pending[cid]
@@ -137,3 +151,9 @@ class AggregatorCore:
             self._proposed.discard(cmd.bundle.client)
         elif isinstance(cmd, SubmitAggregate):
             self._submitted.discard(cmd.aggregate.round)
+
+    def rejected(self, cmd: Command) -> None:
+        """The committee refused a proposal: never propose it again."""
+        if isinstance(cmd, RegisterClient):
+            self._pending.pop(cmd.bundle.client, None)
+            self._proposed.discard(cmd.bundle.client)

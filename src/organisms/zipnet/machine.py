@@ -1,5 +1,5 @@
-"""The zipnet committee's replicated machine: RegisterClient, OpenRound, SubmitAggregate,
-SubmitPartial.
+"""The zipnet committee's replicated machine: RegisterServer, RegisterClient, OpenRound,
+SubmitAggregate, SubmitPartial.
 
 As the book's ``CommitteeMachine``: every command is idempotent and validated; a round
 finalizes when the aggregate and *every* server's partial are in (v1: all servers needed for
@@ -10,12 +10,17 @@ The ClientRegistry (``clients``: ClientId → X25519 public key) is kept here to
 aggregator mirrors into it the bundles of clients whose registration tickets it checked (the
 book's "registering client bundle"), and a round may list only registered clients, so the
 header, the servers' pads and the registry all come from one committed state.
+
+The ServerRegistry (X25519 key → signing PeerId) is either given whole (a harness) or filled by
+``RegisterServer``: each committee member signs its own X25519 key, so a deployment needs no
+out-of-band exchange of server keys, and no round opens until every member's key is in.
+Every applied command yields at most one `ZipnetEvent`, which the public surface carries.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
@@ -35,6 +40,7 @@ HISTORY: Final = 64
 #: Registered clients a deployment keeps (each round's header lists every one of them).
 MAX_CLIENTS: Final = 65_536
 _PARTIAL_DOMAIN: Final = b"zipnet.partial.v1|"
+_SERVER_DOMAIN: Final = b"zipnet.server.v1|"
 
 
 class ClientBundle(Wire, frozen=True):
@@ -42,6 +48,23 @@ class ClientBundle(Wire, frozen=True):
 
     client: bytes
     dh_public: bytes
+
+
+class ServerBundle(Wire, frozen=True):
+    """A server's public pair: the PeerId that signs its partials and its X25519 key."""
+
+    peer: bytes
+    dh_public: bytes
+
+
+class RegisterServer(Wire, frozen=True, tag="server"):
+    bundle: ServerBundle
+    signature: bytes
+
+    @classmethod
+    def signed(cls, key: SecretKey, dh_public: bytes) -> RegisterServer:
+        bundle = ServerBundle(key.peer_id.bytes, dh_public)
+        return cls(bundle, key.sign(_SERVER_DOMAIN + encode(bundle)))
 
 
 class RegisterClient(Wire, frozen=True, tag="register"):
@@ -65,16 +88,46 @@ class SubmitPartial(Wire, frozen=True, tag="partial"):
         return cls(partial, key.sign(_PARTIAL_DOMAIN + encode(partial)))
 
 
-Command = RegisterClient | OpenRound | SubmitAggregate | SubmitPartial
+Command = RegisterServer | RegisterClient | OpenRound | SubmitAggregate | SubmitPartial
+
+
+class ServerJoined(Wire, frozen=True, tag="server"):
+    bundle: ServerBundle
+
+
+class ClientJoined(Wire, frozen=True, tag="client"):
+    bundle: ClientBundle
+
+
+class RoundOpened(Wire, frozen=True, tag="opened"):
+    header: LiveRound
+
+
+class AggregateIn(Wire, frozen=True, tag="aggregate"):
+    round: int
+    participants: int
+
+
+class RoundFinalized(Wire, frozen=True, tag="finalized"):
+    record: BroadcastRecord
+
+
+#: What one committed command changed, as the public surface publishes it.
+ZipnetEvent = ServerJoined | ClientJoined | RoundOpened | AggregateIn | RoundFinalized
 
 
 class CommitteeResult(Wire, frozen=True):
     ok: bool
     reason: str = ""
-    finalized: BroadcastRecord | None = None
+    event: ZipnetEvent | None = None
+
+    @property
+    def finalized(self) -> BroadcastRecord | None:
+        return self.event.record if isinstance(self.event, RoundFinalized) else None
 
 
 class _Image(Wire, frozen=True):
+    servers: tuple[ServerBundle, ...]
     clients: tuple[ClientBundle, ...]
     current: LiveRound | None
     aggregate: AggregateEnvelope | None
@@ -83,12 +136,20 @@ class _Image(Wire, frozen=True):
 
 
 class ZipnetMachine:
-    """Deterministic over committed commands; ``servers`` maps X25519 key → signing PeerId."""
+    """Deterministic over committed commands. ``servers`` maps X25519 key → signing PeerId
+    for servers known up front; ``committee`` names members that register their own key."""
 
-    def __init__(self, cfg: ZipnetConfig, servers: Mapping[bytes, PeerId]) -> None:
+    def __init__(
+        self,
+        cfg: ZipnetConfig,
+        servers: Mapping[bytes, PeerId] | None = None,
+        *,
+        committee: Sequence[PeerId] = (),
+    ) -> None:
         cfg.params.check()
         self.cfg = cfg
-        self._servers = dict(servers)
+        self._servers = dict(servers or {})
+        self._committee = frozenset(self._servers.values()) | frozenset(committee)
         self._deployment = deployment_id(cfg)
         self.clients: dict[bytes, bytes] = {}
         self.current: LiveRound | None = None
@@ -104,6 +165,16 @@ class ZipnetMachine:
     def has_partial(self, server: bytes) -> bool:
         return server in self._partials
 
+    @property
+    def servers(self) -> dict[bytes, PeerId]:
+        """The ServerRegistry: X25519 key → the PeerId that signs its partials."""
+        return dict(self._servers)
+
+    @property
+    def complete(self) -> bool:
+        """Every committee member's key is registered, so rounds may open."""
+        return len(self._servers) == len(self._committee)
+
     def signature(self) -> UniqueId:
         return (
             deployment_id(self.cfg).derive("committee").derive(f"v{self.cfg.params.wire_version}")
@@ -117,6 +188,8 @@ class ZipnetMachine:
         return encode(self.step(cmd))
 
     def step(self, cmd: Command) -> CommitteeResult:
+        if isinstance(cmd, RegisterServer):
+            return self._register_server(cmd)
         if isinstance(cmd, RegisterClient):
             return self._register(cmd.bundle)
         if isinstance(cmd, OpenRound):
@@ -124,6 +197,26 @@ class ZipnetMachine:
         if isinstance(cmd, SubmitAggregate):
             return self._aggregate_in(cmd.aggregate)
         return self._partial_in(cmd)
+
+    def _register_server(self, cmd: RegisterServer) -> CommitteeResult:
+        b = cmd.bundle
+        try:
+            peer = PeerId(b.peer)
+        except ValueError:
+            return CommitteeResult(False, "a server's PeerId is 32 bytes")
+        if peer not in self._committee:
+            return CommitteeResult(False, "not a member of this committee")
+        if len(b.dh_public) != 32 or not any(b.dh_public):
+            return CommitteeResult(False, "a server key is 32 bytes, not all zero")
+        if not peer.verify(cmd.signature, _SERVER_DOMAIN + encode(b)):
+            return CommitteeResult(False, "bad server registration signature")
+        known = self._servers.get(b.dh_public)
+        if known == peer:
+            return CommitteeResult(True, "server already registered")
+        if known is not None or peer in self._servers.values():
+            return CommitteeResult(False, "a server keeps the key it registered first")
+        self._servers[b.dh_public] = peer
+        return CommitteeResult(True, event=ServerJoined(b))
 
     def _register(self, b: ClientBundle) -> CommitteeResult:
         if len(b.dh_public) != 32 or not any(b.dh_public):
@@ -135,7 +228,7 @@ class ZipnetMachine:
         if len(self.clients) >= MAX_CLIENTS:
             return CommitteeResult(False, f"the registry is full ({MAX_CLIENTS} clients)")
         self.clients[b.client] = b.dh_public
-        return CommitteeResult(True)
+        return CommitteeResult(True, event=ClientJoined(b))
 
     def _open(self, h: LiveRound) -> CommitteeResult:
         last = self.history[-1].round if self.history else -1
@@ -143,6 +236,8 @@ class ZipnetMachine:
             return CommitteeResult(False, f"round {h.round} is not after the current round")
         if not h.clients or not h.servers:
             return CommitteeResult(False, "a round needs clients and servers")
+        if not self.complete:
+            return CommitteeResult(False, "not every server has registered its key")
         if set(h.servers) != set(self._servers):
             return CommitteeResult(False, "the header's servers are not the committee's")
         if len(set(h.clients)) != len(h.clients) or any(len(c) != 32 for c in h.clients):
@@ -153,7 +248,7 @@ class ZipnetMachine:
             return CommitteeResult(False, "schedule hash must be 32 bytes")
         # An unfinalized previous round is dropped: the leader decides when to move on.
         self.current, self._aggregate, self._partials = h, None, {}
-        return CommitteeResult(True)
+        return CommitteeResult(True, event=RoundOpened(h))
 
     def _aggregate_in(self, a: AggregateEnvelope) -> CommitteeResult:
         cur = self.current
@@ -170,7 +265,12 @@ class ZipnetMachine:
         ):
             return CommitteeResult(False, "aggregate names a client outside the round")
         self._aggregate = a
-        return self._maybe_finalize()
+        done = self._maybe_finalize()
+        return (
+            done
+            if done.event is not None
+            else CommitteeResult(True, event=AggregateIn(a.round, len(a.participants)))
+        )
 
     def _partial_in(self, cmd: SubmitPartial) -> CommitteeResult:
         p, cur = cmd.partial, self.current
@@ -199,7 +299,7 @@ class ZipnetMachine:
         )
         self.history.append(record)
         self.current, self._aggregate, self._partials = None, None, {}
-        return CommitteeResult(True, finalized=record)
+        return CommitteeResult(True, event=RoundFinalized(record))
 
     def query(self, query: bytes) -> bytes:
         return encode(tuple(self.history))
@@ -207,6 +307,7 @@ class ZipnetMachine:
     def snapshot(self) -> bytes:
         return encode(
             _Image(
+                tuple(ServerBundle(p.bytes, k) for k, p in sorted(self._servers.items())),
                 tuple(ClientBundle(c, k) for c, k in sorted(self.clients.items())),
                 self.current,
                 self._aggregate,
@@ -217,6 +318,7 @@ class ZipnetMachine:
 
     def restore(self, data: bytes) -> None:
         image = decode(data, _Image)
+        self._servers = {b.dh_public: PeerId(b.peer) for b in image.servers}
         self.clients = {b.client: b.dh_public for b in image.clients}
         self.current, self._aggregate = image.current, image.aggregate
         self._partials = {p.server: p for p in image.partials}

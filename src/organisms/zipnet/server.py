@@ -1,23 +1,23 @@
 """A zipnet committee server's pure core: open rounds on a cadence, unblind each aggregate.
 
-Every server runs it against its own replica. When no round is in flight and ``period_ms``
+Every server runs it against its own replica. First it registers its own X25519 key, signed
+(``RegisterServer``), until the registry holds it. When no round is in flight and ``period_ms``
 has passed since the last one finalized (or ``deadline_ms`` since a round opened without
 finalizing: the book's "the leader decides when to move on"), it proposes ``OpenRound`` with
 the registered clients, the committee and the schedule hash of the last broadcast; two servers
-proposing the same round are harmless (the machine takes the first). Once the round's aggregate
+proposing the same round are harmless (the machine takes the first); no round opens before
+every server's key is registered. Once the round's aggregate
 is committed it submits its signed partial: the XOR of its pads with every participant.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from pymosaik.primitives import SecretKey
 
 from .dcnet import SharedSecrets, partial_unblind, schedule_hash
-from .machine import Command, OpenRound, SubmitPartial, ZipnetMachine
+from .machine import Command, OpenRound, RegisterServer, SubmitPartial, ZipnetMachine
 from .params import LiveRound, PartialUnblind
 
 
@@ -28,7 +28,6 @@ class ZipnetServerCore:
         dh: X25519PrivateKey,
         key: SecretKey,
         *,
-        servers: Sequence[bytes],
         period_ms: int = 1_000,
         deadline_ms: int = 5_000,
     ) -> None:
@@ -36,13 +35,21 @@ class ZipnetServerCore:
         self.public = dh.public_key().public_bytes_raw()
         self._shared = SharedSecrets(dh)
         self._key = key
-        self._servers = tuple(sorted(servers))
         self._period, self._deadline = period_ms, deadline_ms
+        self._registering = False
         self._since: tuple[int, int] | None = None  # (round seen, when first seen)
         self._opened: set[int] = set()
         self._unblinded: set[int] = set()
 
     def step(self, m: ZipnetMachine, now_ms: int) -> list[Command]:
+        if self.public not in m.servers:
+            # once: the host retries a command until the group takes it
+            if not self._registering:
+                self._registering = True
+                return [RegisterServer.signed(self._key, self.public)]
+            return []
+        if not m.complete:
+            return []
         cur = m.current
         last = m.history[-1] if m.history else None
         marker = cur.round if cur is not None else (last.round if last else 0)
@@ -59,7 +66,8 @@ class ZipnetServerCore:
                 if clients:
                     self._opened.add(nxt)
                     sh = schedule_hash(last.broadcast if last else None, m.cfg.params)
-                    out.append(OpenRound(LiveRound(nxt, clients, self._servers, sh)))
+                    servers = tuple(sorted(m.servers))
+                    out.append(OpenRound(LiveRound(nxt, clients, servers, sh)))
         agg = m.aggregate
         if (
             cur is not None
