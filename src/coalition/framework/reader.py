@@ -17,9 +17,10 @@ from .errors import ConnectTimeout, OrganismRetired
 from .sequencer import FrameSequencer
 from .surface import Frame, Published, Retirement
 
-__all__ = ["SurfaceReader"]
+__all__ = ["SelectedReader", "SurfaceReader"]
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 #: How long a reader waits for the first frame unless told otherwise.
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
@@ -214,3 +215,33 @@ class SurfaceReader(Generic[T]):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+class SelectedReader(Generic[T, U]):
+    """The items of one kind on a surface that carries several (``pick`` returns ``None`` for
+    the others), in order; the first `next` is `ConnectTimeout` if nothing answers."""
+
+    def __init__(self, reader: SurfaceReader[T], pick: Callable[[T], U | None]) -> None:
+        self.reader, self._pick = reader, pick
+        self._started = False
+
+    async def next(self) -> U:
+        while True:
+            if not self._started:
+                self._started = True
+                item = await self.reader.ready(drain=False)
+            else:
+                item = await self.reader.next()
+            picked = self._pick(item)
+            if picked is not None:
+                return picked
+
+    def __aiter__(self) -> AsyncIterator[U]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[U]:
+        while True:
+            yield await self.next()
+
+    async def close(self) -> None:
+        await self.reader.close()

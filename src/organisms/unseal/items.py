@@ -103,3 +103,24 @@ class UnsealResult(Wire, frozen=True):
     reason: str = ""
     opened: tuple[UnsealedRound, ...] = ()
     bad_shares: tuple[BadShare, ...] = ()
+    #: Set by the one command that completed the key generation: the committee's key.
+    group_key: bytes | None = None
+
+
+# --- the public surface: the committee key, then UnsealedPool entries ----------------------
+
+
+class KeyReady(Wire, frozen=True, tag="key"):
+    """The key generation finished: requests seal to ``group_key`` from now on."""
+
+    group_key: bytes
+
+
+class PoolEntry(Wire, frozen=True, tag="entry"):
+    """One UnsealedPool entry; the key rides along so the newest item always names it."""
+
+    entry: UnsealedRound
+    group_key: bytes
+
+
+UnsealEvent = KeyReady | PoolEntry

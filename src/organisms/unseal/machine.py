@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+import msgspec
+
 from coalition.crypto.dkg import DkgParams, DkgResult, DkgTranscript
 from coalition.crypto.ristretto import RISTRETTO255
 from coalition.crypto.threshold import PartialDecryption, Sealed, SealError, ThresholdElGamal
@@ -126,7 +128,12 @@ class UnsealMachine:
             return self._ingest(body)
         if isinstance(body, Shares):
             return self._shares(body)
-        return UnsealResult(*self.keygen.apply_logged(body, signed, self._log))
+        was_ready = self.keygen.ready
+        result = UnsealResult(*self.keygen.apply_logged(body, signed, self._log))
+        key = self.keygen.result
+        if not was_ready and self.keygen.ready and key is not None:
+            result = msgspec.structs.replace(result, group_key=key.group_key)
+        return result
 
     # --- opening --------------------------------------------------------------------------
 

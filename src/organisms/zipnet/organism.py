@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from coalition.framework import CommitteeMember, SurfaceIds
 from coalition.framework.core_host import CoreHost
 from coalition.framework.errors import ConnectTimeout, Refused
-from coalition.framework.reader import SurfaceReader
+from coalition.framework.reader import SelectedReader, SurfaceReader
 from coalition.framework.spec import OrganismSpec
 from coalition.framework.surface import Wrapped
 from pymosaik.groups.raft import RaftConfig
@@ -342,32 +342,12 @@ class Submitter:
             await self._submit.close()
 
 
-class BroadcastReader:
-    """Every finalized round of one deployment, in order (`ConnectTimeout` if none answers)."""
+#: Every finalized round of one deployment, in order.
+BroadcastReader = SelectedReader[ZipnetEvent, BroadcastRecord]
 
-    def __init__(self, reader: SurfaceReader[ZipnetEvent]) -> None:
-        self._reader = reader
-        self._started = False
 
-    async def next(self) -> BroadcastRecord:
-        while True:
-            if not self._started:
-                self._started = True
-                event = await self._reader.ready(drain=False)
-            else:
-                event = await self._reader.next()
-            if isinstance(event, RoundFinalized):
-                return event.record
-
-    def __aiter__(self) -> AsyncIterator[BroadcastRecord]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[BroadcastRecord]:
-        while True:
-            yield await self.next()
-
-    async def close(self) -> None:
-        await self._reader.close()
+def _broadcast(event: ZipnetEvent) -> BroadcastRecord | None:
+    return event.record if isinstance(event, RoundFinalized) else None
 
 
 class Zipnet:
@@ -440,4 +420,4 @@ class Zipnet:
 
     @staticmethod
     def read(network: Network, cfg: ZipnetConfig, *, timeout_s: float = 10.0) -> BroadcastReader:
-        return BroadcastReader(ZIPNET.read(network, cfg, timeout_s=timeout_s))
+        return SelectedReader(ZIPNET.read(network, cfg, timeout_s=timeout_s), _broadcast)

@@ -1,0 +1,139 @@
+"""unseal deployed: a committee that generates its key, then opens the rounds it is fed.
+
+`UNSEAL` derives its ids from the Config (`unseal_root`); its public surface is the committee
+key (`KeyReady`, once) then UnsealedPool (`PoolEntry`, in slot order, each naming the key so
+a late reader's newest item always carries it). Members take no writes: everything committed
+comes from their own cores — the key generation, then ``Ingest`` of boxes each member extracted
+itself (``observe``) and ``Shares`` with their proofs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from coalition.framework import CommitteeMember, SurfaceIds
+from coalition.framework.core_host import CoreHost
+from coalition.framework.reader import SurfaceReader
+from coalition.framework.spec import OrganismSpec
+from coalition.framework.surface import Extractor, Wrapped
+from coalition.keygen import DEFAULT_DEADLINES, Deadlines, KeygenSecrets
+from pymosaik.groups.raft import RaftConfig
+from pymosaik.network import Network
+from pymosaik.primitives import decode, encode
+from pymosaik.transport import EndpointAddr
+
+from .items import (
+    KeyReady,
+    PoolEntry,
+    SealedSlot,
+    Signed,
+    UnsealConfig,
+    UnsealEvent,
+    UnsealResult,
+    unseal_root,
+)
+from .machine import UnsealMachine
+from .member import UnsealMemberCore
+
+__all__ = ["UNSEAL", "Unseal", "UnsealServer"]
+
+#: The declaration: ids from ``unseal_root(cfg)``; no write side.
+UNSEAL: Final[OrganismSpec[UnsealConfig, UnsealEvent]] = OrganismSpec(
+    "unseal",
+    UnsealEvent,  # type: ignore[arg-type]  # a tagged union decodes like a Struct
+    lambda cfg: SurfaceIds.derive(unseal_root(cfg), writable=False),
+    lambda cfg: f"unseal {cfg.name!r}",
+)
+
+
+@dataclass
+class UnsealServer:
+    """One committee member: its group and surface, and its pure member core."""
+
+    committee: CommitteeMember
+    host: CoreHost[UnsealMachine, Signed]
+    core: UnsealMemberCore
+
+    @property
+    def machine(self) -> UnsealMachine:
+        return self.host.machine
+
+    def observe(self, round_: int, boxes: tuple[SealedSlot, ...]) -> None:
+        """Boxes this member extracted itself from a finalized zipnet round."""
+        self.core.observe(round_, boxes)
+
+    def status(self) -> dict[str, object]:
+        m = self.machine
+        state = "ready" if m.key is not None else ("failed" if self.core.error else "generating")
+        return {
+            "unseal_key": state,
+            "unsealed_rounds": m.next_slot,
+            "unseal_pending": len(m.pending_rounds()),
+            "bad_shares": len(m.bad_shares),
+        }
+
+    async def close(self) -> None:
+        try:
+            await self.host.aclose()
+        finally:
+            await self.committee.close()
+
+
+class Unseal:
+    """``Unseal.member`` runs one committee member; ``Unseal.read`` is the integrators' verb."""
+
+    read = UNSEAL.read
+
+    @staticmethod
+    def member(
+        network: Network,
+        cfg: UnsealConfig,
+        committee: Sequence[EndpointAddr],
+        *,
+        secrets: KeygenSecrets,
+        deadlines: Deadlines = DEFAULT_DEADLINES,
+        data_dir: Path | None = None,
+        raft: RaftConfig | None = None,
+    ) -> UnsealServer:
+        """Start one member; ``secrets`` feed its side of the key generation (keep them
+        durable, `KeygenSecrets.from_seed`, so a restarted member recomputes its share)."""
+        peers = [a.peer_id for a in committee]
+        machine = UnsealMachine(cfg, peers)
+        member = UNSEAL.committee(
+            network, cfg, machine, _key_riding(machine), committee, data_dir=data_dir, raft=raft
+        )
+        key = network.endpoint.secret_key
+        core = UnsealMemberCore(
+            peers.index(key.peer_id) + 1, key, secrets=secrets, deadlines=deadlines
+        )
+        host: CoreHost[UnsealMachine, Signed] = CoreHost(
+            member.group, machine, core, lambda cmd: encode(Wrapped(encode(cmd)))
+        )
+        host.start()
+        return UnsealServer(member, host, core)
+
+    @staticmethod
+    async def group_key(network: Network, cfg: UnsealConfig, *, timeout_s: float = 10.0) -> bytes:
+        """The committee's key, from the newest surface item; `ConnectTimeout` if none."""
+        reader: SurfaceReader[UnsealEvent] = UNSEAL.read(network, cfg, timeout_s=timeout_s)
+        try:
+            return (await reader.ready()).group_key
+        finally:
+            await reader.close()
+
+
+def _key_riding(machine: UnsealMachine) -> Extractor:
+    """The extractor: `KeyReady` once, then each opened entry with the key it opened under."""
+
+    def extract(result: bytes) -> list[bytes]:
+        r = decode(result, UnsealResult)
+        out: list[UnsealEvent] = [KeyReady(r.group_key)] if r.group_key is not None else []
+        key = machine.key
+        if r.opened and key is not None:
+            out += [PoolEntry(e, key.group_key) for e in r.opened]
+        return [encode(e) for e in out]
+
+    return extract

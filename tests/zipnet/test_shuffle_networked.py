@@ -1,0 +1,99 @@
+"""The shuffle through its verbs, over loopback: three members each run a zipnet server and an
+unseal member (`Shuffle.member`), zipnet's aggregator folds, and clients (`await
+Shuffle.client`) seal requests to the committee key the unseal surface published. Each
+request comes out of UnsealedPool (`Shuffle.read`) exactly once, opened at 2 of 3, and every
+member's pool is the same."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from coalition import AclClause, AclComposition
+from coalition.acl_validator import compile_acl
+from coalition.crypto.reply import parse_request
+from coalition.framework import ConnectTimeout
+from coalition.keygen import Deadlines, KeygenSecrets
+from organisms.shuffle import ShuffleConfig
+from organisms.shuffle_service import Shuffle
+from organisms.unseal.items import UnsealConfig
+from organisms.zipnet.organism import Zipnet
+from organisms.zipnet.params import RoundParams, ZipnetConfig
+from pymosaik.groups.raft import RaftConfig
+from pymosaik.primitives import SecretKey
+
+if TYPE_CHECKING:
+    from tests.conftest import NewNetwork
+
+FAST_DKG = Deadlines(dealing_ms=2_000, complaints_ms=300, justification_ms=300)
+CFG = ShuffleConfig(
+    "net.shuffle",
+    ZipnetConfig("net.shuffle.zipnet", RoundParams(num_slots=16, slot_bytes=256, sched_slots=64)),
+    UnsealConfig("net.shuffle.unseal", 2, 3),
+)
+
+
+async def test_sealed_requests_come_out_of_the_pool_once(new_network: NewNetwork) -> None:
+    agg_key = SecretKey.generate()
+    gate = compile_acl(AclComposition.all_of(AclClause.require_peer(agg_key.peer_id.bytes)), None)
+    nets = await asyncio.gather(*(new_network() for _ in range(3)))
+    addrs = [n.addr for n in nets]
+    members = [
+        Shuffle.member(
+            n,
+            CFG,
+            addrs,
+            dh=X25519PrivateKey.generate(),
+            secrets=KeygenSecrets.fresh(),
+            aggregators=gate,
+            deadlines=FAST_DKG,
+            raft=RaftConfig.loopback(),
+            period_ms=200,
+        )
+        for n in nets
+    ]
+    aggregator = Zipnet.aggregator(
+        await new_network(secret_key=agg_key), CFG.zipnet, clients=None, fold_ms=500
+    )
+    client_nets = await asyncio.gather(*(new_network() for _ in range(2)))
+    clients = list(
+        await asyncio.gather(*(Shuffle.client(n, CFG, timeout_s=20) for n in client_nets))
+    )
+    pool = Shuffle.read(client_nets[0], CFG)
+    try:
+        assert clients[0].group_key == members[0].unseal.machine.key.group_key  # type: ignore[union-attr]
+        bodies = [b"bid 1 from a", b"bid 2 from a", b"prompt from b"]
+        clients[0].submit(bodies[0])
+        clients[0].submit(bodies[1])
+        clients[1].submit(bodies[2])
+        opened: list[bytes] = []
+        async with asyncio.timeout(40):
+            async for entry in pool:
+                assert not entry.undecryptable
+                opened += [parse_request(c.payload).body for c in entry.cleartext]
+                if len(opened) >= len(bodies):
+                    break
+        assert sorted(opened) == sorted(bodies)
+        async with asyncio.timeout(10):
+            while any(
+                m.unseal.machine.next_slot < members[0].unseal.machine.next_slot for m in members
+            ):
+                await asyncio.sleep(0.05)
+        n = members[0].unseal.machine.next_slot
+        assert all(
+            list(m.unseal.machine.pool)[:n] == list(members[0].unseal.machine.pool) for m in members
+        )
+        status = members[0].status()
+        assert status["unseal_key"] == "ready" and status["servers"] == 3
+    finally:
+        await asyncio.gather(pool.close(), *(c.close() for c in clients), aggregator.close())
+        await asyncio.gather(*(m.close() for m in members))
+
+
+async def test_a_wrong_shuffle_config_is_a_connect_timeout(new_network: NewNetwork) -> None:
+    wrong = ShuffleConfig("nobody", CFG.zipnet, UnsealConfig("nobody.unseal", 2, 3))
+    with pytest.raises(ConnectTimeout):
+        await Shuffle.client(await new_network(), wrong, timeout_s=1)
