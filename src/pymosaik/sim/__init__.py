@@ -1,7 +1,8 @@
 """Deterministic simulation: virtual clock and network, fault schedules, checkers."""
 
 from .campaign import CampaignResult, run_campaign
-from .checkers import SafetyChecker, Violation
+from .checkers import SafetyChecker
+from .kernel import Kernel, Violation
 from .linearizability import Operation, OpKind, check_history, check_key
 from .network import LinkFaults, VirtualNetwork
 from .world import (
@@ -19,6 +20,7 @@ __all__ = [
     "DRIVER_SWITCHES",
     "UNSAFE_SWITCHES",
     "CampaignResult",
+    "Kernel",
     "LinkFaults",
     "OpKind",
     "Operation",

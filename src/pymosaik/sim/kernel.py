@@ -1,0 +1,96 @@
+"""The simulator kernel every seeded harness runs on: one event queue, one virtual clock,
+a trace, and the violations found.
+
+Events are ``(time, seq, action, args)``: ties break by insertion order, so a seed
+replays exactly. An action is a plain callable with its arguments stored beside it
+(no closure per event: the Raft campaign schedules millions). The network that
+decides when messages arrive is :class:`~pymosaik.sim.network.VirtualNetwork`; node
+lifecycles (crash, restart, disk loss) are the harness's, scheduled here.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A checker's finding: what rule broke, how, and when (virtual ms since the start)."""
+
+    kind: str
+    detail: str
+    time_ms: int
+
+
+#: Trace lines kept as the context of the first violation.
+TRACE_TAIL = 40
+
+
+class Kernel:
+    """Deterministic discrete-event loop on a virtual clock (milliseconds)."""
+
+    def __init__(
+        self, *, start_ms: int = 0, max_violations: int = 20, trace_lines: int = 400
+    ) -> None:
+        self.start_ms = start_ms
+        self.now = start_ms
+        self.max_violations = max_violations
+        self.trace: deque[str] = deque(maxlen=trace_lines)
+        self.violations: list[Violation] = []
+        #: The trace tail at the first violation: what a replay starts from.
+        self.first_trace: list[str] = []
+        self._queue: list[tuple[int, int, Callable[..., object], tuple[Any, ...]]] = []
+        self._seq = 0
+
+    @property
+    def elapsed(self) -> int:
+        """Virtual milliseconds since the run started."""
+        return self.now - self.start_ms
+
+    def at(self, when: int, action: Callable[..., object], *args: Any) -> None:
+        """Run ``action(*args)`` at virtual time ``when`` (after what is already due then)."""
+        self._seq += 1
+        heapq.heappush(self._queue, (when, self._seq, action, args))
+
+    def after(self, delay: int, action: Callable[..., object], *args: Any) -> None:
+        self.at(self.now + delay, action, *args)
+
+    def run_until(self, until: int, *, stop_on_violation: bool = False) -> bool:
+        """Run every event due by ``until``; False if a violation stopped the run first.
+
+        A completed run leaves the clock at ``until``; a stopped one at the event that
+        found the violation (so the trace ends there).
+        """
+        queue = self._queue
+        pop = heapq.heappop
+        while queue:
+            if queue[0][0] > until:
+                break
+            if stop_on_violation and self.violations:
+                return False
+            when, _, action, args = pop(queue)
+            self.now = when
+            action(*args)
+        if stop_on_violation and self.violations:
+            return False
+        self.now = until
+        return True
+
+    def log(self, text: str) -> None:
+        self.trace.append(f"{self.elapsed:>7} {text}")
+
+    def violation(self, kind: str, detail: str) -> None:
+        self.record(Violation(kind, detail, self.elapsed))
+
+    def record(self, violation: Violation) -> None:
+        """Keep ``violation`` (up to ``max_violations``) and the trace that led to the first."""
+        if len(self.violations) >= self.max_violations:
+            return
+        self.violations.append(violation)
+        self.log(f"VIOLATION {violation.kind}: {violation.detail}")
+        if not self.first_trace:
+            self.first_trace = list(self.trace)[-TRACE_TAIL:]

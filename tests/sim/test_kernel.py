@@ -1,0 +1,84 @@
+"""The simulator kernel: time order with insertion tiebreak, stop on violation, and the
+network's per-link faults, partitions and reliable-stream delays."""
+
+from __future__ import annotations
+
+from pymosaik.sim.kernel import Kernel
+from pymosaik.sim.network import LinkFaults, VirtualNetwork
+from pymosaik.sim.rng import seeded
+
+
+def test_events_run_in_time_order_ties_in_insertion_order() -> None:
+    kernel = Kernel(start_ms=1_000)
+    seen: list[tuple[int, str]] = []
+
+    def note(label: str) -> None:
+        seen.append((kernel.elapsed, label))
+        if label == "a":
+            kernel.after(0, note, "a-child")  # due now: after what is already due now
+
+    kernel.at(1_020, note, "c")
+    kernel.at(1_010, note, "a")
+    kernel.at(1_010, note, "b")
+    kernel.at(1_500, note, "late")
+    assert kernel.run_until(1_100)
+    assert seen == [(10, "a"), (10, "b"), (10, "a-child"), (20, "c")]
+    assert kernel.now == 1_100  # a completed run leaves the clock at its end
+    assert kernel.run_until(2_000)
+    assert seen[-1] == (500, "late")
+
+
+def test_a_violation_stops_the_run_there_with_the_trace_before_it() -> None:
+    kernel = Kernel()
+    ran: list[int] = []
+
+    def step(i: int) -> None:
+        ran.append(i)
+        kernel.log(f"step {i}")
+        if i == 3:
+            kernel.violation("broken", "step three")
+
+    for i in range(6):
+        kernel.at(i * 10, step, i)
+    assert not kernel.run_until(100, stop_on_violation=True)
+    assert ran == [0, 1, 2, 3]
+    assert kernel.now == 30
+    assert [(v.kind, v.time_ms) for v in kernel.violations] == [("broken", 30)]
+    assert kernel.first_trace[-2:] == ["     30 step 3", "     30 VIOLATION broken: step three"]
+
+
+def test_violations_are_capped() -> None:
+    kernel = Kernel(max_violations=2)
+    for i in range(5):
+        kernel.violation("k", str(i))
+    assert [v.detail for v in kernel.violations] == ["0", "1"]
+
+
+def test_per_link_faults_override_the_shared_ones_until_healed() -> None:
+    net: VirtualNetwork[str] = VirtualNetwork(seeded(1), LinkFaults(max_delay_ms=5))
+    net.set_link("a", "b", LinkFaults(loss=1.0))
+    assert net.deliveries("a", "b") == []
+    assert all(1 <= d <= 5 for d in net.deliveries("b", "a"))  # the other direction
+    net.set_link("b", "c", LinkFaults(duplicate=1.0, min_delay_ms=50, max_delay_ms=60))
+    copies = net.deliveries("b", "c")
+    assert len(copies) == 2 and all(50 <= d <= 60 for d in copies)
+    net.heal()
+    assert len(net.deliveries("a", "b")) == 1
+
+
+def test_partitions_block_both_directions() -> None:
+    net: VirtualNetwork[str] = VirtualNetwork(seeded(2))
+    net.partition(["a"], ["b", "c"])
+    assert net.deliveries("c", "a") == [] and not net.connected("a", "b")
+    assert net.connected("b", "c")
+    net.heal()
+    assert net.connected("a", "b")
+
+
+def test_a_reliable_stream_pays_for_loss_in_time_never_in_frames() -> None:
+    net: VirtualNetwork[str] = VirtualNetwork(seeded(3), LinkFaults(max_delay_ms=10))
+    assert all(1 <= net.stream_delay("a", "b", 200) <= 10 for _ in range(50))
+    net.faults = LinkFaults(loss=0.5, max_delay_ms=10)
+    delays = [net.stream_delay("a", "b", 200) for _ in range(200)]
+    assert max(delays) >= 400  # some frames were lost twice or more, and still arrive
+    assert {d % 200 for d in delays} <= set(range(1, 11))  # whole retransmission timeouts
