@@ -1,6 +1,6 @@
 """Deterministic simulation: virtual clock and network, fault schedules, checkers."""
 
-from .campaign import CampaignResult, run_campaign
+from .campaign import Campaign, CampaignResult, add_seed_arguments, chosen_seeds
 from .checkers import SafetyChecker
 from .kernel import Kernel, Violation
 from .linearizability import Operation, OpKind, check_history, check_key
@@ -12,6 +12,7 @@ from .world import (
     SeedResult,
     SimOptions,
     World,
+    raft_campaign,
     run_seed,
 )
 
@@ -19,6 +20,7 @@ __all__ = [
     "DISK_SWITCHES",
     "DRIVER_SWITCHES",
     "UNSAFE_SWITCHES",
+    "Campaign",
     "CampaignResult",
     "Kernel",
     "LinkFaults",
@@ -30,8 +32,10 @@ __all__ = [
     "Violation",
     "VirtualNetwork",
     "World",
+    "add_seed_arguments",
     "check_history",
     "check_key",
-    "run_campaign",
+    "chosen_seeds",
+    "raft_campaign",
     "run_seed",
 ]

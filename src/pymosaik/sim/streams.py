@@ -36,14 +36,11 @@ Checkers:
 
 from __future__ import annotations
 
-import heapq
 import random
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import partial
 from typing import ClassVar, Final
 
 from ..discovery.core import DiscoveryConfig, DiscoveryCore, Send
@@ -64,13 +61,16 @@ from ..streams.session import (
 )
 from ..tickets import Expiration, InvalidTicketError, PeerIdentity, Require, Ticket
 from ..transport import CloseReason, reasons
+from .campaign import Campaign
+from .kernel import Kernel
+from .network import LinkFaults, VirtualNetwork
 from .rng import seeded
 
 __all__ = [
     "StreamsSeedResult",
     "format_streams_failure",
-    "run_streams_campaign",
     "run_streams_seed",
+    "streams_campaign",
 ]
 
 T0: Final = 1_700_000_000_000
@@ -87,6 +87,10 @@ SETTLE_MS: Final = 25_000
 #: The consumer driver's bound on dial + handshake (streams/consumer.py).
 HANDSHAKE_TIMEOUT_MS: Final = 10_000
 RECENT_MS: Final = 3_000
+#: Calm weather: datagrams and frames take 1–30 ms.
+CALM: Final = LinkFaults(max_delay_ms=30)
+#: A lost frame on a session arrives one retransmission timeout later (TCP).
+RETRANSMIT_MS: Final = 200
 _MAX_VIOLATIONS: Final = 20
 
 
@@ -207,19 +211,15 @@ class StreamsSeedResult:
 
 
 # ---- the world ------------------------------------------------------------------------
-class StreamsWorld:
+class StreamsWorld(Kernel):
     def __init__(self, seed: int) -> None:
+        super().__init__(start_ms=T0, max_violations=_MAX_VIOLATIONS)
         self.seed = seed
         self.rng = seeded(f"streams:{seed}")
-        self.now = T0
-        self._queue: list[tuple[int, int, Callable[[], None]]] = []
-        self._seq = 0
         self._lids = 0
-        self.loss = 0.0
-        self.max_delay = 30
-        self.cut: set[tuple[PeerId, PeerId]] = set()
+        #: Discovery datagrams and session frames; nodes are keyed by peer id.
+        self.net: VirtualNetwork[PeerId] = VirtualNetwork(self.rng, CALM)
         self.stats: Counter[str] = Counter()
-        self.violations: list[str] = []
         self.plan: list[str] = []
         self.open_links: dict[int, _Link] = {}
         rng = self.rng
@@ -250,27 +250,8 @@ class StreamsWorld:
         self.last: dict[tuple[PeerId, int, PeerId, int], int] = {}
         self.recent: dict[tuple[PeerId, int, PeerId], int] = {}
 
-    # ---- event queue ------------------------------------------------------------------
-    def at(self, when: int, action: Callable[[], None]) -> None:
-        self._seq += 1
-        heapq.heappush(self._queue, (when, self._seq, action))
-
-    def run_until(self, end: int) -> None:
-        while self._queue and self._queue[0][0] <= end:
-            when, _, action = heapq.heappop(self._queue)
-            self.now = when
-            action()
-        self.now = end
-
-    def violation(self, kind: str, detail: str) -> None:
-        if len(self.violations) < _MAX_VIOLATIONS:
-            self.violations.append(f"[{self.now - T0} ms] {kind}: {detail}")
-
-    def delay(self) -> int:
-        return self.rng.randint(1, self.max_delay)
-
     def reachable(self, a: _Node, b: _Node) -> bool:
-        return a.alive and b.alive and (a.peer_id, b.peer_id) not in self.cut
+        return a.alive and b.alive and self.net.connected(a.peer_id, b.peer_id)
 
     # ---- node lifecycle ---------------------------------------------------------------
     def start(self, node: _Node) -> None:
@@ -295,7 +276,7 @@ class StreamsWorld:
             node.seq = 0
             node.links = {}
             node.disc.update_local(self.now, streams=[STREAM])
-            self.at(self.now + self.interval, lambda: self.publish(node, node.run))
+            self.at(self.now + self.interval, self.publish, node, node.run)
         else:
             config_c = ConsumerConfig(backoff=Backoff())
             rng = random.Random(self.rng.getrandbits(64))  # noqa: S311 - simulation
@@ -374,7 +355,7 @@ class StreamsWorld:
         if node.tick_at is None or deadline < node.tick_at:
             node.tick_at = deadline
             run = node.run
-            self.at(deadline, lambda: self.discovery_tick(node, run, deadline))
+            self.at(deadline, self.discovery_tick, node, run, deadline)
 
     def discovery_tick(self, node: _Node, run: int, when: int) -> None:
         if not node.alive or node.run != run or node.tick_at != when or node.disc is None:
@@ -391,13 +372,14 @@ class StreamsWorld:
         if dst is None or dst is src:
             return
         raw = encode(send.message)
-        self.hop(src, dst, partial(self.deliver_discovery, src, dst, dst.run, raw))
+        self.hop(src, dst, raw)
 
-    def hop(self, src: _Node, dst: _Node, deliver: Callable[[], None]) -> None:
+    def hop(self, src: _Node, dst: _Node, raw: bytes) -> None:
+        """One discovery datagram: lost, delayed, duplicated or cut as the network says."""
         self.stats["discovery-messages"] += 1
-        if not self.reachable(src, dst) or self.rng.random() < self.loss:
-            return
-        self.at(self.now + self.delay(), deliver)
+        if src.alive and dst.alive:
+            for delay in self.net.deliveries(src.peer_id, dst.peer_id):
+                self.at(self.now + delay, self.deliver_discovery, src, dst, dst.run, raw)
 
     def deliver_discovery(self, src: _Node, dst: _Node, run: int, raw: bytes) -> None:
         if not dst.alive or dst.run != run or dst.disc is None:
@@ -406,8 +388,7 @@ class StreamsWorld:
         reply = dst.disc.on_message(src.peer_id, msg, self.now)
         self.pump_discovery(dst)
         if reply is not None:
-            back = encode(reply)
-            self.hop(dst, src, partial(self.deliver_discovery, dst, src, src.run, back))
+            self.hop(dst, src, encode(reply))
 
     def rtt(self, node: _Node) -> Callable[[PeerId], float | None]:
         disc = node.disc
@@ -449,11 +430,8 @@ class StreamsWorld:
         producer = self.by_pid[st.sub.peer.peer_id]
         self.stats["dials"] += 1
         if not self.reachable(node, producer):
-            token = st.token
-            self.at(
-                self.now + self.rng.randint(200, 1_000),
-                lambda: self.dial_failed(node, node.run, st, token),
-            )
+            delay = self.rng.randint(200, 1_000)
+            self.at(self.now + delay, self.dial_failed, node, node.run, st, st.token)
             return
         self._lids += 1
         link = _Link(self._lids, producer, producer.run, node, node.run, self._lids)
@@ -461,7 +439,7 @@ class StreamsWorld:
         st.link = link
         hs = encode(ConsumerHandshake(UNIVERSE, STREAM, Criteria()))
         self.transmit(link, to_producer=True, item=("hs", hs))
-        self.at(self.now + HANDSHAKE_TIMEOUT_MS, partial(self.handshake_timeout, node, st, link))
+        self.at(self.now + HANDSHAKE_TIMEOUT_MS, self.handshake_timeout, node, st, link)
 
     def handshake_timeout(self, node: _Node, st: _Sub, link: _Link) -> None:
         """The driver's bound on connect + handshake: no answer counts as an I/O error."""
@@ -641,7 +619,7 @@ class StreamsWorld:
     def publish(self, node: _Node, run: int) -> None:
         if not node.alive or node.run != run or node.core is None:
             return
-        self.at(self.now + self.interval, lambda: self.publish(node, run))
+        self.at(self.now + self.interval, self.publish, node, run)
         core = node.core
         for out in core.expire(self.now):
             link = node.links.get(out.key)
@@ -685,9 +663,8 @@ class StreamsWorld:
     # ---- links --------------------------------------------------------------------------------
     def transmit(self, link: _Link, *, to_producer: bool, item: tuple[str, object]) -> None:
         """FIFO over a reliable link: loss costs retransmission time, never order."""
-        delay = self.delay()
-        while self.loss and self.rng.random() < self.loss:
-            delay += 200  # one retransmission timeout
+        src, dst = (link.consumer, link.producer) if to_producer else (link.producer, link.consumer)
+        delay = self.net.stream_delay(src.peer_id, dst.peer_id, RETRANSMIT_MS)
         arrival = max(self.now + delay, link.last_arrival[to_producer])
         link.last_arrival[to_producer] = arrival
         kind, payload = item
@@ -730,22 +707,18 @@ class StreamsWorld:
         self.at(self.now + self.rng.randint(100, 1_500), consumer_notices)
 
     def partition(self, side: Iterable[_Node]) -> None:
-        a = {n.peer_id for n in side}
-        b = {n.peer_id for n in self.nodes} - a
-        for x in a:
-            for y in b:
-                self.cut.add((x, y))
-                self.cut.add((y, x))
+        a = [n.peer_id for n in side]
+        self.net.partition(a, [n.peer_id for n in self.nodes if n.peer_id not in a])
         for node in self.nodes:
             for link in self.links_of(node):
-                if (link.producer.peer_id, link.consumer.peer_id) in self.cut:
+                if not self.net.connected(link.producer.peer_id, link.consumer.peer_id):
                     self.break_link(link)
 
     # ---- schedule --------------------------------------------------------------------------------
     def run(self) -> StreamsSeedResult:
         rng = self.rng
         for node in self.nodes:
-            self.at(self.now + rng.randrange(0, 1_000), partial(self.start, node))
+            self.at(self.now + rng.randrange(0, 1_000), self.start, node)
         t = self.now + 4_000
         consumers = [n for n in self.nodes if not n.producer]
         producers = [n for n in self.nodes if n.producer]
@@ -765,12 +738,12 @@ class StreamsWorld:
         self.at(t, self.calm)
         self.run_until(end)
         self.final_checks()
-        return StreamsSeedResult(self.seed, self.violations, self.stats, self.plan)
+        found = [f"[{v.time_ms} ms] {v.kind}: {v.detail}" for v in self.violations]
+        return StreamsSeedResult(self.seed, found, self.stats, self.plan)
 
     def calm(self) -> None:
-        self.loss = 0.0
-        self.max_delay = 30
-        self.cut.clear()
+        self.net.faults = CALM
+        self.net.heal()
         for node in self.nodes:
             if node.stalled:
                 node.stalled = False
@@ -790,30 +763,26 @@ class StreamsWorld:
         end = start + duration
         self.at(start, self.calm)
         if kind is PhaseKind.LOSSY:
-            loss, delay = rng.uniform(0.05, 0.3), rng.randint(50, 300)
-
-            def lossy() -> None:
-                self.loss, self.max_delay = loss, delay
-
-            self.at(start, lossy)
+            faults = LinkFaults(loss=rng.uniform(0.05, 0.3), max_delay_ms=rng.randint(50, 300))
+            self.at(start, setattr, self.net, "faults", faults)
         elif kind is PhaseKind.PARTITION:
             side = rng.sample(self.nodes, rng.randint(1, len(self.nodes) - 1))
-            self.at(start, lambda: self.partition(side))
+            self.at(start, self.partition, side)
         elif kind is PhaseKind.PRODUCER_CRASH:
             victim = rng.choice(producers)
             down = rng.randint(500, duration - 500)
-            self.at(start, lambda: self.crash(victim))
-            self.at(start + down, partial(self.revive, victim))
+            self.at(start, self.crash, victim)
+            self.at(start + down, self.revive, victim)
         elif kind is PhaseKind.PRODUCER_RESTART:
             victim = rng.choice(producers)
             down = rng.randint(200, duration - 500)
-            self.at(start, lambda: self.graceful_stop(victim))
-            self.at(start + down, partial(self.revive, victim))
+            self.at(start, self.graceful_stop, victim)
+            self.at(start + down, self.revive, victim)
         elif kind is PhaseKind.CONSUMER_CRASH:
             victim = rng.choice(consumers)
             down = rng.randint(200, duration - 500)
-            self.at(start, lambda: self.crash(victim))
-            self.at(start + down, partial(self.revive, victim))
+            self.at(start, self.crash, victim)
+            self.at(start + down, self.revive, victim)
         elif kind is PhaseKind.STALL:
             victim = next(c for c in consumers if c.laggard)
             snapshot: dict[_Link, int] = {}
@@ -891,40 +860,9 @@ def run_streams_seed(seed: int) -> StreamsSeedResult:
     return StreamsWorld(seed).run()
 
 
-@dataclass(frozen=True, slots=True)
-class StreamsCampaign:
-    seeds: int
-    failing: tuple[StreamsSeedResult, ...]
-    stats: Counter[str]
-
-    @property
-    def violations(self) -> int:
-        return len(self.failing)
-
-    def summary(self) -> str:
-        return f"seeds={self.seeds} violations={self.violations}"
-
-
-def run_streams_campaign(
-    seeds: Iterable[int],
-    *,
-    stop_on_first: bool = False,
-    on_result: Callable[[StreamsSeedResult], None] | None = None,
-) -> StreamsCampaign:
-    count = 0
-    failing: list[StreamsSeedResult] = []
-    totals: Counter[str] = Counter()
-    for seed in seeds:
-        result = run_streams_seed(seed)
-        count += 1
-        totals.update(result.stats)
-        if on_result is not None:
-            on_result(result)
-        if result.violations:
-            failing.append(result)
-            if stop_on_first:
-                break
-    return StreamsCampaign(count, tuple(failing), totals)
+def streams_campaign() -> Campaign[StreamsSeedResult]:
+    """``python -m pymosaik.sim streams``: seeds of :class:`StreamsWorld`."""
+    return Campaign(run_streams_seed, format_streams_failure, footer=_coverage)
 
 
 def format_streams_failure(result: StreamsSeedResult) -> str:
@@ -938,18 +876,8 @@ def format_streams_failure(result: StreamsSeedResult) -> str:
     return "\n".join(lines)
 
 
-def main_streams(seeds: Iterable[int], *, stop_on_first: bool, progress: bool) -> int:
-    """The ``streams`` subcommand: run, print failures and one summary line."""
-    started = time.perf_counter()
-
-    def show(result: StreamsSeedResult) -> None:
-        if progress:
-            state = "FAIL" if result.violations else "ok"
-            print(f"seed {result.seed}: {state} {dict(result.stats)}", flush=True)
-
-    outcome = run_streams_campaign(seeds, stop_on_first=stop_on_first, on_result=show)
-    for failure in outcome.failing:
-        print(format_streams_failure(failure))
+def _coverage(totals: Counter[str]) -> list[str]:
+    """What the seeds exercised, summed: a campaign that never cut a laggard proves little."""
     keys = (
         "sessions",
         "delivered",
@@ -960,6 +888,4 @@ def main_streams(seeds: Iterable[int], *, stop_on_first: bool, progress: bool) -
         "ticket-expired-cuts",
         "stop-NotAllowed",
     )
-    print("coverage: " + " ".join(f"{k}={outcome.stats.get(k, 0)}" for k in keys))
-    print(f"{outcome.summary()} time={time.perf_counter() - started:.1f}s")
-    return 1 if outcome.violations else 0
+    return ["coverage: " + " ".join(f"{k}={totals.get(k, 0)}" for k in keys)]

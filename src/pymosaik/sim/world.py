@@ -13,6 +13,7 @@ when they next read the entry (the read voids the step; the node restarts).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -42,6 +43,7 @@ from ..groups.raft.messages import (
 )
 from ..groups.storage.integrity import StorageCorruptionError
 from ..primitives import decode, encode
+from .campaign import Campaign
 from .checkers import SafetyChecker
 from .disk import SimDisk
 from .kernel import Kernel, Violation
@@ -844,3 +846,35 @@ class World(Kernel):
 
 def run_seed(seed: int, options: SimOptions) -> SeedResult:
     return World(seed, options).run()
+
+
+def raft_campaign(options: SimOptions) -> Campaign[SeedResult]:
+    """``python -m pymosaik.sim raft``: seeds of :class:`World` with ``options``."""
+    return Campaign(
+        partial(run_seed, options=options),
+        partial(format_failure, options=options),
+        footer=_inconclusive_note,
+    )
+
+
+def format_failure(result: SeedResult, options: SimOptions) -> str:
+    unsafe = "".join(f" --unsafe {u}" for u in options.unsafe)
+    lines = [
+        f"seed {result.seed}: {len(result.violations)} violation(s); replay with "
+        f"python -m pymosaik.sim raft --nodes {options.nodes}{unsafe} --seed {result.seed}"
+    ]
+    seen: set[str] = set()
+    for v in result.violations:
+        if v.kind in seen:
+            continue
+        seen.add(v.kind)
+        lines.append(f"  [{v.time_ms} ms] {v.kind}: {v.detail}")
+    lines.append("  trace before the first violation:")
+    lines.extend(f"    {line}" for line in result.trace)
+    return "\n".join(lines)
+
+
+def _inconclusive_note(totals: Counter[str]) -> list[str]:
+    """Per-key histories the linearizability search gave up on (neither pass nor fail)."""
+    count = totals.get("inconclusive", 0)
+    return [f"note: {count} key histories too large to decide (not counted)"] if count else []
