@@ -82,3 +82,13 @@ def test_a_reliable_stream_pays_for_loss_in_time_never_in_frames() -> None:
     delays = [net.stream_delay("a", "b", 200) for _ in range(200)]
     assert max(delays) >= 400  # some frames were lost twice or more, and still arrive
     assert {d % 200 for d in delays} <= set(range(1, 11))  # whole retransmission timeouts
+
+
+def test_periodic_actions_keep_their_order_at_shared_instants() -> None:
+    kernel = Kernel()
+    seen: list[tuple[int, str]] = []
+    kernel.every(50, lambda: seen.append((kernel.now, "a")))
+    kernel.every(50, lambda: seen.append((kernel.now, "b")))
+    kernel.at(50, lambda: seen.append((kernel.now, "x")))  # queued before the second round
+    kernel.run_until(100)
+    assert seen == [(0, "a"), (0, "b"), (50, "x"), (50, "a"), (50, "b"), (100, "a"), (100, "b")]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from pymosaik.sim.kernel import Kernel
+
 
 @dataclass
 class SeedResult:
@@ -15,3 +17,8 @@ class SeedResult:
     def add(self, kind: str, detail: str) -> None:
         if len(self.violations) < 50:
             self.violations.append((kind, detail))
+
+    @classmethod
+    def of(cls, seed: int, kernel: Kernel, stats: Counter[str]) -> SeedResult:
+        """The outcome of a campaign run on the simulator kernel."""
+        return cls(seed, [(v.kind, v.detail) for v in kernel.violations], stats)

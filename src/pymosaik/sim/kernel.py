@@ -59,6 +59,18 @@ class Kernel:
     def after(self, delay: int, action: Callable[..., object], *args: Any) -> None:
         self.at(self.now + delay, action, *args)
 
+    def every(self, period: int, action: Callable[..., object], *args: Any) -> None:
+        """Run ``action(*args)`` now and then every ``period`` ms, for the rest of the run.
+
+        Periodic actions started together keep their order at each shared instant.
+        """
+
+        def fire() -> None:
+            self.at(self.now + period, fire)
+            action(*args)
+
+        self.at(self.now, fire)
+
     def run_until(self, until: int, *, stop_on_violation: bool = False) -> bool:
         """Run every event due by ``until``; False if a violation stopped the run first.
 
