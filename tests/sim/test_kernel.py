@@ -3,7 +3,7 @@ network's per-link faults, partitions and reliable-stream delays."""
 
 from __future__ import annotations
 
-from pymosaik.sim.kernel import Kernel
+from pymosaik.sim.kernel import Host, Kernel
 from pymosaik.sim.network import LinkFaults, VirtualNetwork
 from pymosaik.sim.rng import seeded
 
@@ -92,3 +92,49 @@ def test_periodic_actions_keep_their_order_at_shared_instants() -> None:
     kernel.at(50, lambda: seen.append((kernel.now, "x")))  # queued before the second round
     kernel.run_until(100)
     assert seen == [(0, "a"), (0, "b"), (50, "x"), (50, "a"), (50, "b"), (100, "a"), (100, "b")]
+
+
+class Machines(Kernel[Host]):
+    """Records the hook calls the kernel makes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[int, str, int]] = []
+
+    def on_boot(self, host: Host) -> None:
+        self.calls.append((self.now, "boot", host.incarnation))
+
+    def on_crash(self, host: Host) -> None:
+        self.calls.append((self.now, "crash", host.incarnation))
+
+
+def test_a_crash_restarts_after_its_downtime_and_a_later_crash_wins() -> None:
+    kernel = Machines()
+    host = Host(name="h")
+    kernel.boot(host)
+    kernel.at(10, kernel.crash, host, 100)  # restart due at 110 ...
+    kernel.at(50, kernel.restart, host)  # too early: nothing
+    kernel.at(60, setattr, host, "down_until", 60)  # brought back early (leader rotation)
+    kernel.at(60, kernel.restart, host)
+    kernel.at(70, kernel.crash, host, 200)  # ... down again until 270: the 110 restart is void
+    kernel.at(80, kernel.crash, host, 5)  # already down: nothing
+    kernel.run_until(1_000)
+    assert kernel.calls == [
+        (0, "boot", 1),
+        (10, "crash", 1),
+        (60, "boot", 2),
+        (70, "crash", 2),
+        (270, "boot", 3),
+    ]
+    assert host.up
+
+
+def test_a_host_clock_runs_at_its_rate_from_its_offset() -> None:
+    kernel = Machines()
+    fast = Host(name="fast", rate=1.03, offset=5_000)
+    kernel.run_until(1_000)
+    assert kernel.local(fast) == 5_000 + 1_030
+    at = kernel.to_global(fast, 7_000)
+    assert kernel.local(fast) < 7_000  # not yet
+    kernel.run_until(at)
+    assert kernel.local(fast) >= 7_000 and fast.offset + int((at - 1) * fast.rate) < 7_000

@@ -13,10 +13,11 @@ simulated seconds. Checkers:
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 from coalition.services.almanac import AlmanacCore, AlmanacMachine, AlmanacTick, Observe
 from pymosaik.primitives import SecretKey, encode
-from pymosaik.sim.kernel import Kernel
+from pymosaik.sim.kernel import Host, Kernel
 from pymosaik.sim.rng import seeded
 
 from .result import SeedResult
@@ -43,7 +44,14 @@ class _MinorityMachine(AlmanacMachine):
 BROKEN = {"almanac-minority": "majority"}
 
 
-class _Committee(Kernel):
+@dataclass(eq=False, kw_only=True)
+class _Member(Host):
+    index: int
+    key: SecretKey
+    core: AlmanacCore | None = None
+
+
+class _Committee(Kernel[_Member]):
     """One seed's committee: members step on skewed clocks; replicas apply what arrives."""
 
     def __init__(self, seed: int, broken: str | None) -> None:
@@ -52,34 +60,40 @@ class _Committee(Kernel):
         self.rng = rng = seeded(seed)
         self.n = n = rng.choice([3, 5])
         machine_cls = _MinorityMachine if broken == "almanac-minority" else AlmanacMachine
-        self.keys = [SecretKey(rng.randbytes(32)) for _ in range(n)]
-        self.skew = [rng.randint(-2_000, 2_000) for _ in range(n)]
-        self.cores = [AlmanacCore(k, CADENCE_MS) for k in self.keys]
-        self.replicas = [machine_cls([k.peer_id for k in self.keys]) for _ in range(n)]
+        keys = [SecretKey(rng.randbytes(32)) for _ in range(n)]
+        skew = [rng.randint(-2_000, 2_000) for _ in range(n)]
+        self.members = [
+            _Member(name=f"m{i}", index=i, key=k, offset=skew[i]) for i, k in enumerate(keys)
+        ]
+        self.replicas = [machine_cls([k.peer_id for k in keys]) for _ in range(n)]
         self.stats: Counter[str] = Counter()
-        self.down: set[int] = set()
         self.seen: list[list[int]] = [[] for _ in range(n)]
         self.majority_ms = 0
 
+    def on_boot(self, member: _Member) -> None:
+        member.core = AlmanacCore(member.key, CADENCE_MS)  # a restarted core starts afresh
+
     def churn(self) -> None:
-        """Maybe crash a member (never the last one up) or restart a crashed one afresh."""
+        """Maybe crash a member (never the last one up) or restart a crashed one."""
+        down = sum(not m.up for m in self.members)
         if self.rng.random() < 0.01:
-            i = self.rng.randrange(self.n)
-            if i in self.down:
-                self.down.discard(i)
-                self.cores[i] = AlmanacCore(self.keys[i], CADENCE_MS)
+            member = self.members[self.rng.randrange(self.n)]
+            if not member.up:
+                self.restart(member)
                 self.stats["restarts"] += 1
-            elif len(self.down) + 1 < self.n:
-                self.down.add(i)
+                down -= 1
+            elif down + 1 < self.n:
+                self.crash(member)
                 self.stats["crashes"] += 1
-        if len(self.down) * 2 < self.n:
+                down += 1
+        if down * 2 < self.n:
             self.majority_ms += STEP_MS
 
-    def member(self, i: int) -> None:
-        """Member ``i`` steps on its skewed clock; its observations reach every replica."""
-        if i in self.down:
+    def step(self, member: _Member) -> None:
+        """``member`` steps on its skewed clock; its observations reach every replica."""
+        if member.core is None or not member.up:
             return
-        for obs in self.cores[i].step(self.replicas[i], self.now + self.skew[i]):
+        for obs in member.core.step(self.replicas[member.index], self.local(member)):
             if self.rng.random() < 0.1:
                 self.stats["lost"] += 1
                 continue
@@ -101,18 +115,20 @@ class _Committee(Kernel):
 
     def run(self) -> SeedResult:
         # Started in this order, the periodic events keep it at every shared instant.
+        for member in self.members:
+            self.boot(member)
         self.every(STEP_MS, self.churn)
-        for i in range(self.n):
-            self.every(STEP_MS, self.member, i)
+        for member in self.members:
+            self.every(STEP_MS, self.step, member)
         self.every(STEP_MS, self.watch)
         self.run_until(RUN_S * 1_000 - 1)
         self.final_checks()
-        return SeedResult.of(self.seed, self, self.stats)
+        return SeedResult.of(self.seed, self.violations, self.stats)
 
     def final_checks(self) -> None:
         ticks = list(self.replicas[0]._history)
         self.stats["ticks"] += len(ticks)
-        committee = {k.peer_id.bytes for k in self.keys}
+        committee = {m.key.peer_id.bytes for m in self.members}
         if [t.seq for t in ticks] != list(range(1, len(ticks) + 1)):
             self.violation("gap-free", "ticks do not run 1, 2, 3, …")
         for t in ticks:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pymosaik.sim.kernel import Kernel
+from pymosaik.sim.kernel import Violation
 
 
 @dataclass
@@ -19,6 +20,6 @@ class SeedResult:
             self.violations.append((kind, detail))
 
     @classmethod
-    def of(cls, seed: int, kernel: Kernel, stats: Counter[str]) -> SeedResult:
+    def of(cls, seed: int, violations: Iterable[Violation], stats: Counter[str]) -> SeedResult:
         """The outcome of a campaign run on the simulator kernel."""
-        return cls(seed, [(v.kind, v.detail) for v in kernel.violations], stats)
+        return cls(seed, [(v.kind, v.detail) for v in violations], stats)

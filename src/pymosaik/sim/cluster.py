@@ -19,7 +19,7 @@ from ..groups.raft.events import Applied, Consistency, Event
 from ..groups.raft.messages import Message, decode_message, encode_message
 from ..groups.storage.base import LogStorage
 from ..groups.storage.memory import MemoryStorage
-from .kernel import Kernel
+from .kernel import Host, Kernel
 from .network import LinkFaults, VirtualNetwork
 from .rng import seeded
 
@@ -47,7 +47,7 @@ class LocalCluster:
         self.preferences = prefs
         self.config = config or RaftConfig()
         self.seed = seed
-        self.kernel = Kernel()
+        self.kernel: Kernel[Host] = Kernel()
         self.net: VirtualNetwork[NodeId] = VirtualNetwork(seeded(f"{seed}/net"), INSTANT)
         self.machine_factory = machine_factory
         factory = storage_factory or (lambda _n: MemoryStorage())

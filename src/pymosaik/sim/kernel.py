@@ -1,20 +1,26 @@
-"""The simulator kernel every seeded harness runs on: one event queue, one virtual clock,
+r"""The simulator kernel every seeded harness runs on: one event queue, one virtual clock,
 a trace, and the violations found.
 
 Events are ``(time, seq, action, args)``: ties break by insertion order, so a seed
 replays exactly. An action is a plain callable with its arguments stored beside it
 (no closure per event: the Raft campaign schedules millions). The network that
-decides when messages arrive is :class:`~pymosaik.sim.network.VirtualNetwork`; node
-lifecycles (crash, restart, disk loss) are the harness's, scheduled here.
+decides when messages arrive is :class:`~pymosaik.sim.network.VirtualNetwork`.
+
+Machines are :class:`Host`\ s: each has its own clock (rate and offset: skew) and a
+life the kernel runs (``boot``, ``crash`` with an optional restart after a downtime);
+what a boot builds and what a crash loses (unsynced writes, sessions) is the
+harness's, in its ``on_boot`` / ``on_crash`` hooks. Events meant for one life of a
+host carry its ``incarnation`` and are void after a restart.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +32,29 @@ class Violation:
     time_ms: int
 
 
+@dataclass(eq=False, kw_only=True)
+class Host:
+    """A simulated machine: its clock (``local = offset + now * rate``) and its life."""
+
+    name: str
+    rate: float = 1.0
+    offset: int = 0
+    up: bool = False
+    #: Lives so far: the first boot makes it 1.
+    incarnation: int = 0
+    #: A scheduled restart does nothing before this instant (a later crash moved it).
+    down_until: int = 0
+
+
 #: Trace lines kept as the context of the first violation.
 TRACE_TAIL = 40
 
+H = TypeVar("H", bound=Host)
 
-class Kernel:
-    """Deterministic discrete-event loop on a virtual clock (milliseconds)."""
+
+class Kernel(Generic[H]):
+    """Deterministic discrete-event loop on a virtual clock (milliseconds), and the life
+    of its hosts of type ``H``."""
 
     def __init__(
         self, *, start_ms: int = 0, max_violations: int = 20, trace_lines: int = 400
@@ -92,6 +115,47 @@ class Kernel:
         self.now = until
         return True
 
+    # ---- hosts ---------------------------------------------------------------------
+    def local(self, host: H) -> int:
+        """What ``host``'s own clock reads now."""
+        return host.offset + int(self.now * host.rate)
+
+    def to_global(self, host: H, local: int) -> int:
+        """The first instant (not before now) at which ``host``'s clock reads ``local``."""
+        at = max(self.now, math.ceil((local - host.offset) / host.rate))
+        while host.offset + int(at * host.rate) < local:
+            at += 1
+        return at
+
+    def boot(self, host: H) -> None:
+        """Start a new life of ``host`` (``on_boot`` builds it)."""
+        host.incarnation += 1
+        host.up = True
+        self.on_boot(host)
+
+    def crash(self, host: H, downtime: int | None = None) -> None:
+        """Stop ``host`` (``on_crash`` decides what is lost); restart it after ``downtime``."""
+        if not host.up:
+            return
+        host.up = False
+        if downtime is not None:
+            host.down_until = self.now + downtime
+        self.on_crash(host)
+        if downtime is not None:
+            self.at(host.down_until, self.restart, host)
+
+    def restart(self, host: H) -> None:
+        """Boot ``host`` if it is down and its downtime is over (else nothing)."""
+        if not host.up and self.now >= host.down_until:
+            self.boot(host)
+
+    def on_boot(self, host: H) -> None:
+        """Hook: build the new life of ``host`` (its cores, timers, …)."""
+
+    def on_crash(self, host: H) -> None:
+        """Hook: tear ``host`` down (lose unsynced writes, break its links, …)."""
+
+    # ---- trace and findings -----------------------------------------------------------
     def log(self, text: str) -> None:
         self.trace.append(f"{self.elapsed:>7} {text}")
 

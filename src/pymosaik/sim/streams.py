@@ -62,7 +62,7 @@ from ..streams.session import (
 from ..tickets import Expiration, InvalidTicketError, PeerIdentity, Require, Ticket
 from ..transport import CloseReason, reasons
 from .campaign import Campaign
-from .kernel import Kernel
+from .kernel import Host, Kernel
 from .network import LinkFaults, VirtualNetwork
 from .rng import seeded
 
@@ -151,14 +151,13 @@ class _Sub:
     token: int = 0
 
 
-@dataclass(eq=False)
-class _Node:
-    name: str
+@dataclass(eq=False, kw_only=True)
+class _Node(Host):
+    """A host; each boot (``incarnation``) is a new run of its producer or consumer."""
+
     key: SecretKey
     addr: tuple[str, int]
     producer: bool
-    run: int = 0
-    alive: bool = False
     disc: DiscoveryCore | None = None
     tick_at: int | None = None
     # producer side
@@ -211,7 +210,7 @@ class StreamsSeedResult:
 
 
 # ---- the world ------------------------------------------------------------------------
-class StreamsWorld(Kernel):
+class StreamsWorld(Kernel[_Node]):
     def __init__(self, seed: int) -> None:
         super().__init__(start_ms=T0, max_violations=_MAX_VIOLATIONS)
         self.seed = seed
@@ -233,7 +232,9 @@ class StreamsWorld(Kernel):
         n_consumers = rng.choice([2, 3, 4])
         for i in range(n_producers + n_consumers):
             key = SecretKey(rng.randbytes(32))
-            self.nodes.append(_Node(f"n{i}", key, ("10.0.0.1", 7000 + i), i < n_producers))
+            self.nodes.append(
+                _Node(name=f"n{i}", key=key, addr=("10.0.0.1", 7000 + i), producer=i < n_producers)
+            )
         consumers = [n for n in self.nodes if not n.producer]
         consumers[-1].laggard = True
         if self.tickets_required and len(consumers) >= 3:
@@ -251,12 +252,10 @@ class StreamsWorld(Kernel):
         self.recent: dict[tuple[PeerId, int, PeerId], int] = {}
 
     def reachable(self, a: _Node, b: _Node) -> bool:
-        return a.alive and b.alive and self.net.connected(a.peer_id, b.peer_id)
+        return a.up and b.up and self.net.connected(a.peer_id, b.peer_id)
 
     # ---- node lifecycle ---------------------------------------------------------------
-    def start(self, node: _Node) -> None:
-        node.run += 1
-        node.alive = True
+    def on_boot(self, node: _Node) -> None:
         node.disc = DiscoveryCore(
             node.key,
             UNIVERSE,
@@ -276,7 +275,7 @@ class StreamsWorld(Kernel):
             node.seq = 0
             node.links = {}
             node.disc.update_local(self.now, streams=[STREAM])
-            self.at(self.now + self.interval, self.publish, node, node.run)
+            self.at(self.now + self.interval, self.publish, node, node.incarnation)
         else:
             config_c = ConsumerConfig(backoff=Backoff())
             rng = random.Random(self.rng.getrandbits(64))  # noqa: S311 - simulation
@@ -298,22 +297,15 @@ class StreamsWorld(Kernel):
             return Ticket(TICKET_CLASS, node.expires_ms.to_bytes(8, "big"))
         return Ticket(TICKET_CLASS, b"forever")
 
-    def crash(self, node: _Node) -> None:
-        if not node.alive:
-            return
-        node.alive = False
+    def on_crash(self, node: _Node) -> None:
         for link in self.links_of(node):
             self.break_link(link)
         node.subs = {}
         node.links = {}
 
-    def revive(self, node: _Node) -> None:
-        if not node.alive:
-            self.start(node)
-
     def graceful_stop(self, node: _Node) -> None:
         """A producer closes: ``GracefulShutdown`` to every consumer, then departs."""
-        if not node.alive or node.core is None or node.disc is None:
+        if not node.up or node.core is None or node.disc is None:
             return
         for out in node.core.close():
             link = node.links.get(out.key)
@@ -321,8 +313,8 @@ class StreamsWorld(Kernel):
                 self.producer_close(link, out.kick or reasons.GRACEFUL_SHUTDOWN)
         node.disc.depart(self.now)
         self.pump_discovery(node)
-        run = node.run
-        self.at(self.now + 50, lambda: self.crash(node) if node.run == run else None)
+        run = node.incarnation
+        self.at(self.now + 50, lambda: self.crash(node) if node.incarnation == run else None)
 
     def links_of(self, node: _Node) -> list[_Link]:
         """Every link touching ``node`` that is still up (handshakes in flight included).
@@ -347,18 +339,18 @@ class StreamsWorld(Kernel):
                 self.route(node, out)
             else:
                 changed = True
-        if not node.alive:
+        if not node.up:
             return
         if changed:
             self.catalog_changed(node)
         deadline = max(disc.next_deadline(), self.now + 1)
         if node.tick_at is None or deadline < node.tick_at:
             node.tick_at = deadline
-            run = node.run
+            run = node.incarnation
             self.at(deadline, self.discovery_tick, node, run, deadline)
 
     def discovery_tick(self, node: _Node, run: int, when: int) -> None:
-        if not node.alive or node.run != run or node.tick_at != when or node.disc is None:
+        if not node.up or node.incarnation != run or node.tick_at != when or node.disc is None:
             return
         node.tick_at = None
         node.disc.tick(self.now)
@@ -377,12 +369,12 @@ class StreamsWorld(Kernel):
     def hop(self, src: _Node, dst: _Node, raw: bytes) -> None:
         """One discovery datagram: lost, delayed, duplicated or cut as the network says."""
         self.stats["discovery-messages"] += 1
-        if src.alive and dst.alive:
+        if src.up and dst.up:
             for delay in self.net.deliveries(src.peer_id, dst.peer_id):
-                self.at(self.now + delay, self.deliver_discovery, src, dst, dst.run, raw)
+                self.at(self.now + delay, self.deliver_discovery, src, dst, dst.incarnation, raw)
 
     def deliver_discovery(self, src: _Node, dst: _Node, run: int, raw: bytes) -> None:
-        if not dst.alive or dst.run != run or dst.disc is None:
+        if not dst.up or dst.incarnation != run or dst.disc is None:
             return
         msg: DiscoveryMessage = decode(raw, DiscoveryMessage)  # type: ignore[arg-type]
         reply = dst.disc.on_message(src.peer_id, msg, self.now)
@@ -412,7 +404,7 @@ class StreamsWorld(Kernel):
 
     # ---- consumer side ----------------------------------------------------------------------
     def reconcile(self, node: _Node) -> None:
-        if node.ccore is None or node.disc is None or not node.alive:
+        if node.ccore is None or node.disc is None or not node.up:
             return
         eligible = node.ccore.eligible(node.disc.catalog, node.disc.local, self.rtt(node), self.now)
         for pid in list(node.subs):
@@ -431,10 +423,10 @@ class StreamsWorld(Kernel):
         self.stats["dials"] += 1
         if not self.reachable(node, producer):
             delay = self.rng.randint(200, 1_000)
-            self.at(self.now + delay, self.dial_failed, node, node.run, st, st.token)
+            self.at(self.now + delay, self.dial_failed, node, node.incarnation, st, st.token)
             return
         self._lids += 1
-        link = _Link(self._lids, producer, producer.run, node, node.run, self._lids)
+        link = _Link(self._lids, producer, producer.incarnation, node, node.incarnation, self._lids)
         self.open_links[link.lid] = link
         st.link = link
         hs = encode(ConsumerHandshake(UNIVERSE, STREAM, Criteria()))
@@ -445,14 +437,14 @@ class StreamsWorld(Kernel):
         """The driver's bound on connect + handshake: no answer counts as an I/O error."""
         if st.link is not link or link.accepted_ms is not None or not link.c_open:
             return
-        if node.subs.get(st.sub.peer.peer_id) is not st or node.run != link.c_run:
+        if node.subs.get(st.sub.peer.peer_id) is not st or node.incarnation != link.c_run:
             return
         self.stats["handshake-timeouts"] += 1
         self.consumer_close(link)
         self.after_close(node, st, st.sub.on_closed(None))
 
     def dial_failed(self, node: _Node, run: int, st: _Sub, token: int) -> None:
-        if node.run != run or not node.alive or st.token != token:
+        if node.incarnation != run or not node.up or st.token != token:
             return
         if node.subs.get(st.sub.peer.peer_id) is not st:
             return
@@ -478,10 +470,15 @@ class StreamsWorld(Kernel):
             producer = self.by_pid[pid]
             msg = SyncRequest(node.disc._sync_payload())
             self.route(node, Send(pid, producer.addr, msg))
-        token, run = st.token, node.run
+        token, run = st.token, node.incarnation
 
         def again() -> None:
-            if node.run == run and node.alive and st.token == token and node.subs.get(pid) is st:
+            if (
+                node.incarnation == run
+                and node.up
+                and st.token == token
+                and node.subs.get(pid) is st
+            ):
                 self.dial(node, st)
 
         self.at(self.now + max(1, round(step.delay_s * 1000)), again)
@@ -493,7 +490,7 @@ class StreamsWorld(Kernel):
 
     def on_consumer_frame(self, link: _Link, kind: str, payload: object) -> None:
         node = link.consumer
-        if not link.c_open or not node.alive or node.run != link.c_run:
+        if not link.c_open or not node.up or node.incarnation != link.c_run:
             return
         st = node.subs.get(link.producer.peer_id)
         if st is None or st.link is not link:
@@ -575,7 +572,7 @@ class StreamsWorld(Kernel):
     # ---- producer side ----------------------------------------------------------------------
     def on_producer_frame(self, link: _Link, kind: str, payload: bytes) -> None:
         node = link.producer
-        if not node.alive or node.run != link.p_run or node.core is None or node.disc is None:
+        if not node.up or node.incarnation != link.p_run or node.core is None or node.disc is None:
             return
         if kind == "hs":
             peer = node.disc.catalog.get(link.consumer.peer_id)
@@ -617,7 +614,7 @@ class StreamsWorld(Kernel):
         self.transmit(link, to_producer=False, item=("close", reason))
 
     def publish(self, node: _Node, run: int) -> None:
-        if not node.alive or node.run != run or node.core is None:
+        if not node.up or node.incarnation != run or node.core is None:
             return
         self.at(self.now + self.interval, self.publish, node, run)
         core = node.core
@@ -634,7 +631,7 @@ class StreamsWorld(Kernel):
             if out.kick is None and live is not None:
                 live.offered += 1
         node.seq += 1
-        datum = SimTick(node.run, node.seq, self.now)
+        datum = SimTick(node.incarnation, node.seq, self.now)
         result = core.publish(encode(datum), datum)
         self.stats["published"] += 1
         for out in result.kicked:
@@ -647,7 +644,7 @@ class StreamsWorld(Kernel):
 
     def producer_pump(self, link: _Link) -> None:
         node = link.producer
-        if not link.p_open or link.broken or node.core is None or node.run != link.p_run:
+        if not link.p_open or link.broken or node.core is None or node.incarnation != link.p_run:
             return
         out = node.core.sessions.get(link.key)
         if out is None or out.kick is not None or not out.queue:
@@ -689,14 +686,14 @@ class StreamsWorld(Kernel):
         producer, consumer = link.producer, link.consumer
 
         def producer_notices() -> None:
-            if producer.alive and producer.run == link.p_run and link.p_open:
+            if producer.up and producer.incarnation == link.p_run and link.p_open:
                 link.p_open = False
                 producer.links.pop(link.key, None)
                 if producer.core is not None:
                     producer.core.remove(link.key)
 
         def consumer_notices() -> None:
-            if not (consumer.alive and consumer.run == link.c_run and link.c_open):
+            if not (consumer.up and consumer.incarnation == link.c_run and link.c_open):
                 return
             link.c_open = False
             st = consumer.subs.get(producer.peer_id)
@@ -718,7 +715,7 @@ class StreamsWorld(Kernel):
     def run(self) -> StreamsSeedResult:
         rng = self.rng
         for node in self.nodes:
-            self.at(self.now + rng.randrange(0, 1_000), self.start, node)
+            self.at(self.now + rng.randrange(0, 1_000), self.boot, node)
         t = self.now + 4_000
         consumers = [n for n in self.nodes if not n.producer]
         producers = [n for n in self.nodes if n.producer]
@@ -748,8 +745,8 @@ class StreamsWorld(Kernel):
             if node.stalled:
                 node.stalled = False
                 self.read(node)
-            if not node.alive:
-                self.start(node)
+            if not node.up:
+                self.restart(node)
 
     def schedule_phase(
         self,
@@ -772,17 +769,17 @@ class StreamsWorld(Kernel):
             victim = rng.choice(producers)
             down = rng.randint(500, duration - 500)
             self.at(start, self.crash, victim)
-            self.at(start + down, self.revive, victim)
+            self.at(start + down, self.restart, victim)
         elif kind is PhaseKind.PRODUCER_RESTART:
             victim = rng.choice(producers)
             down = rng.randint(200, duration - 500)
             self.at(start, self.graceful_stop, victim)
-            self.at(start + down, self.revive, victim)
+            self.at(start + down, self.restart, victim)
         elif kind is PhaseKind.CONSUMER_CRASH:
             victim = rng.choice(consumers)
             down = rng.randint(200, duration - 500)
             self.at(start, self.crash, victim)
-            self.at(start + down, self.revive, victim)
+            self.at(start + down, self.restart, victim)
         elif kind is PhaseKind.STALL:
             victim = next(c for c in consumers if c.laggard)
             snapshot: dict[_Link, int] = {}
@@ -829,8 +826,8 @@ class StreamsWorld(Kernel):
         return consumer.ticket is TicketKind.VALID
 
     def final_checks(self) -> None:
-        live = [n for n in self.nodes if n.alive]
-        runs = {n.peer_id: n.run for n in live}
+        live = [n for n in self.nodes if n.up]
+        runs = {n.peer_id: n.incarnation for n in live}
         for node in live:
             assert node.disc is not None
             started = {e.peer_id: e.started_ms for e in node.disc.catalog}
@@ -848,10 +845,10 @@ class StreamsWorld(Kernel):
                 if st is None or st.link is None or st.link.accepted_ms is None:
                     self.violation("resume", f"{c.name} is not subscribed to {p.name}")
                     continue
-                if st.link.p_run != p.run:
+                if st.link.p_run != p.incarnation:
                     self.violation("resume", f"{c.name} is on an old run of {p.name}")
                     continue
-                seen = self.recent.get((p.peer_id, p.run, c.peer_id))
+                seen = self.recent.get((p.peer_id, p.incarnation, c.peer_id))
                 if seen is None or seen < self.now - RECENT_MS:
                     self.violation("resume", f"{c.name} has no recent data from {p.name}")
 

@@ -46,7 +46,7 @@ from ..primitives import decode, encode
 from .campaign import Campaign
 from .checkers import SafetyChecker
 from .disk import SimDisk
-from .kernel import Kernel, Violation
+from .kernel import Host, Kernel, Violation
 from .linearizability import Operation, OpKind, check_history
 from .network import CALM, VirtualNetwork
 from .rng import seeded
@@ -87,19 +87,15 @@ class SeedResult:
     stats: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class _Node:
-    name: str
+@dataclass(slots=True, eq=False, kw_only=True)
+class _Node(Host):
     nid: bytes
     storage: SimDisk
-    rate: float
-    offset: int
+    #: The running core; None while the host is down.
     raft: RaftNode | None = None
-    incarnation: int = 0
     wake_token: int = 0
     wake_at: int = -1
     last_index: int = 0
-    down_until: int = 0
     #: A Ready's writes are being synced: inputs wait in ``deferred`` (the driver's rule).
     persisting: bool = False
     deferred: list[Callable[[RaftNode], object]] = field(default_factory=list)
@@ -128,7 +124,7 @@ class _Client:
     last_seen: dict[bytes, bytes | None] = field(default_factory=dict)
 
 
-class World(Kernel):
+class World(Kernel[_Node]):
     """The simulated cluster for one seed."""
 
     def __init__(self, seed: int, options: SimOptions) -> None:
@@ -169,7 +165,13 @@ class World(Kernel):
         verify = "ignore-checksums" not in options.unsafe
         self.send_before_persist = "send-before-persist" in options.unsafe
         self.nodes = {
-            name: _Node(name, name.encode(), SimDisk(verify=verify), *self.plan.clocks[i])
+            name: _Node(
+                name=name,
+                nid=name.encode(),
+                storage=SimDisk(verify=verify),
+                rate=self.plan.clocks[i][0],
+                offset=self.plan.clocks[i][1],
+            )
             for i, name in enumerate(names)
         }
         self.by_id = {n.nid: n for n in self.nodes.values()}
@@ -188,21 +190,9 @@ class World(Kernel):
         # isolate-rejoin probe
         self._probe: tuple[str, int, int] | None = None  # (leader, term, grace end)
 
-    # --------------------------------------------------------------- clocks
-
-    def local(self, node: _Node) -> int:
-        return node.offset + int(self.now * node.rate)
-
-    def to_global(self, node: _Node, local: int) -> int:
-        at = max(self.now, math.ceil((local - node.offset) / node.rate))
-        while node.offset + int(at * node.rate) < local:
-            at += 1
-        return at
-
     # ---------------------------------------------------------------- nodes
 
-    def start(self, node: _Node) -> None:
-        node.incarnation += 1
+    def on_boot(self, node: _Node) -> None:
         rng = seeded(f"{self.seed}/{node.name}/{node.incarnation}")
         node.raft = RaftNode(
             node.nid,
@@ -219,10 +209,11 @@ class World(Kernel):
             self.stats["repairs"] += 1
             self.log(f"{node.name} REPAIR {node.raft.damage} repairing={node.raft.repairing}")
         self._drain(node)
+        if node.incarnation > 1 and node.raft is not None:
+            self.log(f"{node.name} RESTART term={node.raft.term} log={node.raft.last_index}")
 
-    def crash(self, node: _Node, downtime: int) -> None:
-        if node.raft is None:
-            return
+    def on_crash(self, node: _Node) -> None:
+        """Power cut: what was not synced is lost; the client calls on it end unknown."""
         self.stats["crashes"] += 1
         node.raft = None
         if node.persisting:
@@ -233,28 +224,20 @@ class World(Kernel):
         node.storage.lose_unsynced()
         node.persisting = False
         node.deferred.clear()
-        node.down_until = self.now + downtime
         self._down.append(node)
-        self.log(f"{node.name} CRASH (restart in {downtime} ms)")
+        self.log(f"{node.name} CRASH (restart in {node.down_until - self.now} ms)")
         for client in self.clients:
             p = client.pending
             if p is not None and p.node == node.name:
                 self._finish(client, None)
-        self.at(self.now + downtime, self._restart, node)
 
     def _restart_previous(self, crashed: _Node) -> None:
         """Bring back the node that went down before ``crashed`` (leader rotation)."""
         for other in reversed(self._down):
-            if other is not crashed and other.raft is None:
+            if other is not crashed and not other.up:
                 other.down_until = self.now
-                self.at(self.now + self.faults_rng.randint(10, 50), self._restart, other)
+                self.at(self.now + self.faults_rng.randint(10, 50), self.restart, other)
                 return
-
-    def _restart(self, node: _Node) -> None:
-        if node.raft is None and self.now >= node.down_until:
-            self.start(node)
-            assert node.raft is not None
-            self.log(f"{node.name} RESTART term={node.raft.term} log={node.raft.last_index}")
 
     def leader(self) -> _Node | None:
         best: _Node | None = None
@@ -774,7 +757,7 @@ class World(Kernel):
 
     def run(self) -> SeedResult:
         for node in self.nodes.values():
-            self.start(node)
+            self.boot(node)
         for client in self.clients:
             self.at(self.client_rng.randint(0, 500), self._client_step, client, None)
         for phase in self.plan.phases:
