@@ -65,6 +65,7 @@ from .campaign import Campaign
 from .kernel import Host, Kernel
 from .network import LinkFaults, VirtualNetwork
 from .rng import seeded
+from .schedule import Phase, draw_phases
 
 __all__ = [
     "StreamsSeedResult",
@@ -141,6 +142,12 @@ class PhaseKind(Enum):
     PRODUCER_RESTART = "producer-restart"
     CONSUMER_CRASH = "consumer-crash"
     STALL = "stall"
+
+
+def _faults(rng: random.Random, kind: PhaseKind) -> LinkFaults:
+    if kind is PhaseKind.LOSSY:
+        return LinkFaults(loss=rng.uniform(0.05, 0.3), max_delay_ms=rng.randint(50, 300))
+    return CALM
 
 
 # ---- nodes and links ---------------------------------------------------------------
@@ -716,18 +723,22 @@ class StreamsWorld(Kernel[_Node]):
         rng = self.rng
         for node in self.nodes:
             self.at(self.now + rng.randrange(0, 1_000), self.boot, node)
-        t = self.now + 4_000
         consumers = [n for n in self.nodes if not n.producer]
         producers = [n for n in self.nodes if n.producer]
         expiring = [c for c in consumers if c.ticket is TicketKind.EXPIRING]
-        phases = rng.randint(3, 6)
-        kinds = list(PhaseKind)
-        for _ in range(phases):
-            kind = rng.choice(kinds)
-            duration = rng.randint(3_000, 8_000)
-            self.plan.append(f"{t - T0} ms: {kind.value} for {duration} ms")
-            self.schedule_phase(kind, t, duration, producers, consumers)
-            t += duration
+        phases = draw_phases(
+            rng,
+            dict.fromkeys(PhaseKind, 1),
+            self.now + 4_000,
+            duration=lambda _kind: rng.randint(3_000, 8_000),
+            faults=lambda kind: _faults(rng, kind),
+        )
+        for phase in phases:
+            self.plan.append(
+                f"{phase.start_ms - T0} ms: {phase.kind.value} for {phase.duration_ms} ms"
+            )
+            self.schedule_phase(phase, producers, consumers)
+        t = phases[-1].end_ms
         for c in expiring:
             c.expires_ms = T0 + rng.randint(4_000, max(4_001, t - T0))
             self.plan.append(f"{c.name}'s ticket expires at {c.expires_ms - T0} ms")
@@ -738,8 +749,9 @@ class StreamsWorld(Kernel[_Node]):
         found = [f"[{v.time_ms} ms] {v.kind}: {v.detail}" for v in self.violations]
         return StreamsSeedResult(self.seed, found, self.stats, self.plan)
 
-    def calm(self) -> None:
-        self.net.faults = CALM
+    def calm(self, faults: LinkFaults = CALM) -> None:
+        """End the previous phase: heal, wake stalled readers, restart the crashed."""
+        self.net.faults = faults
         self.net.heal()
         for node in self.nodes:
             if node.stalled:
@@ -749,20 +761,12 @@ class StreamsWorld(Kernel[_Node]):
                 self.restart(node)
 
     def schedule_phase(
-        self,
-        kind: PhaseKind,
-        start: int,
-        duration: int,
-        producers: list[_Node],
-        consumers: list[_Node],
+        self, phase: Phase[PhaseKind], producers: list[_Node], consumers: list[_Node]
     ) -> None:
         rng = self.rng
-        end = start + duration
-        self.at(start, self.calm)
-        if kind is PhaseKind.LOSSY:
-            faults = LinkFaults(loss=rng.uniform(0.05, 0.3), max_delay_ms=rng.randint(50, 300))
-            self.at(start, setattr, self.net, "faults", faults)
-        elif kind is PhaseKind.PARTITION:
+        kind, start, duration, end = phase.kind, phase.start_ms, phase.duration_ms, phase.end_ms
+        self.at(start, self.calm, phase.faults)
+        if kind is PhaseKind.PARTITION:
             side = rng.sample(self.nodes, rng.randint(1, len(self.nodes) - 1))
             self.at(start, self.partition, side)
         elif kind is PhaseKind.PRODUCER_CRASH:

@@ -603,7 +603,7 @@ class World(Kernel[_Node]):
 
     # ---------------------------------------------------------------- phases
 
-    def _begin_phase(self, phase: Phase) -> None:
+    def _begin_phase(self, phase: Phase[PhaseKind]) -> None:
         self.log(f"PHASE {phase.kind.value} for {phase.duration_ms} ms {phase.faults}")
         self.net.faults = phase.faults
         self.net.heal()
@@ -650,7 +650,7 @@ class World(Kernel[_Node]):
         elif kind is PhaseKind.ISOLATE_REJOIN:
             self.at(phase.start_ms + 1000, self._isolate, phase)
 
-    def _plan_flips(self, phase: Phase, names: list[str]) -> None:
+    def _plan_flips(self, phase: Phase[PhaseKind], names: list[str]) -> None:
         """Maybe flip stored bits in ``phase`` (not the availability probe, not the calm end)."""
         rng = self.disk_rng
         if rng.random() >= _FLIP_PHASE_CHANCE:
@@ -659,7 +659,7 @@ class World(Kernel[_Node]):
             at = rng.randint(phase.start_ms, max(phase.start_ms, phase.end_ms - 500))
             self.at(at, self._flip, rng.choice(names))
 
-    def _end_phase(self, phase: Phase) -> None:
+    def _end_phase(self, phase: Phase[PhaseKind]) -> None:
         self.net.faults = CALM
         self.net.heal()
         self.crash_after_vote = self.crash_before_send = self.crash_before_sync = 0.0
@@ -702,7 +702,7 @@ class World(Kernel[_Node]):
         if leader is not None:
             self.crash(leader, downtime)
 
-    def _isolate(self, phase: Phase) -> None:
+    def _isolate(self, phase: Phase[PhaseKind]) -> None:
         """Availability probe: cut a follower off, rejoin it, the leader must survive."""
         for node in self.nodes.values():
             if node.raft is None:
