@@ -769,20 +769,15 @@ class StreamsWorld(Kernel[_Node]):
         if kind is PhaseKind.PARTITION:
             side = rng.sample(self.nodes, rng.randint(1, len(self.nodes) - 1))
             self.at(start, self.partition, side)
-        elif kind is PhaseKind.PRODUCER_CRASH:
-            victim = rng.choice(producers)
-            down = rng.randint(500, duration - 500)
-            self.at(start, self.crash, victim)
-            self.at(start + down, self.restart, victim)
+        elif kind in (PhaseKind.PRODUCER_CRASH, PhaseKind.CONSUMER_CRASH):
+            producer = kind is PhaseKind.PRODUCER_CRASH
+            victim = rng.choice(producers if producer else consumers)
+            down = rng.randint(500 if producer else 200, duration - 500)
+            self.at(start, self.crash, victim, down)
         elif kind is PhaseKind.PRODUCER_RESTART:
             victim = rng.choice(producers)
             down = rng.randint(200, duration - 500)
             self.at(start, self.graceful_stop, victim)
-            self.at(start + down, self.restart, victim)
-        elif kind is PhaseKind.CONSUMER_CRASH:
-            victim = rng.choice(consumers)
-            down = rng.randint(200, duration - 500)
-            self.at(start, self.crash, victim)
             self.at(start + down, self.restart, victim)
         elif kind is PhaseKind.STALL:
             victim = next(c for c in consumers if c.laggard)
