@@ -12,14 +12,11 @@ simulated seconds. Checkers:
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
-
 from coalition.services.almanac import AlmanacCore, AlmanacMachine, AlmanacTick, Observe
 from pymosaik.primitives import SecretKey, encode
-from pymosaik.sim.kernel import Host, Kernel
 from pymosaik.sim.rng import seeded
 
+from .committee import Committee, Member
 from .result import SeedResult
 
 CADENCE_MS = 1_000
@@ -44,52 +41,26 @@ class _MinorityMachine(AlmanacMachine):
 BROKEN = {"almanac-minority": "majority"}
 
 
-@dataclass(eq=False, kw_only=True)
-class _Member(Host):
-    index: int
-    key: SecretKey
-    core: AlmanacCore | None = None
-
-
-class _Committee(Kernel[_Member]):
-    """One seed's committee: members step on skewed clocks; replicas apply what arrives."""
+class _Almanac(Committee[AlmanacCore]):
+    """Members step on skewed clocks; every replica applies each observation that arrives."""
 
     def __init__(self, seed: int, broken: str | None) -> None:
-        super().__init__(max_violations=50)
-        self.seed = seed
-        self.rng = rng = seeded(seed)
-        self.n = n = rng.choice([3, 5])
+        rng = seeded(seed)
+        n = rng.choice([3, 5])
         machine_cls = _MinorityMachine if broken == "almanac-minority" else AlmanacMachine
         keys = [SecretKey(rng.randbytes(32)) for _ in range(n)]
         skew = [rng.randint(-2_000, 2_000) for _ in range(n)]
-        self.members = [
-            _Member(name=f"m{i}", index=i, key=k, offset=skew[i]) for i, k in enumerate(keys)
-        ]
+        super().__init__(seed, rng, keys, lambda k: AlmanacCore(k, CADENCE_MS), offsets=skew)
         self.replicas = [machine_cls([k.peer_id for k in keys]) for _ in range(n)]
-        self.stats: Counter[str] = Counter()
         self.seen: list[list[int]] = [[] for _ in range(n)]
         self.majority_ms = 0
 
-    def on_boot(self, member: _Member) -> None:
-        member.core = AlmanacCore(member.key, CADENCE_MS)  # a restarted core starts afresh
-
-    def churn(self) -> None:
-        """Maybe crash a member (never the last one up) or restart a crashed one."""
-        down = sum(not m.up for m in self.members)
-        if self.rng.random() < 0.01:
-            member = self.members[self.rng.randrange(self.n)]
-            if not member.up:
-                self.restart(member)
-                self.stats["restarts"] += 1
-                down -= 1
-            elif down + 1 < self.n:
-                self.crash(member)
-                self.stats["crashes"] += 1
-                down += 1
-        if down * 2 < self.n:
+    def faults(self) -> None:
+        self.churn()
+        if self.down * 2 < self.n:
             self.majority_ms += STEP_MS
 
-    def step(self, member: _Member) -> None:
+    def step(self, member: Member[AlmanacCore]) -> None:
         """``member`` steps on its skewed clock; its observations reach every replica."""
         if member.core is None or not member.up:
             return
@@ -114,16 +85,16 @@ class _Committee(Kernel[_Member]):
                 seen.append(latest.seq)
 
     def run(self) -> SeedResult:
-        # Started in this order, the periodic events keep it at every shared instant.
         for member in self.members:
             self.boot(member)
-        self.every(STEP_MS, self.churn)
+        # Started in this order, the periodic events keep it at every shared instant.
+        self.every(STEP_MS, self.faults)
         for member in self.members:
             self.every(STEP_MS, self.step, member)
         self.every(STEP_MS, self.watch)
         self.run_until(RUN_S * 1_000 - 1)
         self.final_checks()
-        return SeedResult.of(self.seed, self.violations, self.stats)
+        return self.result()
 
     def final_checks(self) -> None:
         ticks = list(self.replicas[0]._history)
@@ -146,4 +117,4 @@ class _Committee(Kernel[_Member]):
 
 
 def run_seed(seed: int, broken: str | None = None) -> SeedResult:
-    return _Committee(seed, broken).run()
+    return _Almanac(seed, broken).run()

@@ -88,8 +88,11 @@ class Kernel(Generic[H]):
         Periodic actions started together keep their order at each shared instant.
         """
 
+        queue, none = self._queue, ()
+
         def fire() -> None:
-            self.at(self.now + period, fire)
+            self._seq += 1
+            heapq.heappush(queue, (self.now + period, self._seq, fire, none))
             action(*args)
 
         self.at(self.now, fire)
