@@ -24,8 +24,9 @@ def test_events_run_in_time_order_ties_in_insertion_order() -> None:
     assert kernel.run_until(1_100)
     assert seen == [(10, "a"), (10, "b"), (10, "a-child"), (20, "c")]
     assert kernel.now == 1_100  # a completed run leaves the clock at its end
-    assert kernel.run_until(2_000)
-    assert seen[-1] == (500, "late")
+    kernel.at(1_700, note, "last")
+    assert kernel.run_until()  # until nothing is left: the clock stays at the last event
+    assert seen[-2:] == [(500, "late"), (700, "last")] and kernel.now == 1_700
 
 
 def test_a_violation_stops_the_run_there_with_the_trace_before_it() -> None:

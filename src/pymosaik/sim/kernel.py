@@ -97,16 +97,18 @@ class Kernel(Generic[H]):
 
         self.at(self.now, fire)
 
-    def run_until(self, until: int, *, stop_on_violation: bool = False) -> bool:
-        """Run every event due by ``until``; False if a violation stopped the run first.
+    def run_until(self, until: int | None = None, *, stop_on_violation: bool = False) -> bool:
+        """Run every event due by ``until`` (None: until none is left); False if a violation
+        stopped the run first.
 
-        A completed run leaves the clock at ``until``; a stopped one at the event that
-        found the violation (so the trace ends there).
+        A completed run leaves the clock at ``until`` (or the last event); a stopped one at
+        the event that found the violation (so the trace ends there).
         """
         queue = self._queue
         pop = heapq.heappop
+        limit = math.inf if until is None else until
         while queue:
-            if queue[0][0] > until:
+            if queue[0][0] > limit:
                 break
             if stop_on_violation and self.violations:
                 return False
@@ -115,7 +117,8 @@ class Kernel(Generic[H]):
             action(*args)
         if stop_on_violation and self.violations:
             return False
-        self.now = until
+        if until is not None:
+            self.now = until
         return True
 
     # ---- hosts ---------------------------------------------------------------------
