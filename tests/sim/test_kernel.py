@@ -15,7 +15,7 @@ def test_events_run_in_time_order_ties_in_insertion_order() -> None:
     def note(label: str) -> None:
         seen.append((kernel.elapsed, label))
         if label == "a":
-            kernel.after(0, note, "a-child")  # due now: after what is already due now
+            kernel.at(kernel.now, note, "a-child")  # due now: after what is already due now
 
     kernel.at(1_020, note, "c")
     kernel.at(1_010, note, "a")

@@ -1,4 +1,4 @@
-r"""The simulator kernel every seeded harness runs on: one event queue, one virtual clock,
+"""The simulator kernel every seeded harness runs on: one event queue, one virtual clock,
 a trace, and the violations found.
 
 Events are ``(time, seq, action, args)``: ties break by insertion order, so a seed
@@ -6,7 +6,7 @@ replays exactly. An action is a plain callable with its arguments stored beside 
 (no closure per event: the Raft campaign schedules millions). The network that
 decides when messages arrive is :class:`~pymosaik.sim.network.VirtualNetwork`.
 
-Machines are :class:`Host`\ s: each has its own clock (rate and offset: skew) and a
+Machines are hosts (:class:`Host`): each has its own clock (rate and offset: skew) and a
 life the kernel runs (``boot``, ``crash`` with an optional restart after a downtime);
 what a boot builds and what a crash loses (unsynced writes, sessions) is the
 harness's, in its ``on_boot`` / ``on_crash`` hooks. Events meant for one life of a
@@ -79,15 +79,11 @@ class Kernel(Generic[H]):
         self._seq += 1
         heapq.heappush(self._queue, (when, self._seq, action, args))
 
-    def after(self, delay: int, action: Callable[..., object], *args: Any) -> None:
-        self.at(self.now + delay, action, *args)
-
     def every(self, period: int, action: Callable[..., object], *args: Any) -> None:
         """Run ``action(*args)`` now and then every ``period`` ms, for the rest of the run.
 
         Periodic actions started together keep their order at each shared instant.
         """
-
         queue, none = self._queue, ()
 
         def fire() -> None:
