@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pymosaik.sim import SimOptions, World, run_campaign, run_seed
+from pymosaik.sim import SimOptions, World, raft_campaign, run_seed
 from pymosaik.sim.__main__ import main
 
 SAFETY = {
@@ -20,13 +20,13 @@ SAFETY = {
 
 
 def test_clean_run_on_100_seeds_three_nodes() -> None:
-    outcome = run_campaign(range(100), SimOptions(nodes=3))
+    outcome = raft_campaign(SimOptions(nodes=3)).run(range(100))
     assert outcome.seeds == 100
     assert outcome.failing == (), [v for r in outcome.failing for v in r.violations]
 
 
 def test_clean_run_on_five_nodes() -> None:
-    outcome = run_campaign(range(1000, 1020), SimOptions(nodes=5))
+    outcome = raft_campaign(SimOptions(nodes=5)).run(range(1000, 1020))
     assert outcome.failing == (), [v for r in outcome.failing for v in r.violations]
 
 
@@ -59,7 +59,7 @@ def test_a_seed_replays_exactly() -> None:
     ],
 )
 def test_each_unsafe_switch_is_caught_within_bounded_seeds(switch: str, kinds: set[str]) -> None:
-    outcome = run_campaign(range(150), SimOptions(unsafe=(switch,)), stop_on_first=True)
+    outcome = raft_campaign(SimOptions(unsafe=(switch,))).run(range(150), stop_on_first=True)
     assert outcome.failing, f"{switch} not caught in 150 seeds"
     found = {v.kind for v in outcome.failing[0].violations}
     assert found & kinds, found
@@ -77,7 +77,9 @@ def test_clean_runs_flip_stored_bits_and_repair() -> None:
 
 def test_a_disk_that_ignores_checksums_is_caught() -> None:
     """The broken store returns damaged bytes; the damaged-entry checker catches it."""
-    outcome = run_campaign(range(60), SimOptions(unsafe=("ignore-checksums",)), stop_on_first=True)
+    outcome = raft_campaign(SimOptions(unsafe=("ignore-checksums",))).run(
+        range(60), stop_on_first=True
+    )
     assert outcome.failing, "ignoring checksums not caught in 60 seeds"
     found = {v.kind for v in outcome.failing[0].violations}
     assert "damaged-entry-used" in found, found
@@ -101,8 +103,8 @@ def test_runs_persist_off_the_step_and_crash_around_it() -> None:
 @pytest.mark.slow
 def test_a_driver_that_sends_before_persisting_is_caught() -> None:
     """Messages of a Ready leave before its sync: a crash in the sync loses what they promised."""
-    outcome = run_campaign(
-        range(150), SimOptions(unsafe=("send-before-persist",)), stop_on_first=True
+    outcome = raft_campaign(SimOptions(unsafe=("send-before-persist",))).run(
+        range(150), stop_on_first=True
     )
     assert outcome.failing, "send-before-persist not caught in 150 seeds"
     found = {v.kind for v in outcome.failing[0].violations}

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections import Counter
 from collections.abc import Callable
-from typing import Protocol
+
+from pymosaik.sim.campaign import Campaign, add_seed_arguments
 
 from . import almanac, beacon, chronicle, composite, compute, reader, shuffle
+from .result import SeedResult
 
-
-class _Result(Protocol):
-    violations: list[tuple[str, str]]
-    stats: Counter[str]
-
-
-CAMPAIGNS: dict[str, tuple[Callable[[int, str | None], _Result], dict[str, str]]] = {
+CAMPAIGNS: dict[str, tuple[Callable[[int, str | None], SeedResult], dict[str, str]]] = {
     "almanac": (almanac.run_seed, almanac.BROKEN),
     "chronicle": (chronicle.run_seed, chronicle.BROKEN),
     "composite": (composite.run_seed, composite.BROKEN),
@@ -30,6 +24,23 @@ CAMPAIGNS: dict[str, tuple[Callable[[int, str | None], _Result], dict[str, str]]
 WEIGHT: dict[str, float] = {"beacon": 0.1, "shuffle": 0.3, "almanac": 0.5, "chronicle": 0.5}
 
 
+def campaign(target: str, broken: str | None = None) -> Campaign[SeedResult]:
+    """``target``'s seeds (with the core ``broken`` switched in), on the shared runner."""
+    run_seed, _ = CAMPAIGNS[target]
+
+    def describe(r: SeedResult) -> str:
+        kinds = ", ".join(sorted({k for k, _ in r.violations}))
+        return (
+            f"seed {r.seed}: {kinds}; first: {r.violations[0][1]} "
+            f"(replay: python -m organisms.sim {target} --seed {r.seed})"
+        )
+
+    def run(seed: int) -> SeedResult:
+        return run_seed(seed, broken)
+
+    return Campaign(run, describe, totals_in_summary=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m organisms.sim")
     sub = parser.add_subparsers(dest="target", required=True)
@@ -37,9 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     every.add_argument("--seeds", type=int, default=50)
     for name, (_, broken) in CAMPAIGNS.items():
         p = sub.add_parser(name, help=f"{name} under faults, with checkers")
-        p.add_argument("--seeds", type=int, default=50)
-        p.add_argument("--start", type=int, default=0)
-        p.add_argument("--seed", type=int, default=None, help="replay one seed")
+        add_seed_arguments(p, seeds=50)
         p.add_argument("--broken", choices=sorted(broken), default=None)
     args = parser.parse_args(argv)
     if args.target == "all":
@@ -47,33 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in CAMPAIGNS:
             count = max(1, round(args.seeds * WEIGHT.get(name, 1.0)))
             print(f"{name}: ", end="", flush=True)
-            failed |= _run(name, list(range(count)), None)
+            failed |= campaign(name).main(range(count))
         return failed
-    seeds = (
-        [args.seed] if args.seed is not None else list(range(args.start, args.start + args.seeds))
-    )
-    return _run(args.target, seeds, args.broken)
-
-
-def _run(target: str, seeds: list[int], broken: str | None) -> int:
-    run_seed, _ = CAMPAIGNS[target]
-    started = time.perf_counter()
-    failing = 0
-    totals: Counter[str] = Counter()
-    for seed in seeds:
-        r = run_seed(seed, broken)
-        totals.update(r.stats)
-        if r.violations:
-            failing += 1
-            kinds = ", ".join(sorted({k for k, _ in r.violations}))
-            print(
-                f"seed {seed}: {kinds}; first: {r.violations[0][1]} "
-                f"(replay: python -m organisms.sim {target} --seed {seed})"
-            )
-    stats = " ".join(f"{k}={v}" for k, v in sorted(totals.items()))
-    elapsed = time.perf_counter() - started
-    print(f"seeds={len(seeds)} violations={failing} {stats} time={elapsed:.1f}s")
-    return 1 if failing else 0
+    return campaign(args.target, args.broken).cli(args)
 
 
 def main_all(argv: list[str] | None = None) -> int:

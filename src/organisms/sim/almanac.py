@@ -16,10 +16,13 @@ from coalition.services.almanac import AlmanacCore, AlmanacMachine, AlmanacTick,
 from pymosaik.primitives import SecretKey, encode
 from pymosaik.sim.rng import seeded
 
+from .committee import Committee, Member
 from .result import SeedResult
 
 CADENCE_MS = 1_000
 RUN_S = 120
+#: How often members step (and the churn rolls its dice).
+STEP_MS = 50
 
 
 class _MinorityMachine(AlmanacMachine):
@@ -38,59 +41,80 @@ class _MinorityMachine(AlmanacMachine):
 BROKEN = {"almanac-minority": "majority"}
 
 
-def run_seed(seed: int, broken: str | None = None) -> SeedResult:
-    rng = seeded(seed)
-    res = SeedResult(seed)
-    n = rng.choice([3, 5])
-    machine_cls = _MinorityMachine if broken == "almanac-minority" else AlmanacMachine
-    keys = [SecretKey(rng.randbytes(32)) for _ in range(n)]
-    skew = [rng.randint(-2_000, 2_000) for _ in range(n)]
-    cores = [AlmanacCore(k, CADENCE_MS) for k in keys]
-    replicas = [machine_cls([k.peer_id for k in keys]) for _ in range(n)]
-    down: set[int] = set()
-    seen: list[list[int]] = [[] for _ in range(n)]
-    majority_ms = 0
-    for now in range(0, RUN_S * 1_000, 50):
-        if rng.random() < 0.01:
-            i = rng.randrange(n)
-            if i in down:
-                down.discard(i)
-                cores[i] = AlmanacCore(keys[i], CADENCE_MS)
-                res.stats["restarts"] += 1
-            elif len(down) + 1 < n:
-                down.add(i)
-                res.stats["crashes"] += 1
-        if len(down) * 2 < n:
-            majority_ms += 50
-        for i in range(n):
-            if i in down:
+class _Almanac(Committee[AlmanacCore]):
+    """Members step on skewed clocks; every replica applies each observation that arrives."""
+
+    def __init__(self, seed: int, broken: str | None) -> None:
+        rng = seeded(seed)
+        n = rng.choice([3, 5])
+        machine_cls = _MinorityMachine if broken == "almanac-minority" else AlmanacMachine
+        keys = [SecretKey(rng.randbytes(32)) for _ in range(n)]
+        skew = [rng.randint(-2_000, 2_000) for _ in range(n)]
+        super().__init__(seed, rng, keys, lambda k: AlmanacCore(k, CADENCE_MS), offsets=skew)
+        self.replicas = [machine_cls([k.peer_id for k in keys]) for _ in range(n)]
+        self.seen: list[list[int]] = [[] for _ in range(n)]
+        self.majority_ms = 0
+
+    def faults(self) -> None:
+        self.churn()
+        if self.down * 2 < self.n:
+            self.majority_ms += STEP_MS
+
+    def step(self, member: Member[AlmanacCore]) -> None:
+        """``member`` steps on its skewed clock; its observations reach every replica."""
+        if member.core is None or not member.up:
+            return
+        for obs in member.core.step(self.replicas[member.index], self.local(member)):
+            if self.rng.random() < 0.1:
+                self.stats["lost"] += 1
                 continue
-            for obs in cores[i].step(replicas[i], now + skew[i]):
-                if rng.random() < 0.1:
-                    res.stats["lost"] += 1
-                    continue
-                results = {r.apply(encode(obs)) for r in replicas}
-                if len(results) != 1:
-                    res.add("diverged", f"replicas answered an observation differently at {now}")
-        for i, r in enumerate(replicas):
+            if len({r.apply(encode(obs)) for r in self.replicas}) != 1:
+                self.violation(
+                    "diverged", f"replicas answered an observation differently at {self.now}"
+                )
+
+    def watch(self) -> None:
+        for i, r in enumerate(self.replicas):
             latest = r.latest()
-            if latest is not None and (not seen[i] or seen[i][-1] != latest.seq):
-                if seen[i] and latest.seq <= seen[i][-1]:
-                    res.add(
-                        "monotonic", f"replica {i} went from tick {seen[i][-1]} to {latest.seq}"
+            seen = self.seen[i]
+            if latest is not None and (not seen or seen[-1] != latest.seq):
+                if seen and latest.seq <= seen[-1]:
+                    self.violation(
+                        "monotonic", f"replica {i} went from tick {seen[-1]} to {latest.seq}"
                     )
-                seen[i].append(latest.seq)
-    ticks = list(replicas[0]._history)
-    res.stats["ticks"] += len(ticks)
-    committee = {k.peer_id.bytes for k in keys}
-    if [t.seq for t in ticks] != list(range(1, len(ticks) + 1)):
-        res.add("gap-free", "ticks do not run 1, 2, 3, …")
-    for t in ticks:
-        members = [m for m, _ in t.observed_at]
-        if len(set(members)) != len(members) or not set(members) <= committee:
-            res.add("majority", f"tick {t.seq} has duplicate or foreign observers")
-        elif len(members) * 2 <= n:
-            res.add("majority", f"tick {t.seq} was observed by {len(members)} of {n}")
-    if len(ticks) < majority_ms // CADENCE_MS // 3:
-        res.add("progress", f"{len(ticks)} ticks in {majority_ms // 1000} s of majority")
-    return res
+                seen.append(latest.seq)
+
+    def run(self) -> SeedResult:
+        for member in self.members:
+            self.boot(member)
+        # Started in this order, the periodic events keep it at every shared instant.
+        self.every(STEP_MS, self.faults)
+        for member in self.members:
+            self.every(STEP_MS, self.step, member)
+        self.every(STEP_MS, self.watch)
+        self.run_until(RUN_S * 1_000 - 1)
+        self.final_checks()
+        return self.result()
+
+    def final_checks(self) -> None:
+        ticks = list(self.replicas[0]._history)
+        self.stats["ticks"] += len(ticks)
+        committee = {m.key.peer_id.bytes for m in self.members}
+        if [t.seq for t in ticks] != list(range(1, len(ticks) + 1)):
+            self.violation("gap-free", "ticks do not run 1, 2, 3, …")
+        for t in ticks:
+            members = [m for m, _ in t.observed_at]
+            if len(set(members)) != len(members) or not set(members) <= committee:
+                self.violation("majority", f"tick {t.seq} has duplicate or foreign observers")
+            elif len(members) * 2 <= self.n:
+                self.violation(
+                    "majority", f"tick {t.seq} was observed by {len(members)} of {self.n}"
+                )
+        if len(ticks) < self.majority_ms // CADENCE_MS // 3:
+            self.violation(
+                "progress", f"{len(ticks)} ticks in {self.majority_ms // 1000} s of majority"
+            )
+
+
+def run_seed(seed: int, broken: str | None = None) -> SeedResult:
+    return _Almanac(seed, broken).run()

@@ -17,11 +17,14 @@ from coalition.services.chronicle_log import ChronicleEntry, Other
 from pymosaik.primitives import SecretKey, UniqueId, encode
 from pymosaik.sim.rng import seeded
 
+from .committee import Committee, Member
 from .result import SeedResult
 
 COALITION = UniqueId.hash("chronicle campaign")
 RUN_S = 60
 TAIL_S = 20
+#: How often members step (and the faults roll their dice).
+STEP_MS = 50
 
 
 class _SkippingMachine(ChronicleMachine):
@@ -34,58 +37,85 @@ class _SkippingMachine(ChronicleMachine):
 BROKEN = {"chronicle-skips": "quorum"}
 
 
-def run_seed(seed: int, broken: str | None = None) -> SeedResult:
-    rng = seeded(seed)
-    res = SeedResult(seed)
-    n = rng.choice([3, 5])
-    machine_cls = _SkippingMachine if broken == "chronicle-skips" else ChronicleMachine
-    keys = [SecretKey(rng.randbytes(32)) for _ in range(n)]
-    operator = SecretKey(rng.randbytes(32))
-    committee = [k.peer_id for k in keys]
-    replicas = [machine_cls(COALITION, committee, [operator.peer_id]) for _ in range(n)]
-    cores = [ChronicleSignCore(k, resend_ms=1_000) for k in keys]
-    down: set[int] = set()
-    appended = 0
+class _Chronicle(Committee[ChronicleSignCore]):
+    """Members sign what their replica holds; an operator appends; replicas apply all."""
 
-    def commit(cmd: bytes) -> None:
-        if len({r.apply(cmd) for r in replicas}) != 1:
-            res.add("no-fork", "replicas answered a command differently")
+    def __init__(self, seed: int, broken: str | None) -> None:
+        rng = seeded(seed)
+        n = rng.choice([3, 5])
+        machine_cls = _SkippingMachine if broken == "chronicle-skips" else ChronicleMachine
+        keys = [SecretKey(rng.randbytes(32)) for _ in range(n)]
+        self.operator = SecretKey(rng.randbytes(32))
+        super().__init__(seed, rng, keys, lambda k: ChronicleSignCore(k, resend_ms=1_000))
+        self.committee = [k.peer_id for k in keys]
+        self.replicas = [
+            machine_cls(COALITION, self.committee, [self.operator.peer_id]) for _ in range(n)
+        ]
+        self.appended = 0
 
-    for now in range(0, (RUN_S + TAIL_S) * 1_000, 50):
-        tail = now >= RUN_S * 1_000
-        if not tail and rng.random() < 0.01:
-            i = rng.randrange(n)
-            if i in down:
-                down.discard(i)
-                cores[i] = ChronicleSignCore(keys[i], resend_ms=1_000)
-            elif len(down) + 1 < n:
-                down.add(i)
-                res.stats["crashes"] += 1
-        elif tail:
-            down.clear()
-        if not tail and now < (RUN_S - 10) * 1_000 and rng.random() < 0.05:
-            commit(encode(Append.signed(operator, Other("event", b"%d" % appended), now)))
-            appended += 1
-        for i in range(n):
-            if i in down:
+    def commit(self, cmd: bytes) -> None:
+        if len({r.apply(cmd) for r in self.replicas}) != 1:
+            self.violation("no-fork", "replicas answered a command differently")
+
+    def tail(self) -> bool:
+        return self.now >= RUN_S * 1_000
+
+    def faults(self) -> None:
+        """Churn while the run lasts; in the quiet tail every member is back."""
+        if not self.tail():
+            self.churn()
+        else:
+            for member in self.members:
+                self.restart(member)
+
+    def operate(self) -> None:
+        """The operator appends now and then, until ten seconds before the tail."""
+        if self.now < (RUN_S - 10) * 1_000 and self.rng.random() < 0.05:
+            event = Other("event", b"%d" % self.appended)
+            self.commit(encode(Append.signed(self.operator, event, self.now)))
+            self.appended += 1
+
+    def step(self, member: Member[ChronicleSignCore]) -> None:
+        if member.core is None or not member.up:
+            return
+        for cmd in member.core.step(self.replicas[member.index], self.now):
+            if not self.tail() and self.rng.random() < 0.15:
+                self.stats["lost"] += 1
                 continue
-            for cmd in cores[i].step(replicas[i], now):
-                if not tail and rng.random() < 0.15:
-                    res.stats["lost"] += 1
-                    continue
-                commit(encode(cmd))
-    m = replicas[0]
-    sealed = m.entries[: m.sealed]
-    res.stats["sealed"] += len(sealed)
-    prev = ZERO_ID
-    for i, e in enumerate(sealed):
-        if e.seq != i or e.prev != prev:
-            res.add("order", f"entry {i} is out of order or does not link its predecessor")
-        prev = e.digest()
-        if not e.has_quorum(committee):
-            res.add("quorum", f"entry {i} sealed without a verified majority")
-    if any(r.entries[: r.sealed] != sealed for r in replicas[1:]):
-        res.add("no-fork", "replicas hold different sealed prefixes")
-    if m.sealed != appended:
-        res.add("progress", f"{appended - m.sealed} of {appended} entries never sealed")
-    return res
+            self.commit(encode(cmd))
+
+    def run(self) -> SeedResult:
+        for member in self.members:
+            self.boot(member)
+        # Started in this order, the periodic events keep it at every shared instant.
+        self.every(STEP_MS, self.faults)
+        self.every(STEP_MS, self.operate)
+        for member in self.members:
+            self.every(STEP_MS, self.step, member)
+        self.run_until((RUN_S + TAIL_S) * 1_000 - 1)
+        self.final_checks()
+        return self.result()
+
+    def final_checks(self) -> None:
+        m = self.replicas[0]
+        sealed = m.entries[: m.sealed]
+        self.stats["sealed"] += len(sealed)
+        prev = ZERO_ID
+        for i, e in enumerate(sealed):
+            if e.seq != i or e.prev != prev:
+                self.violation(
+                    "order", f"entry {i} is out of order or does not link its predecessor"
+                )
+            prev = e.digest()
+            if not e.has_quorum(self.committee):
+                self.violation("quorum", f"entry {i} sealed without a verified majority")
+        if any(r.entries[: r.sealed] != sealed for r in self.replicas[1:]):
+            self.violation("no-fork", "replicas hold different sealed prefixes")
+        if m.sealed != self.appended:
+            self.violation(
+                "progress", f"{self.appended - m.sealed} of {self.appended} entries never sealed"
+            )
+
+
+def run_seed(seed: int, broken: str | None = None) -> SeedResult:
+    return _Chronicle(seed, broken).run()

@@ -9,10 +9,10 @@ change). Checkers:
 
 from __future__ import annotations
 
-import heapq
 import itertools
 
 from coalition.framework.sequencer import FrameSequencer
+from pymosaik.sim.kernel import Host, Kernel
 from pymosaik.sim.rng import seeded
 
 from .result import SeedResult
@@ -46,16 +46,30 @@ def run_seed(seed: int, broken: str | None = None) -> SeedResult:
         for _member in range(3):
             for _ in range(2 if rng.random() < 0.2 else 1):
                 at = seq * 20 + rng.randint(0, jitter)
-                heapq.heappush(arrivals, (at, rng.randrange(1 << 30), seq))
+                arrivals.append((at, rng.randrange(1 << 30), seq))
+    kernel: Kernel[Host] = Kernel()
     delivered: list[int] = []
-    while arrivals or core.deadline() is not None:
-        nxt = arrivals[0][0] if arrivals else None
-        now = min(t for t in (nxt, core.deadline()) if t is not None)
-        while arrivals and arrivals[0][0] <= now:
-            _, _, seq = heapq.heappop(arrivals)
-            core.offer(seq, seq, now)
-        while (frame := core.take(now)) is not None:
+
+    def take() -> None:
+        """Deliver what is due, then wake when a waiting gap expires."""
+        while (frame := core.take(kernel.now)) is not None:
             delivered.append(frame)
+        deadline = core.deadline()
+        if deadline is not None:
+            kernel.at(deadline, wake, deadline)
+
+    def wake(deadline: int) -> None:
+        if core.deadline() == deadline:  # else a later arrival moved or closed the gap
+            take()
+
+    def arrive(seq: int) -> None:
+        core.offer(seq, seq, kernel.now)
+        kernel.at(kernel.now, take)  # after every copy arriving in the same instant
+
+    # Copies arriving in the same instant come in a random order (the draw beside each).
+    for at, _, seq in sorted(arrivals):
+        kernel.at(at, arrive, seq)
+    kernel.run_until()
     res.stats["delivered"] += len(delivered)
     res.stats["duplicates"] += core.stats.duplicates
     res.stats["gaps"] += core.stats.gaps

@@ -1,7 +1,8 @@
 """Deterministic simulation: virtual clock and network, fault schedules, checkers."""
 
-from .campaign import CampaignResult, run_campaign
-from .checkers import SafetyChecker, Violation
+from .campaign import Campaign, CampaignResult, add_seed_arguments, chosen_seeds
+from .checkers import SafetyChecker
+from .kernel import Kernel, Violation
 from .linearizability import Operation, OpKind, check_history, check_key
 from .network import LinkFaults, VirtualNetwork
 from .world import (
@@ -11,6 +12,7 @@ from .world import (
     SeedResult,
     SimOptions,
     World,
+    raft_campaign,
     run_seed,
 )
 
@@ -18,7 +20,9 @@ __all__ = [
     "DISK_SWITCHES",
     "DRIVER_SWITCHES",
     "UNSAFE_SWITCHES",
+    "Campaign",
     "CampaignResult",
+    "Kernel",
     "LinkFaults",
     "OpKind",
     "Operation",
@@ -28,8 +32,10 @@ __all__ = [
     "Violation",
     "VirtualNetwork",
     "World",
+    "add_seed_arguments",
     "check_history",
     "check_key",
-    "run_campaign",
+    "chosen_seeds",
+    "raft_campaign",
     "run_seed",
 ]

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from ..groups.raft.events import Applied
 from ..groups.raft.log import LogEntry
+from .kernel import Violation
 
 
 class LogView(Protocol):
@@ -26,13 +27,6 @@ class LogView(Protocol):
     def term_at(self, index: int) -> int | None: ...
 
     def entries(self, low: int, high: int) -> list[LogEntry]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    kind: str
-    detail: str
-    time_ms: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,14 @@
 """A tiny deterministic in-process cluster for unit tests and examples.
 
-Instant, ordered delivery (optionally cut by ``block``), a manual clock, crash and
-restart around surviving storage. Messages are encoded and decoded on the way, as
+Instant, ordered delivery (optionally cut by ``block``), a clock moved by hand, crash
+and restart around surviving storage. Messages are encoded and decoded on the way, as
 they would be on a real bond. The fault-injecting simulator lives in
-:mod:`pymosaik.sim.world`; this is the calm-weather harness.
+:mod:`pymosaik.sim.world`; this is the calm-weather harness, on the same kernel and
+network: a message is an event due now, on a network whose links take no time.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ..groups.machine import StateMachine
@@ -19,7 +19,12 @@ from ..groups.raft.events import Applied, Consistency, Event
 from ..groups.raft.messages import Message, decode_message, encode_message
 from ..groups.storage.base import LogStorage
 from ..groups.storage.memory import MemoryStorage
+from .kernel import Host, Kernel
+from .network import LinkFaults, VirtualNetwork
 from .rng import seeded
+
+#: Links that take no time and lose nothing: only ``block`` cuts them.
+INSTANT = LinkFaults(min_delay_ms=0, max_delay_ms=0)
 
 
 class LocalCluster:
@@ -42,19 +47,24 @@ class LocalCluster:
         self.preferences = prefs
         self.config = config or RaftConfig()
         self.seed = seed
-        self.now = 0
+        self.kernel: Kernel[Host] = Kernel()
+        self.net: VirtualNetwork[NodeId] = VirtualNetwork(seeded(f"{seed}/net"), INSTANT)
         self.machine_factory = machine_factory
         factory = storage_factory or (lambda _n: MemoryStorage())
         self.storages: dict[NodeId, LogStorage] = {n: factory(n) for n in ids}
         self.nodes: dict[NodeId, RaftNode] = {}
         self.incarnations: dict[NodeId, int] = dict.fromkeys(ids, 0)
-        self.blocked: set[tuple[NodeId, NodeId]] = set()
         self.events: dict[NodeId, list[Event]] = {n: [] for n in ids}
         self.applied: dict[NodeId, list[Applied]] = {n: [] for n in ids}
         self.sent: list[tuple[NodeId, NodeId, Message]] = []
-        self._inbox: deque[tuple[NodeId, NodeId, bytes]] = deque()
+        self._delivered = 0
+        self._max_messages = 100_000
         for n in ids:
             self.start(n)
+
+    @property
+    def now(self) -> int:
+        return self.kernel.now
 
     # ------------------------------------------------------------ lifecycle
 
@@ -81,39 +91,37 @@ class LocalCluster:
         return self.start(node)
 
     def block(self, a: NodeId, b: NodeId) -> None:
-        self.blocked.add((a, b))
-        self.blocked.add((b, a))
+        self.net.partition([a], [b])
 
     def isolate(self, node: NodeId) -> None:
-        for other in self.storages:
-            if other != node:
-                self.block(node, other)
+        self.net.isolate(node, self.storages)
 
     def heal(self) -> None:
-        self.blocked.clear()
+        self.net.heal()
 
     # ---------------------------------------------------------------- driving
 
     def pump(self, max_messages: int = 100_000) -> None:
         """Collect outputs and deliver messages until nothing is in flight."""
         self._collect()
-        delivered = 0
-        while self._inbox:
-            src, dst, payload = self._inbox.popleft()
-            raft = self.nodes.get(dst)
-            if raft is None or (src, dst) in self.blocked:
-                continue
-            raft.receive(src, decode_message(payload), self.now)
-            self._collect()
-            delivered += 1
-            if delivered > max_messages:
-                raise RuntimeError("message storm: cluster did not quiesce")
+        self._delivered, self._max_messages = 0, max_messages
+        self.kernel.run_until(self.now)
+
+    def _deliver(self, src: NodeId, dst: NodeId, payload: bytes) -> None:
+        raft = self.nodes.get(dst)
+        if raft is None:
+            return
+        raft.receive(src, decode_message(payload), self.now)
+        self._collect()
+        self._delivered += 1
+        if self._delivered > self._max_messages:
+            raise RuntimeError("message storm: cluster did not quiesce")
 
     def advance(self, ms: int, step: int = 10) -> None:
         """Move the clock forward in ``step`` increments, ticking due nodes."""
         end = self.now + ms
         while self.now < end:
-            self.now = min(end, self.now + step)
+            self.kernel.run_until(min(end, self.now + step))
             for raft in list(self.nodes.values()):
                 if raft.next_deadline() <= self.now:
                     raft.tick(self.now)
@@ -137,7 +145,9 @@ class LocalCluster:
             self.applied[name].extend(ready.applied)
             for out in ready.messages:
                 self.sent.append((name, out.to, out.message))
-                self._inbox.append((name, out.to, encode_message(out.message)))
+                payload = encode_message(out.message)
+                for delay in self.net.deliveries(name, out.to):
+                    self.kernel.at(self.now + delay, self._deliver, name, out.to, payload)
 
     # ---------------------------------------------------------------- clients
 

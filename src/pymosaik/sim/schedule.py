@@ -1,7 +1,9 @@
 """Fault schedules: a seeded sequence of phases, each stressing one thing.
 
-A run is bootstrap, a few fault phases, then a calm convergence phase. Phase kinds
-are chosen so that each D5 bug has a schedule that provokes it:
+Every simulator's run is bootstrap, a few fault phases drawn by :func:`draw_phases`
+(each of a kind the simulator names, with the link faults in force during it), then
+a calm convergence phase. The Raft phase kinds are chosen so that each D5 bug has a
+schedule that provokes it:
 
 * ``VOTE_CRASH`` splits the followers into two halves that meet only through the
   leader, crashes the leader briefly, then crashes each voter right after it grants
@@ -20,8 +22,10 @@ are chosen so that each D5 bug has a schedule that provokes it:
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import Generic, TypeVar
 
 from ..groups.raft.config import RaftConfig
 from .network import LinkFaults
@@ -52,9 +56,12 @@ _WEIGHTS = {
 }
 
 
+K = TypeVar("K", bound=Enum)
+
+
 @dataclass(frozen=True, slots=True)
-class Phase:
-    kind: PhaseKind
+class Phase(Generic[K]):
+    kind: K
     start_ms: int
     duration_ms: int
     faults: LinkFaults
@@ -64,10 +71,31 @@ class Phase:
         return self.start_ms + self.duration_ms
 
 
+def draw_phases(
+    rng: random.Random,
+    weights: Mapping[K, int],
+    start_ms: int,
+    *,
+    duration: Callable[[K], int],
+    faults: Callable[[K], LinkFaults],
+) -> list[Phase[K]]:
+    """Three to six back-to-back phases from ``start_ms``, kinds drawn by ``weights``."""
+    phases: list[Phase[K]] = []
+    kinds = list(weights)
+    shares = [weights[k] for k in kinds]
+    t = start_ms
+    for _ in range(rng.randint(3, 6)):
+        kind = rng.choices(kinds, shares)[0]
+        length = duration(kind)
+        phases.append(Phase(kind, t, length, faults(kind)))
+        t += length
+    return phases
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     config: RaftConfig
-    phases: tuple[Phase, ...]
+    phases: tuple[Phase[PhaseKind], ...]
     #: Per-node clock rate (skew) and offset.
     clocks: tuple[tuple[float, int], ...]
     end_ms: int
@@ -90,18 +118,17 @@ def make_plan(rng: random.Random, nodes: int, config: RaftConfig) -> Plan:
         config = replace(config, max_entries_per_append=rng.randint(1, 4))
     clocks = tuple((rng.uniform(0.97, 1.03), rng.randint(0, 10**9)) for _ in range(nodes))
     election = config.election_timeout_ms + config.election_jitter_ms
-    t = config.bootstrap_delay_ms + election + 1500
-    phases: list[Phase] = []
-    kinds = list(_WEIGHTS)
-    weights = [_WEIGHTS[k] for k in kinds]
-    for _ in range(rng.randint(3, 6)):
-        kind = rng.choices(kinds, weights)[0]
+
+    def duration(kind: PhaseKind) -> int:
         if kind is PhaseKind.ISOLATE_REJOIN:
-            duration = 1000 + 4 * election + 4000
-        else:
-            duration = rng.randint(4000, 12000)
-        phases.append(Phase(kind, t, duration, _faults(rng, kind)))
-        t += duration
+            return 1000 + 4 * election + 4000
+        return rng.randint(4000, 12000)
+
+    start = config.bootstrap_delay_ms + election + 1500
+    phases = draw_phases(
+        rng, _WEIGHTS, start, duration=duration, faults=lambda kind: _faults(rng, kind)
+    )
+    t = phases[-1].end_ms
     settle = 2 * election + 8000
     phases.append(Phase(PhaseKind.CALM, t, settle, LinkFaults()))
     end = t + settle

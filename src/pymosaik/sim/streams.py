@@ -36,14 +36,11 @@ Checkers:
 
 from __future__ import annotations
 
-import heapq
 import random
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import partial
 from typing import ClassVar, Final
 
 from ..discovery.core import DiscoveryConfig, DiscoveryCore, Send
@@ -64,13 +61,17 @@ from ..streams.session import (
 )
 from ..tickets import Expiration, InvalidTicketError, PeerIdentity, Require, Ticket
 from ..transport import CloseReason, reasons
+from .campaign import Campaign
+from .kernel import Host, Kernel
+from .network import LinkFaults, VirtualNetwork
 from .rng import seeded
+from .schedule import Phase, draw_phases
 
 __all__ = [
     "StreamsSeedResult",
     "format_streams_failure",
-    "run_streams_campaign",
     "run_streams_seed",
+    "streams_campaign",
 ]
 
 T0: Final = 1_700_000_000_000
@@ -87,6 +88,10 @@ SETTLE_MS: Final = 25_000
 #: The consumer driver's bound on dial + handshake (streams/consumer.py).
 HANDSHAKE_TIMEOUT_MS: Final = 10_000
 RECENT_MS: Final = 3_000
+#: Calm weather: datagrams and frames take 1–30 ms.
+CALM: Final = LinkFaults(max_delay_ms=30)
+#: A lost frame on a session arrives one retransmission timeout later (TCP).
+RETRANSMIT_MS: Final = 200
 _MAX_VIOLATIONS: Final = 20
 
 
@@ -139,6 +144,12 @@ class PhaseKind(Enum):
     STALL = "stall"
 
 
+def _faults(rng: random.Random, kind: PhaseKind) -> LinkFaults:
+    if kind is PhaseKind.LOSSY:
+        return LinkFaults(loss=rng.uniform(0.05, 0.3), max_delay_ms=rng.randint(50, 300))
+    return CALM
+
+
 # ---- nodes and links ---------------------------------------------------------------
 @dataclass(eq=False)
 class _Sub:
@@ -147,14 +158,13 @@ class _Sub:
     token: int = 0
 
 
-@dataclass(eq=False)
-class _Node:
-    name: str
+@dataclass(eq=False, kw_only=True)
+class _Node(Host):
+    """A host; each boot (``incarnation``) is a new run of its producer or consumer."""
+
     key: SecretKey
     addr: tuple[str, int]
     producer: bool
-    run: int = 0
-    alive: bool = False
     disc: DiscoveryCore | None = None
     tick_at: int | None = None
     # producer side
@@ -207,19 +217,15 @@ class StreamsSeedResult:
 
 
 # ---- the world ------------------------------------------------------------------------
-class StreamsWorld:
+class StreamsWorld(Kernel[_Node]):
     def __init__(self, seed: int) -> None:
+        super().__init__(start_ms=T0, max_violations=_MAX_VIOLATIONS)
         self.seed = seed
         self.rng = seeded(f"streams:{seed}")
-        self.now = T0
-        self._queue: list[tuple[int, int, Callable[[], None]]] = []
-        self._seq = 0
         self._lids = 0
-        self.loss = 0.0
-        self.max_delay = 30
-        self.cut: set[tuple[PeerId, PeerId]] = set()
+        #: Discovery datagrams and session frames; nodes are keyed by peer id.
+        self.net: VirtualNetwork[PeerId] = VirtualNetwork(self.rng, CALM)
         self.stats: Counter[str] = Counter()
-        self.violations: list[str] = []
         self.plan: list[str] = []
         self.open_links: dict[int, _Link] = {}
         rng = self.rng
@@ -233,7 +239,9 @@ class StreamsWorld:
         n_consumers = rng.choice([2, 3, 4])
         for i in range(n_producers + n_consumers):
             key = SecretKey(rng.randbytes(32))
-            self.nodes.append(_Node(f"n{i}", key, ("10.0.0.1", 7000 + i), i < n_producers))
+            self.nodes.append(
+                _Node(name=f"n{i}", key=key, addr=("10.0.0.1", 7000 + i), producer=i < n_producers)
+            )
         consumers = [n for n in self.nodes if not n.producer]
         consumers[-1].laggard = True
         if self.tickets_required and len(consumers) >= 3:
@@ -250,32 +258,11 @@ class StreamsWorld:
         self.last: dict[tuple[PeerId, int, PeerId, int], int] = {}
         self.recent: dict[tuple[PeerId, int, PeerId], int] = {}
 
-    # ---- event queue ------------------------------------------------------------------
-    def at(self, when: int, action: Callable[[], None]) -> None:
-        self._seq += 1
-        heapq.heappush(self._queue, (when, self._seq, action))
-
-    def run_until(self, end: int) -> None:
-        while self._queue and self._queue[0][0] <= end:
-            when, _, action = heapq.heappop(self._queue)
-            self.now = when
-            action()
-        self.now = end
-
-    def violation(self, kind: str, detail: str) -> None:
-        if len(self.violations) < _MAX_VIOLATIONS:
-            self.violations.append(f"[{self.now - T0} ms] {kind}: {detail}")
-
-    def delay(self) -> int:
-        return self.rng.randint(1, self.max_delay)
-
     def reachable(self, a: _Node, b: _Node) -> bool:
-        return a.alive and b.alive and (a.peer_id, b.peer_id) not in self.cut
+        return a.up and b.up and self.net.connected(a.peer_id, b.peer_id)
 
     # ---- node lifecycle ---------------------------------------------------------------
-    def start(self, node: _Node) -> None:
-        node.run += 1
-        node.alive = True
+    def on_boot(self, node: _Node) -> None:
         node.disc = DiscoveryCore(
             node.key,
             UNIVERSE,
@@ -295,7 +282,7 @@ class StreamsWorld:
             node.seq = 0
             node.links = {}
             node.disc.update_local(self.now, streams=[STREAM])
-            self.at(self.now + self.interval, lambda: self.publish(node, node.run))
+            self.at(self.now + self.interval, self.publish, node, node.incarnation)
         else:
             config_c = ConsumerConfig(backoff=Backoff())
             rng = random.Random(self.rng.getrandbits(64))  # noqa: S311 - simulation
@@ -317,22 +304,15 @@ class StreamsWorld:
             return Ticket(TICKET_CLASS, node.expires_ms.to_bytes(8, "big"))
         return Ticket(TICKET_CLASS, b"forever")
 
-    def crash(self, node: _Node) -> None:
-        if not node.alive:
-            return
-        node.alive = False
+    def on_crash(self, node: _Node) -> None:
         for link in self.links_of(node):
             self.break_link(link)
         node.subs = {}
         node.links = {}
 
-    def revive(self, node: _Node) -> None:
-        if not node.alive:
-            self.start(node)
-
     def graceful_stop(self, node: _Node) -> None:
         """A producer closes: ``GracefulShutdown`` to every consumer, then departs."""
-        if not node.alive or node.core is None or node.disc is None:
+        if not node.up or node.core is None or node.disc is None:
             return
         for out in node.core.close():
             link = node.links.get(out.key)
@@ -340,8 +320,8 @@ class StreamsWorld:
                 self.producer_close(link, out.kick or reasons.GRACEFUL_SHUTDOWN)
         node.disc.depart(self.now)
         self.pump_discovery(node)
-        run = node.run
-        self.at(self.now + 50, lambda: self.crash(node) if node.run == run else None)
+        run = node.incarnation
+        self.at(self.now + 50, lambda: self.crash(node) if node.incarnation == run else None)
 
     def links_of(self, node: _Node) -> list[_Link]:
         """Every link touching ``node`` that is still up (handshakes in flight included).
@@ -366,18 +346,18 @@ class StreamsWorld:
                 self.route(node, out)
             else:
                 changed = True
-        if not node.alive:
+        if not node.up:
             return
         if changed:
             self.catalog_changed(node)
         deadline = max(disc.next_deadline(), self.now + 1)
         if node.tick_at is None or deadline < node.tick_at:
             node.tick_at = deadline
-            run = node.run
-            self.at(deadline, lambda: self.discovery_tick(node, run, deadline))
+            run = node.incarnation
+            self.at(deadline, self.discovery_tick, node, run, deadline)
 
     def discovery_tick(self, node: _Node, run: int, when: int) -> None:
-        if not node.alive or node.run != run or node.tick_at != when or node.disc is None:
+        if not node.up or node.incarnation != run or node.tick_at != when or node.disc is None:
             return
         node.tick_at = None
         node.disc.tick(self.now)
@@ -391,23 +371,23 @@ class StreamsWorld:
         if dst is None or dst is src:
             return
         raw = encode(send.message)
-        self.hop(src, dst, partial(self.deliver_discovery, src, dst, dst.run, raw))
+        self.hop(src, dst, raw)
 
-    def hop(self, src: _Node, dst: _Node, deliver: Callable[[], None]) -> None:
+    def hop(self, src: _Node, dst: _Node, raw: bytes) -> None:
+        """One discovery datagram: lost, delayed, duplicated or cut as the network says."""
         self.stats["discovery-messages"] += 1
-        if not self.reachable(src, dst) or self.rng.random() < self.loss:
-            return
-        self.at(self.now + self.delay(), deliver)
+        if src.up and dst.up:
+            for delay in self.net.deliveries(src.peer_id, dst.peer_id):
+                self.at(self.now + delay, self.deliver_discovery, src, dst, dst.incarnation, raw)
 
     def deliver_discovery(self, src: _Node, dst: _Node, run: int, raw: bytes) -> None:
-        if not dst.alive or dst.run != run or dst.disc is None:
+        if not dst.up or dst.incarnation != run or dst.disc is None:
             return
         msg: DiscoveryMessage = decode(raw, DiscoveryMessage)  # type: ignore[arg-type]
         reply = dst.disc.on_message(src.peer_id, msg, self.now)
         self.pump_discovery(dst)
         if reply is not None:
-            back = encode(reply)
-            self.hop(dst, src, partial(self.deliver_discovery, dst, src, src.run, back))
+            self.hop(dst, src, encode(reply))
 
     def rtt(self, node: _Node) -> Callable[[PeerId], float | None]:
         disc = node.disc
@@ -431,7 +411,7 @@ class StreamsWorld:
 
     # ---- consumer side ----------------------------------------------------------------------
     def reconcile(self, node: _Node) -> None:
-        if node.ccore is None or node.disc is None or not node.alive:
+        if node.ccore is None or node.disc is None or not node.up:
             return
         eligible = node.ccore.eligible(node.disc.catalog, node.disc.local, self.rtt(node), self.now)
         for pid in list(node.subs):
@@ -449,32 +429,29 @@ class StreamsWorld:
         producer = self.by_pid[st.sub.peer.peer_id]
         self.stats["dials"] += 1
         if not self.reachable(node, producer):
-            token = st.token
-            self.at(
-                self.now + self.rng.randint(200, 1_000),
-                lambda: self.dial_failed(node, node.run, st, token),
-            )
+            delay = self.rng.randint(200, 1_000)
+            self.at(self.now + delay, self.dial_failed, node, node.incarnation, st, st.token)
             return
         self._lids += 1
-        link = _Link(self._lids, producer, producer.run, node, node.run, self._lids)
+        link = _Link(self._lids, producer, producer.incarnation, node, node.incarnation, self._lids)
         self.open_links[link.lid] = link
         st.link = link
         hs = encode(ConsumerHandshake(UNIVERSE, STREAM, Criteria()))
         self.transmit(link, to_producer=True, item=("hs", hs))
-        self.at(self.now + HANDSHAKE_TIMEOUT_MS, partial(self.handshake_timeout, node, st, link))
+        self.at(self.now + HANDSHAKE_TIMEOUT_MS, self.handshake_timeout, node, st, link)
 
     def handshake_timeout(self, node: _Node, st: _Sub, link: _Link) -> None:
         """The driver's bound on connect + handshake: no answer counts as an I/O error."""
         if st.link is not link or link.accepted_ms is not None or not link.c_open:
             return
-        if node.subs.get(st.sub.peer.peer_id) is not st or node.run != link.c_run:
+        if node.subs.get(st.sub.peer.peer_id) is not st or node.incarnation != link.c_run:
             return
         self.stats["handshake-timeouts"] += 1
         self.consumer_close(link)
         self.after_close(node, st, st.sub.on_closed(None))
 
     def dial_failed(self, node: _Node, run: int, st: _Sub, token: int) -> None:
-        if node.run != run or not node.alive or st.token != token:
+        if node.incarnation != run or not node.up or st.token != token:
             return
         if node.subs.get(st.sub.peer.peer_id) is not st:
             return
@@ -500,10 +477,15 @@ class StreamsWorld:
             producer = self.by_pid[pid]
             msg = SyncRequest(node.disc._sync_payload())
             self.route(node, Send(pid, producer.addr, msg))
-        token, run = st.token, node.run
+        token, run = st.token, node.incarnation
 
         def again() -> None:
-            if node.run == run and node.alive and st.token == token and node.subs.get(pid) is st:
+            if (
+                node.incarnation == run
+                and node.up
+                and st.token == token
+                and node.subs.get(pid) is st
+            ):
                 self.dial(node, st)
 
         self.at(self.now + max(1, round(step.delay_s * 1000)), again)
@@ -515,7 +497,7 @@ class StreamsWorld:
 
     def on_consumer_frame(self, link: _Link, kind: str, payload: object) -> None:
         node = link.consumer
-        if not link.c_open or not node.alive or node.run != link.c_run:
+        if not link.c_open or not node.up or node.incarnation != link.c_run:
             return
         st = node.subs.get(link.producer.peer_id)
         if st is None or st.link is not link:
@@ -597,7 +579,7 @@ class StreamsWorld:
     # ---- producer side ----------------------------------------------------------------------
     def on_producer_frame(self, link: _Link, kind: str, payload: bytes) -> None:
         node = link.producer
-        if not node.alive or node.run != link.p_run or node.core is None or node.disc is None:
+        if not node.up or node.incarnation != link.p_run or node.core is None or node.disc is None:
             return
         if kind == "hs":
             peer = node.disc.catalog.get(link.consumer.peer_id)
@@ -639,9 +621,9 @@ class StreamsWorld:
         self.transmit(link, to_producer=False, item=("close", reason))
 
     def publish(self, node: _Node, run: int) -> None:
-        if not node.alive or node.run != run or node.core is None:
+        if not node.up or node.incarnation != run or node.core is None:
             return
-        self.at(self.now + self.interval, lambda: self.publish(node, run))
+        self.at(self.now + self.interval, self.publish, node, run)
         core = node.core
         for out in core.expire(self.now):
             link = node.links.get(out.key)
@@ -656,7 +638,7 @@ class StreamsWorld:
             if out.kick is None and live is not None:
                 live.offered += 1
         node.seq += 1
-        datum = SimTick(node.run, node.seq, self.now)
+        datum = SimTick(node.incarnation, node.seq, self.now)
         result = core.publish(encode(datum), datum)
         self.stats["published"] += 1
         for out in result.kicked:
@@ -669,7 +651,7 @@ class StreamsWorld:
 
     def producer_pump(self, link: _Link) -> None:
         node = link.producer
-        if not link.p_open or link.broken or node.core is None or node.run != link.p_run:
+        if not link.p_open or link.broken or node.core is None or node.incarnation != link.p_run:
             return
         out = node.core.sessions.get(link.key)
         if out is None or out.kick is not None or not out.queue:
@@ -685,9 +667,8 @@ class StreamsWorld:
     # ---- links --------------------------------------------------------------------------------
     def transmit(self, link: _Link, *, to_producer: bool, item: tuple[str, object]) -> None:
         """FIFO over a reliable link: loss costs retransmission time, never order."""
-        delay = self.delay()
-        while self.loss and self.rng.random() < self.loss:
-            delay += 200  # one retransmission timeout
+        src, dst = (link.consumer, link.producer) if to_producer else (link.producer, link.consumer)
+        delay = self.net.stream_delay(src.peer_id, dst.peer_id, RETRANSMIT_MS)
         arrival = max(self.now + delay, link.last_arrival[to_producer])
         link.last_arrival[to_producer] = arrival
         kind, payload = item
@@ -712,14 +693,14 @@ class StreamsWorld:
         producer, consumer = link.producer, link.consumer
 
         def producer_notices() -> None:
-            if producer.alive and producer.run == link.p_run and link.p_open:
+            if producer.up and producer.incarnation == link.p_run and link.p_open:
                 link.p_open = False
                 producer.links.pop(link.key, None)
                 if producer.core is not None:
                     producer.core.remove(link.key)
 
         def consumer_notices() -> None:
-            if not (consumer.alive and consumer.run == link.c_run and link.c_open):
+            if not (consumer.up and consumer.incarnation == link.c_run and link.c_open):
                 return
             link.c_open = False
             st = consumer.subs.get(producer.peer_id)
@@ -730,34 +711,34 @@ class StreamsWorld:
         self.at(self.now + self.rng.randint(100, 1_500), consumer_notices)
 
     def partition(self, side: Iterable[_Node]) -> None:
-        a = {n.peer_id for n in side}
-        b = {n.peer_id for n in self.nodes} - a
-        for x in a:
-            for y in b:
-                self.cut.add((x, y))
-                self.cut.add((y, x))
+        a = [n.peer_id for n in side]
+        self.net.partition(a, [n.peer_id for n in self.nodes if n.peer_id not in a])
         for node in self.nodes:
             for link in self.links_of(node):
-                if (link.producer.peer_id, link.consumer.peer_id) in self.cut:
+                if not self.net.connected(link.producer.peer_id, link.consumer.peer_id):
                     self.break_link(link)
 
     # ---- schedule --------------------------------------------------------------------------------
     def run(self) -> StreamsSeedResult:
         rng = self.rng
         for node in self.nodes:
-            self.at(self.now + rng.randrange(0, 1_000), partial(self.start, node))
-        t = self.now + 4_000
+            self.at(self.now + rng.randrange(0, 1_000), self.boot, node)
         consumers = [n for n in self.nodes if not n.producer]
         producers = [n for n in self.nodes if n.producer]
         expiring = [c for c in consumers if c.ticket is TicketKind.EXPIRING]
-        phases = rng.randint(3, 6)
-        kinds = list(PhaseKind)
-        for _ in range(phases):
-            kind = rng.choice(kinds)
-            duration = rng.randint(3_000, 8_000)
-            self.plan.append(f"{t - T0} ms: {kind.value} for {duration} ms")
-            self.schedule_phase(kind, t, duration, producers, consumers)
-            t += duration
+        phases = draw_phases(
+            rng,
+            dict.fromkeys(PhaseKind, 1),
+            self.now + 4_000,
+            duration=lambda _kind: rng.randint(3_000, 8_000),
+            faults=lambda kind: _faults(rng, kind),
+        )
+        for phase in phases:
+            self.plan.append(
+                f"{phase.start_ms - T0} ms: {phase.kind.value} for {phase.duration_ms} ms"
+            )
+            self.schedule_phase(phase, producers, consumers)
+        t = phases[-1].end_ms
         for c in expiring:
             c.expires_ms = T0 + rng.randint(4_000, max(4_001, t - T0))
             self.plan.append(f"{c.name}'s ticket expires at {c.expires_ms - T0} ms")
@@ -765,55 +746,39 @@ class StreamsWorld:
         self.at(t, self.calm)
         self.run_until(end)
         self.final_checks()
-        return StreamsSeedResult(self.seed, self.violations, self.stats, self.plan)
+        found = [f"[{v.time_ms} ms] {v.kind}: {v.detail}" for v in self.violations]
+        return StreamsSeedResult(self.seed, found, self.stats, self.plan)
 
-    def calm(self) -> None:
-        self.loss = 0.0
-        self.max_delay = 30
-        self.cut.clear()
+    def calm(self, faults: LinkFaults = CALM) -> None:
+        """End the previous phase: heal, wake stalled readers, restart the crashed."""
+        self.net.faults = faults
+        self.net.heal()
         for node in self.nodes:
             if node.stalled:
                 node.stalled = False
                 self.read(node)
-            if not node.alive:
-                self.start(node)
+            if not node.up:
+                self.restart(node)
 
     def schedule_phase(
-        self,
-        kind: PhaseKind,
-        start: int,
-        duration: int,
-        producers: list[_Node],
-        consumers: list[_Node],
+        self, phase: Phase[PhaseKind], producers: list[_Node], consumers: list[_Node]
     ) -> None:
         rng = self.rng
-        end = start + duration
-        self.at(start, self.calm)
-        if kind is PhaseKind.LOSSY:
-            loss, delay = rng.uniform(0.05, 0.3), rng.randint(50, 300)
-
-            def lossy() -> None:
-                self.loss, self.max_delay = loss, delay
-
-            self.at(start, lossy)
-        elif kind is PhaseKind.PARTITION:
+        kind, start, duration, end = phase.kind, phase.start_ms, phase.duration_ms, phase.end_ms
+        self.at(start, self.calm, phase.faults)
+        if kind is PhaseKind.PARTITION:
             side = rng.sample(self.nodes, rng.randint(1, len(self.nodes) - 1))
-            self.at(start, lambda: self.partition(side))
-        elif kind is PhaseKind.PRODUCER_CRASH:
-            victim = rng.choice(producers)
-            down = rng.randint(500, duration - 500)
-            self.at(start, lambda: self.crash(victim))
-            self.at(start + down, partial(self.revive, victim))
+            self.at(start, self.partition, side)
+        elif kind in (PhaseKind.PRODUCER_CRASH, PhaseKind.CONSUMER_CRASH):
+            producer = kind is PhaseKind.PRODUCER_CRASH
+            victim = rng.choice(producers if producer else consumers)
+            down = rng.randint(500 if producer else 200, duration - 500)
+            self.at(start, self.crash, victim, down)
         elif kind is PhaseKind.PRODUCER_RESTART:
             victim = rng.choice(producers)
             down = rng.randint(200, duration - 500)
-            self.at(start, lambda: self.graceful_stop(victim))
-            self.at(start + down, partial(self.revive, victim))
-        elif kind is PhaseKind.CONSUMER_CRASH:
-            victim = rng.choice(consumers)
-            down = rng.randint(200, duration - 500)
-            self.at(start, lambda: self.crash(victim))
-            self.at(start + down, partial(self.revive, victim))
+            self.at(start, self.graceful_stop, victim)
+            self.at(start + down, self.restart, victim)
         elif kind is PhaseKind.STALL:
             victim = next(c for c in consumers if c.laggard)
             snapshot: dict[_Link, int] = {}
@@ -860,8 +825,8 @@ class StreamsWorld:
         return consumer.ticket is TicketKind.VALID
 
     def final_checks(self) -> None:
-        live = [n for n in self.nodes if n.alive]
-        runs = {n.peer_id: n.run for n in live}
+        live = [n for n in self.nodes if n.up]
+        runs = {n.peer_id: n.incarnation for n in live}
         for node in live:
             assert node.disc is not None
             started = {e.peer_id: e.started_ms for e in node.disc.catalog}
@@ -879,10 +844,10 @@ class StreamsWorld:
                 if st is None or st.link is None or st.link.accepted_ms is None:
                     self.violation("resume", f"{c.name} is not subscribed to {p.name}")
                     continue
-                if st.link.p_run != p.run:
+                if st.link.p_run != p.incarnation:
                     self.violation("resume", f"{c.name} is on an old run of {p.name}")
                     continue
-                seen = self.recent.get((p.peer_id, p.run, c.peer_id))
+                seen = self.recent.get((p.peer_id, p.incarnation, c.peer_id))
                 if seen is None or seen < self.now - RECENT_MS:
                     self.violation("resume", f"{c.name} has no recent data from {p.name}")
 
@@ -891,40 +856,9 @@ def run_streams_seed(seed: int) -> StreamsSeedResult:
     return StreamsWorld(seed).run()
 
 
-@dataclass(frozen=True, slots=True)
-class StreamsCampaign:
-    seeds: int
-    failing: tuple[StreamsSeedResult, ...]
-    stats: Counter[str]
-
-    @property
-    def violations(self) -> int:
-        return len(self.failing)
-
-    def summary(self) -> str:
-        return f"seeds={self.seeds} violations={self.violations}"
-
-
-def run_streams_campaign(
-    seeds: Iterable[int],
-    *,
-    stop_on_first: bool = False,
-    on_result: Callable[[StreamsSeedResult], None] | None = None,
-) -> StreamsCampaign:
-    count = 0
-    failing: list[StreamsSeedResult] = []
-    totals: Counter[str] = Counter()
-    for seed in seeds:
-        result = run_streams_seed(seed)
-        count += 1
-        totals.update(result.stats)
-        if on_result is not None:
-            on_result(result)
-        if result.violations:
-            failing.append(result)
-            if stop_on_first:
-                break
-    return StreamsCampaign(count, tuple(failing), totals)
+def streams_campaign() -> Campaign[StreamsSeedResult]:
+    """``python -m pymosaik.sim streams``: seeds of :class:`StreamsWorld`."""
+    return Campaign(run_streams_seed, format_streams_failure, footer=_coverage)
 
 
 def format_streams_failure(result: StreamsSeedResult) -> str:
@@ -938,18 +872,8 @@ def format_streams_failure(result: StreamsSeedResult) -> str:
     return "\n".join(lines)
 
 
-def main_streams(seeds: Iterable[int], *, stop_on_first: bool, progress: bool) -> int:
-    """The ``streams`` subcommand: run, print failures and one summary line."""
-    started = time.perf_counter()
-
-    def show(result: StreamsSeedResult) -> None:
-        if progress:
-            state = "FAIL" if result.violations else "ok"
-            print(f"seed {result.seed}: {state} {dict(result.stats)}", flush=True)
-
-    outcome = run_streams_campaign(seeds, stop_on_first=stop_on_first, on_result=show)
-    for failure in outcome.failing:
-        print(format_streams_failure(failure))
+def _coverage(totals: Counter[str]) -> list[str]:
+    """What the seeds exercised, summed: a campaign that never cut a laggard proves little."""
     keys = (
         "sessions",
         "delivered",
@@ -960,6 +884,4 @@ def main_streams(seeds: Iterable[int], *, stop_on_first: bool, progress: bool) -
         "ticket-expired-cuts",
         "stop-NotAllowed",
     )
-    print("coverage: " + " ".join(f"{k}={outcome.stats.get(k, 0)}" for k in keys))
-    print(f"{outcome.summary()} time={time.perf_counter() - started:.1f}s")
-    return 1 if outcome.violations else 0
+    return ["coverage: " + " ".join(f"{k}={totals.get(k, 0)}" for k in keys)]

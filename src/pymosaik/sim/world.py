@@ -12,9 +12,8 @@ when they next read the entry (the read voids the step; the node restarts).
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections import deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -44,8 +43,10 @@ from ..groups.raft.messages import (
 )
 from ..groups.storage.integrity import StorageCorruptionError
 from ..primitives import decode, encode
-from .checkers import SafetyChecker, Violation
+from .campaign import Campaign
+from .checkers import SafetyChecker
 from .disk import SimDisk
+from .kernel import Host, Kernel, Violation
 from .linearizability import Operation, OpKind, check_history
 from .network import CALM, VirtualNetwork
 from .rng import seeded
@@ -63,10 +64,6 @@ DISK_SWITCHES = frozenset({"ignore-checksums"})
 DRIVER_SWITCHES = frozenset({"send-before-persist"})
 #: Chance that a fault phase (other than isolate-rejoin) also flips stored bits.
 _FLIP_PHASE_CHANCE = 0.35
-
-_DELIVER, _WAKE, _CLIENT, _ACTION = 0, 1, 2, 3
-_TRACE_TAIL = 40
-_MAX_VIOLATIONS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +87,15 @@ class SeedResult:
     stats: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class _Node:
-    name: str
+@dataclass(slots=True, eq=False, kw_only=True)
+class _Node(Host):
     nid: bytes
     storage: SimDisk
-    rate: float
-    offset: int
+    #: The running core; None while the host is down.
     raft: RaftNode | None = None
-    incarnation: int = 0
     wake_token: int = 0
     wake_at: int = -1
     last_index: int = 0
-    down_until: int = 0
     #: A Ready's writes are being synced: inputs wait in ``deferred`` (the driver's rule).
     persisting: bool = False
     deferred: list[Callable[[RaftNode], object]] = field(default_factory=list)
@@ -131,10 +124,11 @@ class _Client:
     last_seen: dict[bytes, bytes | None] = field(default_factory=dict)
 
 
-class World:
+class World(Kernel[_Node]):
     """The simulated cluster for one seed."""
 
     def __init__(self, seed: int, options: SimOptions) -> None:
+        super().__init__()
         self.seed = seed
         self.options = options
         root = seeded(seed)
@@ -144,18 +138,12 @@ class World:
         self.config = self.plan.config
         self.faults_rng = seeded(root.getrandbits(64))
         self.client_rng = seeded(root.getrandbits(64))
-        self.net = VirtualNetwork(seeded(root.getrandbits(64)))
+        self.net: VirtualNetwork[bytes] = VirtualNetwork(seeded(root.getrandbits(64)))
         #: Bit flips draw from their own stream, so the other draws stay as they were.
         self.disk_rng = seeded(root.getrandbits(64))
         #: How long each simulated fsync takes, and whether a crash during one lands it.
         self.fsync_rng = seeded(root.getrandbits(64))
-        self.now = 0
-        self._queue: list[tuple[int, int, int, object, object, object]] = []
-        self._seq = 0
-        self.trace: deque[str] = deque(maxlen=400)
-        self.violations: list[Violation] = []
-        self.first_trace: list[str] = []
-        self.checker = SafetyChecker(self._violation)
+        self.checker = SafetyChecker(self.record)
         self.history: list[Operation] = []
         self.stats = {
             "elections": 0,
@@ -177,7 +165,13 @@ class World:
         verify = "ignore-checksums" not in options.unsafe
         self.send_before_persist = "send-before-persist" in options.unsafe
         self.nodes = {
-            name: _Node(name, name.encode(), SimDisk(verify=verify), *self.plan.clocks[i])
+            name: _Node(
+                name=name,
+                nid=name.encode(),
+                storage=SimDisk(verify=verify),
+                rate=self.plan.clocks[i][0],
+                offset=self.plan.clocks[i][1],
+            )
             for i, name in enumerate(names)
         }
         self.by_id = {n.nid: n for n in self.nodes.values()}
@@ -196,43 +190,9 @@ class World:
         # isolate-rejoin probe
         self._probe: tuple[str, int, int] | None = None  # (leader, term, grace end)
 
-    # ------------------------------------------------------------- scheduling
-
-    def _push(
-        self, at: int, kind: int, a: object = None, b: object = None, c: object = None
-    ) -> None:
-        self._seq += 1
-        heapq.heappush(self._queue, (at, self._seq, kind, a, b, c))
-
-    def _at(self, at: int, action: Callable[[], None]) -> None:
-        self._push(at, _ACTION, action)
-
-    def log(self, text: str) -> None:
-        self.trace.append(f"{self.now:>7} {text}")
-
-    def _violation(self, violation: Violation) -> None:
-        if len(self.violations) >= _MAX_VIOLATIONS:
-            return
-        self.violations.append(violation)
-        self.log(f"VIOLATION {violation.kind}: {violation.detail}")
-        if not self.first_trace:
-            self.first_trace = list(self.trace)[-_TRACE_TAIL:]
-
-    # --------------------------------------------------------------- clocks
-
-    def local(self, node: _Node) -> int:
-        return node.offset + int(self.now * node.rate)
-
-    def to_global(self, node: _Node, local: int) -> int:
-        at = max(self.now, math.ceil((local - node.offset) / node.rate))
-        while node.offset + int(at * node.rate) < local:
-            at += 1
-        return at
-
     # ---------------------------------------------------------------- nodes
 
-    def start(self, node: _Node) -> None:
-        node.incarnation += 1
+    def on_boot(self, node: _Node) -> None:
         rng = seeded(f"{self.seed}/{node.name}/{node.incarnation}")
         node.raft = RaftNode(
             node.nid,
@@ -249,10 +209,11 @@ class World:
             self.stats["repairs"] += 1
             self.log(f"{node.name} REPAIR {node.raft.damage} repairing={node.raft.repairing}")
         self._drain(node)
+        if node.incarnation > 1 and node.raft is not None:
+            self.log(f"{node.name} RESTART term={node.raft.term} log={node.raft.last_index}")
 
-    def crash(self, node: _Node, downtime: int) -> None:
-        if node.raft is None:
-            return
+    def on_crash(self, node: _Node) -> None:
+        """Power cut: what was not synced is lost; the client calls on it end unknown."""
         self.stats["crashes"] += 1
         node.raft = None
         if node.persisting:
@@ -263,28 +224,20 @@ class World:
         node.storage.lose_unsynced()
         node.persisting = False
         node.deferred.clear()
-        node.down_until = self.now + downtime
         self._down.append(node)
-        self.log(f"{node.name} CRASH (restart in {downtime} ms)")
+        self.log(f"{node.name} CRASH (restart in {node.down_until - self.now} ms)")
         for client in self.clients:
             p = client.pending
             if p is not None and p.node == node.name:
                 self._finish(client, None)
-        self._at(self.now + downtime, partial(self._restart, node))
 
     def _restart_previous(self, crashed: _Node) -> None:
         """Bring back the node that went down before ``crashed`` (leader rotation)."""
         for other in reversed(self._down):
-            if other is not crashed and other.raft is None:
+            if other is not crashed and not other.up:
                 other.down_until = self.now
-                self._at(self.now + self.faults_rng.randint(10, 50), partial(self._restart, other))
+                self.at(self.now + self.faults_rng.randint(10, 50), self.restart, other)
                 return
-
-    def _restart(self, node: _Node) -> None:
-        if node.raft is None and self.now >= node.down_until:
-            self.start(node)
-            assert node.raft is not None
-            self.log(f"{node.name} RESTART term={node.raft.term} log={node.raft.last_index}")
 
     def leader(self) -> _Node | None:
         best: _Node | None = None
@@ -394,8 +347,8 @@ class World:
             # Power cut while the fsync runs (``crash`` decides whether it landed).
             downtime = self.faults_rng.randint(*self.hook_downtime)
             at = self.now + self.fsync_rng.randrange(latency)
-            self._at(at, partial(self._crash_if, node, raft, downtime))
-        self._at(self.now + latency, partial(self._sync_done, node, raft, ready, early))
+            self.at(at, self._crash_if, node, raft, downtime)
+        self.at(self.now + latency, self._sync_done, node, raft, ready, early)
 
     def _crash_if(self, node: _Node, raft: RaftNode, downtime: int) -> None:
         if node.raft is raft and node.persisting:
@@ -465,7 +418,7 @@ class World:
     def _send(self, node: _Node, to: bytes, payload: bytes) -> None:
         self.stats["messages"] += 1
         for delay in self.net.deliveries(node.nid, to):
-            self._push(self.now + delay, _DELIVER, to, node.nid, payload)
+            self.at(self.now + delay, self._deliver, to, node.nid, payload)
 
     def _schedule_wake(self, node: _Node) -> None:
         assert node.raft is not None
@@ -473,7 +426,7 @@ class World:
         if at != node.wake_at:
             node.wake_at = at
             node.wake_token += 1
-            self._push(at, _WAKE, node, node.wake_token)
+            self.at(at, self._wake, node, node.wake_token)
 
     def _events(self, node: _Node, ready: Ready) -> None:
         raft = node.raft
@@ -490,7 +443,7 @@ class World:
                 elif self._probe is not None and self._probe[0] == node.name:
                     self._probe_check(node)
             elif isinstance(event, CommitConflict):
-                self._violation(
+                self.record(
                     Violation(
                         "committed-entry-conflict",
                         f"{node.name} was asked to overwrite committed index {event.index}",
@@ -522,11 +475,11 @@ class World:
         node = self.nodes[client.target]
         if node.raft is None:
             client.target = None
-            self._push(self.now + rng.randint(20, 200), _CLIENT, client)
+            self.at(self.now + rng.randint(20, 200), self._client_step, client, None)
             return
         if node.persisting:
             # Only the node's own loop steps it, and not during a sync: call again soon.
-            self._push(self.now + rng.randint(1, 5), _CLIENT, client)
+            self.at(self.now + rng.randint(1, 5), self._client_step, client, None)
             return
         key = rng.choice(self.keys)
         client.seq += 1
@@ -552,7 +505,7 @@ class World:
             )
         request = self._issue(node, raft, key, command, local)
         if request is None:
-            self._push(self.now + rng.randint(20, 200), _CLIENT, client)
+            self.at(self.now + rng.randint(20, 200), self._client_step, client, None)
             return
         if command is None:
             pending = _Pending(
@@ -573,7 +526,7 @@ class World:
             )
         client.pending = pending
         self._pending_by_request[(node.name, node.incarnation, request)] = client
-        self._push(deadline, _CLIENT, client, pending)
+        self.at(deadline, self._client_step, client, pending)
         self._drain(node)
 
     def _issue(
@@ -646,11 +599,11 @@ class World:
                     client.name, p.key, p.kind, p.call, self.now, p.value, p.expected, ok, output
                 )
             )
-        self._push(self.now + self.client_rng.randint(100, 900), _CLIENT, client)
+        self.at(self.now + self.client_rng.randint(100, 900), self._client_step, client, None)
 
     # ---------------------------------------------------------------- phases
 
-    def _begin_phase(self, phase: Phase) -> None:
+    def _begin_phase(self, phase: Phase[PhaseKind]) -> None:
         self.log(f"PHASE {phase.kind.value} for {phase.duration_ms} ms {phase.faults}")
         self.net.faults = phase.faults
         self.net.heal()
@@ -666,18 +619,18 @@ class World:
         if kind is PhaseKind.PARTITION:
             for k in range(rng.randint(1, 2)):
                 at = phase.start_ms + k * phase.duration_ms // 2
-                self._at(at, lambda: self._random_partition(names))
+                self.at(at, self._random_partition, names)
         elif kind is PhaseKind.CRASH:
             for _ in range(rng.randint(1, 3)):
                 at = rng.randint(phase.start_ms, phase.end_ms - 500)
                 victims = rng.sample(names, rng.randint(1, max(1, minority)))
                 downtime = rng.randint(200, 5000)
-                self._at(at, partial(self._crash_names, victims, downtime))
+                self.at(at, self._crash_names, victims, downtime)
         elif kind is PhaseKind.LEADER_CRASH:
             for k in range(rng.randint(1, 2)):
                 at = phase.start_ms + k * phase.duration_ms // 2 + rng.randint(0, 500)
                 downtime = rng.randint(200, 4000)
-                self._at(at, partial(self._crash_leader, downtime))
+                self.at(at, self._crash_leader, downtime)
         elif kind is PhaseKind.VOTE_CRASH:
             self.crash_after_vote = 0.8
             self.hook_downtime = (5, 150)
@@ -695,18 +648,18 @@ class World:
             self.hook_downtime = (2500, 6000)
             self.rotate_restart = True
         elif kind is PhaseKind.ISOLATE_REJOIN:
-            self._at(phase.start_ms + 1000, lambda: self._isolate(phase))
+            self.at(phase.start_ms + 1000, self._isolate, phase)
 
-    def _plan_flips(self, phase: Phase, names: list[str]) -> None:
+    def _plan_flips(self, phase: Phase[PhaseKind], names: list[str]) -> None:
         """Maybe flip stored bits in ``phase`` (not the availability probe, not the calm end)."""
         rng = self.disk_rng
         if rng.random() >= _FLIP_PHASE_CHANCE:
             return
         for _ in range(rng.randint(1, 2)):
             at = rng.randint(phase.start_ms, max(phase.start_ms, phase.end_ms - 500))
-            self._at(at, partial(self._flip, rng.choice(names)))
+            self.at(at, self._flip, rng.choice(names))
 
-    def _end_phase(self, phase: Phase) -> None:
+    def _end_phase(self, phase: Phase[PhaseKind]) -> None:
         self.net.faults = CALM
         self.net.heal()
         self.crash_after_vote = self.crash_before_send = self.crash_before_sync = 0.0
@@ -749,7 +702,7 @@ class World:
         if leader is not None:
             self.crash(leader, downtime)
 
-    def _isolate(self, phase: Phase) -> None:
+    def _isolate(self, phase: Phase[PhaseKind]) -> None:
         """Availability probe: cut a follower off, rejoin it, the leader must survive."""
         for node in self.nodes.values():
             if node.raft is None:
@@ -766,7 +719,7 @@ class World:
         self.log(f"ISOLATE {victim.name} (leader {leader.name} term {leader.raft.term})")
         term = leader.raft.term
         heal_at = phase.end_ms - 4000
-        self._at(heal_at, lambda: self._rejoin(victim.name, leader.name, term, phase.end_ms - 100))
+        self.at(heal_at, self._rejoin, victim.name, leader.name, term, phase.end_ms - 100)
 
     def _rejoin(self, victim: str, leader: str, term: int, grace_end: int) -> None:
         self.net.heal()
@@ -776,7 +729,7 @@ class World:
             return
         self.log(f"REJOIN {victim} (leader {leader} term {term} still leads)")
         self._probe = (leader, term, grace_end)
-        self._at(grace_end, self._probe_done)
+        self.at(grace_end, self._probe_done)
 
     def _probe_check(self, node: _Node) -> None:
         probe = self._probe
@@ -786,7 +739,7 @@ class World:
         boss = self.nodes[leader].raft
         if boss is None or not boss.is_leader or boss.term != term:
             self._probe = None
-            self._violation(
+            self.record(
                 Violation(
                     "rejoin-disruption",
                     f"leader {leader} (term {term}, healthy quorum) was deposed after a "
@@ -804,48 +757,32 @@ class World:
 
     def run(self) -> SeedResult:
         for node in self.nodes.values():
-            self.start(node)
+            self.boot(node)
         for client in self.clients:
-            self._push(self.client_rng.randint(0, 500), _CLIENT, client)
+            self.at(self.client_rng.randint(0, 500), self._client_step, client, None)
         for phase in self.plan.phases:
-            self._at(phase.start_ms, partial(self._begin_phase, phase))
-            self._at(phase.end_ms, partial(self._end_phase, phase))
-        end = self.plan.end_ms
-        queue = self._queue
-        while queue:
-            at, _, kind, a, b, c = heapq.heappop(queue)
-            if at > end or self.violations:
-                break  # a failing seed stops at its first violation
-            self.now = at
-            if kind == _DELIVER:
-                node = self.by_id[a]  # type: ignore[index]
-                if node.raft is None:
-                    continue
-                assert isinstance(b, bytes)
-                assert isinstance(c, bytes)
-                receive = partial(
-                    RaftNode.receive, sender=b, message=decode_message(c), now_ms=self.local(node)
-                )
-                self._drain(node, receive)
-            elif kind == _WAKE:
-                node = a  # type: ignore[assignment]
-                assert isinstance(node, _Node)
-                if node.raft is None or b != node.wake_token:
-                    continue
-                node.wake_at = -1
-                self._drain(node, partial(RaftNode.tick, now_ms=self.local(node)))
-            elif kind == _CLIENT:
-                assert isinstance(a, _Client)
-                assert b is None or isinstance(b, _Pending)
-                self._client_step(a, b)
-            else:
-                action = a
-                assert callable(action)
-                action()
-        if not self.violations:
-            self.now = end
+            self.at(phase.start_ms, self._begin_phase, phase)
+            self.at(phase.end_ms, self._end_phase, phase)
+        # A failing seed stops at its first violation.
+        if self.run_until(self.plan.end_ms, stop_on_violation=True):
             self._finish_run()
         return SeedResult(self.seed, self.violations, self.first_trace, self.stats)
+
+    def _deliver(self, to: bytes, sender: bytes, payload: bytes) -> None:
+        node = self.by_id[to]
+        if node.raft is not None:
+            receive = partial(
+                RaftNode.receive,
+                sender=sender,
+                message=decode_message(payload),
+                now_ms=self.local(node),
+            )
+            self._drain(node, receive)
+
+    def _wake(self, node: _Node, token: int) -> None:
+        if node.raft is not None and token == node.wake_token:
+            node.wake_at = -1
+            self._drain(node, partial(RaftNode.tick, now_ms=self.local(node)))
 
     def _finish_run(self) -> None:
         for client in self.clients:
@@ -869,7 +806,7 @@ class World:
                 else f"{n.name}:down"
                 for n in self.nodes.values()
             )
-            self._violation(
+            self.record(
                 Violation(
                     "no-convergence", f"group did not settle in the calm end: {state}", self.now
                 )
@@ -881,7 +818,7 @@ class World:
             ops = [op for op in self.history if op.key == key]
             ops.sort(key=lambda o: o.call)
             detail = "; ".join(op.describe() for op in ops[-12:])
-            self._violation(
+            self.record(
                 Violation(
                     "linearizability", f"key {key!r} history not linearizable: {detail}", self.now
                 )
@@ -892,3 +829,35 @@ class World:
 
 def run_seed(seed: int, options: SimOptions) -> SeedResult:
     return World(seed, options).run()
+
+
+def raft_campaign(options: SimOptions) -> Campaign[SeedResult]:
+    """``python -m pymosaik.sim raft``: seeds of :class:`World` with ``options``."""
+    return Campaign(
+        partial(run_seed, options=options),
+        partial(format_failure, options=options),
+        footer=_inconclusive_note,
+    )
+
+
+def format_failure(result: SeedResult, options: SimOptions) -> str:
+    unsafe = "".join(f" --unsafe {u}" for u in options.unsafe)
+    lines = [
+        f"seed {result.seed}: {len(result.violations)} violation(s); replay with "
+        f"python -m pymosaik.sim raft --nodes {options.nodes}{unsafe} --seed {result.seed}"
+    ]
+    seen: set[str] = set()
+    for v in result.violations:
+        if v.kind in seen:
+            continue
+        seen.add(v.kind)
+        lines.append(f"  [{v.time_ms} ms] {v.kind}: {v.detail}")
+    lines.append("  trace before the first violation:")
+    lines.extend(f"    {line}" for line in result.trace)
+    return "\n".join(lines)
+
+
+def _inconclusive_note(totals: Counter[str]) -> list[str]:
+    """Per-key histories the linearizability search gave up on (neither pass nor fail)."""
+    count = totals.get("inconclusive", 0)
+    return [f"note: {count} key histories too large to decide (not counted)"] if count else []
