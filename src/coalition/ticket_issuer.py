@@ -12,7 +12,7 @@ one — and only for those (book: "Ticket issuance — Rotation").
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from pymosaik.primitives import (
@@ -31,7 +31,13 @@ from pymosaik.tickets import Expiration, InvalidTicketError, PeerIdentity, Ticke
 from .acl import ClauseKind
 from .config import CoalitionConfig
 
-__all__ = ["IssuedTicket", "RecogniseIssuer", "TicketIssuer", "recognise_coalition_issuer"]
+__all__ = [
+    "IssuedTicket",
+    "RecogniseIssuer",
+    "TicketIssuer",
+    "coalition_issuer_keys",
+    "recognise_coalition_issuer",
+]
 
 _DOMAIN: Final = b"coalition.ticket.v1|"
 MAX_TICKET_BYTES: Final = 1024
@@ -138,6 +144,12 @@ def _authorised(cfg: CoalitionConfig) -> frozenset[PeerId]:
     return frozenset(
         PeerId(c.value) for c in cfg.ticket_issuer.acl.clauses if c.kind is ClauseKind.REQUIRE_PEER
     )
+
+
+def coalition_issuer_keys(cfg: CoalitionConfig) -> Callable[[UniqueId], frozenset[PeerId]]:
+    """An `AclContext` lookup: the keys that sign the coalition's own tickets, for its root."""
+    root, keys = cfg.ticket_issuer_root(), _authorised(cfg)
+    return lambda asked: keys if root is not None and asked == root else frozenset()
 
 
 def recognise_coalition_issuer(cfg: CoalitionConfig) -> RecogniseIssuer:

@@ -125,7 +125,7 @@ class Shuffle:
         *,
         dh: X25519PrivateKey,
         secrets: KeygenSecrets,
-        aggregators: TicketValidator | TicketRequirement,
+        aggregators: TicketValidator | TicketRequirement | None = None,
         deadlines: Deadlines = DEFAULT_DEADLINES,
         data_dir: Path | None = None,
         raft: RaftConfig | None = None,

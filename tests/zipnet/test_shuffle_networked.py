@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from coalition import AclClause, AclComposition
-from coalition.acl_validator import compile_acl
 from coalition.crypto.reply import parse_request
 from coalition.framework import ConnectTimeout
 from coalition.keygen import Deadlines, KeygenSecrets
@@ -37,8 +35,6 @@ CFG = ShuffleConfig(
 
 
 async def test_sealed_requests_come_out_of_the_pool_once(new_network: NewNetwork) -> None:
-    agg_key = SecretKey.generate()
-    gate = compile_acl(AclComposition.all_of(AclClause.require_peer(agg_key.peer_id.bytes)), None)
     nets = await asyncio.gather(*(new_network() for _ in range(3)))
     addrs = [n.addr for n in nets]
     members = [
@@ -48,16 +44,19 @@ async def test_sealed_requests_come_out_of_the_pool_once(new_network: NewNetwork
             addrs,
             dh=X25519PrivateKey.generate(),
             secrets=KeygenSecrets.fresh(),
-            aggregators=gate,
             deadlines=FAST_DKG,
             raft=RaftConfig.loopback(),
             period_ms=200,
         )
         for n in nets
     ]
-    aggregator = Zipnet.aggregator(
-        await new_network(secret_key=agg_key), CFG.zipnet, clients=None, fold_ms=500
+    # the aggregator holds a ticket member 1 issued: the intake's default gate
+    agg_key = SecretKey.generate()
+    ticket = Zipnet.aggregator_ticket(
+        CFG.zipnet, nets[0].endpoint.secret_key, agg_key.peer_id, nets[0].network_id, 0
     )
+    agg_net = await new_network(secret_key=agg_key, tickets=[ticket])
+    aggregator = Zipnet.aggregator(agg_net, CFG.zipnet, clients=None, fold_ms=500)
     client_nets = await asyncio.gather(*(new_network() for _ in range(2)))
     clients = list(
         await asyncio.gather(*(Shuffle.client(n, CFG, timeout_s=20) for n in client_nets))

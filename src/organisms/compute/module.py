@@ -9,9 +9,9 @@ be settled), ``max_card_age_ms`` and ``grace_ms``. Each member hosts its `Comput
 it clears on the coalition's cadence and reads payments off the event loop. Providers register
 their own signed cards through the committee's intake (`Compute.publish(...).register`).
 
-Not run here: private requests reach the members through the module's shuffle (zipnet +
-unseal), which ``coalition up`` does not run yet; under ``up`` the committee keeps the provider
-registry, clears and publishes what it decides.
+Private requests reach the members through the module's shuffle (zipnet + unseal): with
+``shuffle = true`` each member also runs its side of it (`organisms.compute.private`), and
+status shows the shuffle's round, participants, finalized rounds and unseal lag.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from pymosaik.primitives import PeerId, UniqueId, Wire, decode, encode
 from .items import ClearingRecord, ComputeGrant, Refusal, SignedCard
 from .machine import ByProvider, ComputeConfig, ComputeMachine, ComputeResult, Register
 from .member import ComputeMemberCore, settle_due
+from .private import PrivateIntake, compute_shuffle
 from .settlement import EvmSettlement, SettlementReader
 
 __all__ = ["COMPUTE", "Compute", "ComputeEvent", "ComputeMember", "compute_config"]
@@ -112,15 +113,25 @@ class ComputeMember(CoreHostedMember):
     inner: ComputeMachine | None = None
     core: ComputeMemberCore | None = None
     reader: SettlementReader | None = None
+    private: PrivateIntake | None = None
 
     def extra(self) -> dict[str, object]:
         assert self.inner is not None
         active = [g for g in self.inner.grants.values() if g.request_id not in self.inner.logs]
+        shuffle = self.private.status() if self.private is not None else {}
         return {
             "compute_providers": len(self.inner.cards),
             "compute_open_grants": len(active),
             "compute_refusals": len(self.inner.refusals),
+            **shuffle,
         }
+
+    async def close(self) -> None:
+        try:
+            if self.private is not None:
+                await self.private.close()
+        finally:
+            await super().close()
 
     async def lookups(self) -> None:
         """Read the payments the core asked for, in worker threads (never on the loop)."""
@@ -140,6 +151,9 @@ def _start(ctx: MemberContext, member: CommitteeMember, inner: ComputeMachine) -
     )
     m.host_core(inner, core)
     m.spawn(m.lookups)
+    shuffle = compute_shuffle(ctx.coalition, len(ctx.committee))
+    if shuffle is not None:
+        m.private = PrivateIntake.start(ctx, shuffle, core, index)
     return m
 
 
@@ -148,7 +162,14 @@ COMPUTE: Final[ModuleSpec[ComputeEvent, ComputeMachine]] = ModuleSpec(
     module_organism(ModuleKind.COMPUTE, ComputeEvent, writable=True),
     _machine,
     _start,
-    (("compute_providers", "providers"), ("compute_open_grants", "open grants")),
+    (
+        ("compute_providers", "providers"),
+        ("compute_open_grants", "open grants"),
+        ("shuffle_round", "shuffle round"),
+        ("shuffle_participants", "participants"),
+        ("shuffle_finalized", "finalized rounds"),
+        ("unseal_lag", "unseal lag"),
+    ),
 )
 
 

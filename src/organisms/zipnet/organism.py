@@ -36,14 +36,15 @@ from coalition.framework.errors import ConnectTimeout, Refused
 from coalition.framework.reader import SelectedReader, SurfaceReader
 from coalition.framework.spec import OrganismSpec
 from coalition.framework.surface import Wrapped
+from coalition.ticket_issuer import RecogniseIssuer, TicketIssuer
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
-from pymosaik.primitives import UniqueId, decode, encode
+from pymosaik.primitives import NetworkId, PeerId, SecretKey, UniqueId, decode, encode
 from pymosaik.primitives.aio import TaskScope
 from pymosaik.primitives.clock import SystemClock
 from pymosaik.streams import Consumer, Producer
 from pymosaik.streams.producer import ProducerError
-from pymosaik.tickets import TicketRequirement, TicketValidator
+from pymosaik.tickets import Ticket, TicketRequirement, TicketValidator
 from pymosaik.transport import EndpointAddr
 
 from .aggregator import DEFAULT_FOLD_MS, AggregatorCore
@@ -72,6 +73,7 @@ __all__ = [
     "Submitter",
     "Zipnet",
     "ZipnetServer",
+    "aggregator_root",
 ]
 
 log = logging.getLogger("organisms.zipnet")
@@ -93,6 +95,11 @@ def _register_stream(cfg: ZipnetConfig) -> UniqueId:
 
 def _submit_stream(cfg: ZipnetConfig) -> UniqueId:
     return deployment_id(cfg).derive("submit")
+
+
+def aggregator_root(cfg: ZipnetConfig) -> UniqueId:
+    """The issuer root of aggregator tickets: a committee member vouches for its aggregator."""
+    return deployment_id(cfg).derive("aggregator")
 
 
 #: The declaration: ids from ``deployment_id(cfg)``, one `ZipnetEvent` per surface item.
@@ -363,14 +370,18 @@ class Zipnet:
         committee: Sequence[EndpointAddr],
         *,
         dh: X25519PrivateKey,
-        aggregators: TicketValidator | TicketRequirement,
+        aggregators: TicketValidator | TicketRequirement | None = None,
         data_dir: Path | None = None,
         raft: RaftConfig | None = None,
         period_ms: int = 1_000,
         deadline_ms: int = 5_000,
     ) -> ZipnetServer:
-        """Start one committee server; its intake admits only ``aggregators``."""
-        machine = ZipnetMachine(cfg, committee=[a.peer_id for a in committee])
+        """Start one committee server; its intake admits only ``aggregators`` (by default: a
+        peer holding an aggregator ticket one of the committee's members issued)."""
+        peers = [a.peer_id for a in committee]
+        if aggregators is None:
+            aggregators = RecogniseIssuer(aggregator_root(cfg), peers)
+        machine = ZipnetMachine(cfg, committee=peers)
         member = ZIPNET.committee(
             network,
             cfg,
@@ -389,6 +400,13 @@ class Zipnet:
         )
         host.start()
         return ZipnetServer(member, host)
+
+    @staticmethod
+    def aggregator_ticket(
+        cfg: ZipnetConfig, member: SecretKey, aggregator: PeerId, network: NetworkId, now_ms: int
+    ) -> Ticket:
+        """A committee member's ticket for the aggregator it runs (the default intake gate)."""
+        return TicketIssuer(aggregator_root(cfg), member).issue(aggregator, network, now_ms, None)
 
     @staticmethod
     def aggregator(
