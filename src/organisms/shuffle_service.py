@@ -69,17 +69,14 @@ class ShuffleMember:
             await group.when().applied_reaches(applied + 1)
 
     def status(self) -> dict[str, object]:
-        z = self.zipnet.status()
-        finalized = self.zipnet.machine.history
-        last = finalized[-1].round if finalized else 0
+        current = self.zipnet.machine.current
+        unseal = self.unseal.status()
         return {
-            **z,
-            **self.unseal.status(),
-            "participants": len(self.zipnet.machine.current.clients)
-            if self.zipnet.machine.current
-            else 0,
-            # rounds finalized by zipnet and not yet in the pool (or empty of requests)
-            "unseal_lag": max(0, last - self.unseal.machine.last_round),
+            **self.zipnet.status(),
+            **unseal,
+            "participants": len(current.clients) if current else 0,
+            # finalized rounds carrying requests that unseal has not opened yet
+            "unseal_lag": unseal["unseal_pending"],
         }
 
     async def close(self) -> None:

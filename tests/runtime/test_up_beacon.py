@@ -1,6 +1,6 @@
 """`coalition up` runs all five basic services of an example coalition — the Randomness and
-Compute modules are entry-point plugins — and `coalition status --json` shows the beacon's round
-and the Compute committee's figures."""
+Compute modules are entry-point plugins, Compute with its shuffle — and `coalition status
+--json` shows the beacon's round and the Compute committee's figures, the shuffle's included."""
 
 from __future__ import annotations
 
@@ -49,7 +49,13 @@ def test_up_runs_all_five_services_and_status_shows_the_beacon_round(tmp_path: P
             doc = status(data)
             rows = doc.get("committees", {}) if doc else {}  # type: ignore[assignment]
             figures = rows.get("randomness", {}).get("figures", {})
-            if isinstance(figures, dict) and figures.get("beacon_round", 0) >= 2:
+            shuffle = rows.get("compute", {}).get("figures", {})
+            if (
+                isinstance(figures, dict)
+                and figures.get("beacon_round", 0) >= 2
+                and isinstance(shuffle, dict)
+                and shuffle.get("unseal_ready") == 1
+            ):
                 break
             time.sleep(1)
     finally:
@@ -61,4 +67,9 @@ def test_up_runs_all_five_services_and_status_shows_the_beacon_round(tmp_path: P
     assert set(rows) == {"atlas", "almanac", "chronicle", "randomness", "compute"}
     assert rows["randomness"]["figures"]["beacon_round"] >= 2  # type: ignore[index]
     assert rows["compute"]["figures"]["compute_providers"] == 0  # type: ignore[index]
+    # the module's shuffle ran its key generation; no client yet, so no round
+    assert rows["compute"]["figures"]["unseal_ready"] == 1  # type: ignore[index]
+    assert rows["compute"]["figures"]["unseal_lag"] == 0  # type: ignore[index]
+    assert rows["compute"]["figures"]["shuffle_round"] == 0  # type: ignore[index]
+    assert len(list((data / "compute").rglob("unseal.seed"))) == 3
     assert len(list((data / "randomness").rglob("keygen.seed"))) == 3  # one per member

@@ -168,6 +168,7 @@ COMPUTE: Final[ModuleSpec[ComputeEvent, ComputeMachine]] = ModuleSpec(
         ("shuffle_round", "shuffle round"),
         ("shuffle_participants", "participants"),
         ("shuffle_finalized", "finalized rounds"),
+        ("unseal_ready", "unseal key ready"),
         ("unseal_lag", "unseal lag"),
     ),
 )

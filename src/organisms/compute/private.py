@@ -192,6 +192,7 @@ class PrivateIntake:
             "shuffle_participants": s["participants"],
             "shuffle_finalized": s["finalized"],
             "unseal_key": s["unseal_key"],
+            "unseal_ready": int(s["unseal_key"] == "ready"),
             "unseal_lag": s["unseal_lag"],
         }
 
