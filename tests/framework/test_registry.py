@@ -59,7 +59,7 @@ async def test_two_readers_converge_by_key_with_history_across_a_leader_change(
     assert await writer.put("bob", RegistryEntry(b"b1", 2), timeout_s=15) == 1
     assert await writer.put("alice", RegistryEntry(b"v2", 3), timeout_s=15) == 2
     for r in readers:
-        await r.ready(15)
+        await r.ready(30)  # observers replicate the log first: slow on a loaded machine
     for w in waits:  # both readers wake on alice's first version, then see the second
         assert (await asyncio.wait_for(w, 15)).value == RegistryEntry(b"v1", 1)
     await converged(readers, 3)
@@ -146,7 +146,7 @@ async def test_a_watchdog_reads_the_committed_subscriber_count(
 
     readers = [Registry.read(await new_network(), cfg, addrs(members), raft=FAST) for _ in "ab"]
     for r in readers:
-        await r.ready(15)
+        await r.ready(30)  # observers replicate the log first: slow on a loaded machine
     two = await count_becomes(2)
     await readers[0].close()
     one = await count_becomes(1)
