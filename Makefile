@@ -8,6 +8,12 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test lint typecheck unit sim bench jepsen clean
 
 $(STAMP): pyproject.toml
+	@# zipnet's pads build a small C batch over OpenSSL at first use (gcc, libssl-dev); without
+	@# them the pads run in pure Python, slower, and say so once.
+	@{ command -v cc >/dev/null && test -e /usr/include/openssl/evp.h; } || \
+	  ! command -v apt-get >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq gcc libc6-dev libssl-dev) >/dev/null 2>&1 || \
+	  echo "note: gcc/libssl-dev could not be installed: zipnet pads will run in pure Python"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

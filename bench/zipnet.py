@@ -21,7 +21,8 @@ from coalition.crypto.ristretto import RISTRETTO255 as G
 from coalition.crypto.threshold import ThresholdElGamal
 from organisms.shuffle import SealClient, ShuffleConfig, boxes_from_broadcast
 from organisms.unseal.local import LocalCommittee
-from organisms.zipnet.dcnet import partial_unblind
+from organisms.zipnet import native
+from organisms.zipnet.dcnet import apply_pads_python, partial_unblind
 from organisms.zipnet.local import LocalDeployment
 from organisms.zipnet.params import AggregateEnvelope, RoundParams
 from pymosaik.primitives import encode
@@ -49,6 +50,10 @@ def server_cost(n_clients: int, params: RoundParams) -> dict[str, Any]:
     server = dep.servers[0]
     reps = 5 if n_clients >= 1000 else 20
     ours = _best(lambda: partial_unblind(server.shared, pubs, params, 7, bytes(32)), reps)
+    zeros = bytes(params.envelope_bytes)
+    python = _best(
+        lambda: apply_pads_python(zeros, map(server.shared, pubs), params, 7, bytes(32)), reps
+    )
     chunk = bytes(params.envelope_bytes)
     out = bytearray(params.envelope_bytes + 16)
 
@@ -64,6 +69,7 @@ def server_cost(n_clients: int, params: RoundParams) -> dict[str, Any]:
         "ours_ms": round(ours * 1e3, 3),
         "raw_aes_ctr_ms": round(floor * 1e3, 3),
         "ratio": round(ours / floor, 2),
+        "python_path_ms": round(python * 1e3, 3),
     }
 
 
@@ -186,6 +192,8 @@ def main(sizes: tuple[int, ...] = (10, 100, 1000)) -> dict[str, Any]:
             "servers": 3,
             "unseal": "3-of-5",
         },
+        # which path partial_unblind took: the native batch (pads.c) or the Python fallback
+        "pads": "native" if native.load() is not None else native.unavailable_reason(),
         "server_partial": [server_cost(n, params) for n in sizes],
         "server_partial_paper_shape": [server_cost(n, PAPER) for n in sizes],
         "unseal": unseal_cost(),
