@@ -161,11 +161,14 @@ class Shuffle:
         dh: X25519PrivateKey | None = None,
         timeout_s: float = 10.0,
         entropy: Entropy = os.urandom,
+        producers: TicketValidator | None = None,
     ) -> ShuffleClient:
-        """A client once both committees answer; `ConnectTimeout` for a wrong Config."""
+        """A client once both committees answer; `ConnectTimeout` for a wrong Config.
+        ``producers`` authenticates the committee: without it the key is whoever's answers
+        first on the public surface ids (`Unseal.group_key`)."""
         key, submitter = await asyncio.gather(
-            Unseal.group_key(network, cfg.unseal, timeout_s=timeout_s),
-            Zipnet.submit(network, cfg.zipnet, dh=dh, timeout_s=timeout_s),
+            Unseal.group_key(network, cfg.unseal, timeout_s=timeout_s, producers=producers),
+            Zipnet.submit(network, cfg.zipnet, dh=dh, timeout_s=timeout_s, producers=producers),
             return_exceptions=True,
         )
         if isinstance(key, BaseException) or isinstance(submitter, BaseException):
@@ -177,5 +180,12 @@ class Shuffle:
         )
 
     @staticmethod
-    def read(network: Network, cfg: ShuffleConfig, *, timeout_s: float = 10.0) -> PoolReader:
-        return SelectedReader(UNSEAL.read(network, cfg.unseal, timeout_s=timeout_s), _entry)
+    def read(
+        network: Network,
+        cfg: ShuffleConfig,
+        *,
+        timeout_s: float = 10.0,
+        producers: TicketValidator | None = None,
+    ) -> PoolReader:
+        reader = UNSEAL.read(network, cfg.unseal, timeout_s=timeout_s, producers=producers)
+        return SelectedReader(reader, _entry)

@@ -23,6 +23,7 @@ from coalition.keygen import DEFAULT_DEADLINES, Deadlines, KeygenSecrets
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
 from pymosaik.primitives import decode, encode
+from pymosaik.tickets import TicketValidator
 from pymosaik.transport import EndpointAddr
 
 from .items import (
@@ -116,9 +117,21 @@ class Unseal:
         return UnsealServer(member, host, core)
 
     @staticmethod
-    async def group_key(network: Network, cfg: UnsealConfig, *, timeout_s: float = 10.0) -> bytes:
-        """The committee's key, from the newest surface item; `ConnectTimeout` if none."""
-        reader: SurfaceReader[UnsealEvent] = UNSEAL.read(network, cfg, timeout_s=timeout_s)
+    async def group_key(
+        network: Network,
+        cfg: UnsealConfig,
+        *,
+        timeout_s: float = 10.0,
+        producers: TicketValidator | None = None,
+    ) -> bytes:
+        """The committee's key, from the newest surface item; `ConnectTimeout` if none.
+
+        Whoever publishes on the surface ids (they derive from the public Config) could offer
+        a key of its own and read every request sealed to it: pass ``producers``, a validator
+        the committee's members pass, wherever the network is not trusted."""
+        reader: SurfaceReader[UnsealEvent] = UNSEAL.read(
+            network, cfg, timeout_s=timeout_s, producers=producers
+        )
         try:
             return (await reader.ready()).group_key
         finally:

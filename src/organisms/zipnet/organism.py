@@ -426,9 +426,11 @@ class Zipnet:
         *,
         dh: X25519PrivateKey | None = None,
         timeout_s: float = 10.0,
+        producers: TicketValidator | None = None,
     ) -> Submitter:
-        """A submitter, once the deployment answers; `ConnectTimeout` for a wrong Config."""
-        reader = ZIPNET.read(network, cfg, timeout_s=timeout_s)
+        """A submitter, once the deployment answers; `ConnectTimeout` for a wrong Config.
+        ``producers`` authenticates the committee (see `read`)."""
+        reader = ZIPNET.read(network, cfg, timeout_s=timeout_s, producers=producers)
         try:
             await reader.ready(drain=False)  # the submitter starts from this first item
         except BaseException:
@@ -437,5 +439,15 @@ class Zipnet:
         return Submitter(network, cfg, reader, dh=dh)
 
     @staticmethod
-    def read(network: Network, cfg: ZipnetConfig, *, timeout_s: float = 10.0) -> BroadcastReader:
-        return SelectedReader(ZIPNET.read(network, cfg, timeout_s=timeout_s), _broadcast)
+    def read(
+        network: Network,
+        cfg: ZipnetConfig,
+        *,
+        timeout_s: float = 10.0,
+        producers: TicketValidator | None = None,
+    ) -> BroadcastReader:
+        """Finalized rounds. Surface ids derive from the public Config, so anyone can publish
+        on them: ``producers`` (a validator the committee's members pass) keeps a reader to
+        frames from the committee; without it the reader trusts whoever answers first."""
+        reader = ZIPNET.read(network, cfg, timeout_s=timeout_s, producers=producers)
+        return SelectedReader(reader, _broadcast)
