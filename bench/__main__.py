@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+from collections.abc import Callable
+from typing import Any
 
-from . import beacon, compute, keyed, raft, storage, streams, zipnet
 from .common import write_result
 
 
@@ -19,44 +21,38 @@ def main() -> None:
     sub.add_parser("compute", help="requests cleared per second and submit-to-grant latency")
     z = sub.add_parser("zipnet", help="zipnet server cost vs AES-CTR, unseal vs libsodium, latency")
     z.add_argument("--sizes", default="10,100,1000", help="client counts, comma-separated")
+    n = sub.add_parser("shuffle-net", help="the shuffle over loopback: submit-to-pool latency")
+    n.add_argument("--clients", default="10,30", help="client counts, comma-separated")
+    n.add_argument("--members", type=int, default=5, help="committee size (zipnet and unseal)")
+    n.add_argument("--threshold", type=int, default=3, help="unseal threshold t")
+    n.add_argument("--messages", type=int, default=5, help="requests per client")
     sub.add_parser("storage", help="the cost of the Raft storage checksums per entry")
     sub.add_parser("keyed", help="keyed surfaces: history-keeping apply, snapshot, delivery")
     args = parser.parse_args()
-    if args.bench == "streams":
-        result = streams.main(args.systems.split(","))
-        path = write_result("streams", result)
-        print(json.dumps(result, indent=2))
-        print(f"written {path}")
-    if args.bench == "compute":
-        result = compute.main()
-        path = write_result("compute", result)
-        print(json.dumps(result, indent=2))
-        print(f"written {path}")
-    if args.bench == "beacon":
-        result = beacon.main()
-        path = write_result("beacon", result)
-        print(json.dumps(result, indent=2))
-        print(f"written {path}")
-    if args.bench == "storage":
-        result = storage.main()
-        path = write_result("storage", result)
-        print(json.dumps(result, indent=2))
-        print(f"written {path}")
-    if args.bench == "keyed":
-        result = keyed.main()
-        path = write_result("keyed", result)
-        print(json.dumps(result, indent=2))
-        print(f"written {path}")
-    if args.bench == "zipnet":
-        result = zipnet.main(tuple(int(x) for x in args.sizes.split(",")))
-        path = write_result("zipnet", result)
-        print(json.dumps(result, indent=2))
-        print(f"written {path}")
-    if args.bench == "raft":
-        result = raft.main()
-        path = write_result("raft", result)
-        print(json.dumps(result, indent=2))
-        print(f"written {path}")
+    # each bench imports only its own peers (NATS, etcd, ...), on use
+    runs: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
+        "streams": ("streams", lambda m: m.main(args.systems.split(","))),
+        "compute": ("compute", lambda m: m.main()),
+        "beacon": ("beacon", lambda m: m.main()),
+        "storage": ("storage", lambda m: m.main()),
+        "keyed": ("keyed", lambda m: m.main()),
+        "zipnet": ("zipnet", lambda m: m.main(tuple(int(x) for x in args.sizes.split(",")))),
+        "shuffle-net": (
+            "shuffle_net",
+            lambda m: m.main(
+                tuple(int(x) for x in args.clients.split(",")),
+                members=args.members,
+                threshold=args.threshold,
+                messages=args.messages,
+            ),
+        ),
+        "raft": ("raft", lambda m: m.main()),
+    }
+    name, run = runs[args.bench]
+    result = run(importlib.import_module(f"bench.{name}"))
+    path = write_result(name, result)
+    print(json.dumps(result, indent=2))
+    print(f"written {path}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 unseal member (`Shuffle.member`), zipnet's aggregator folds, and clients (`await
 Shuffle.client`) seal requests to the committee key the unseal surface published. Each
 request comes out of UnsealedPool (`Shuffle.read`) exactly once, opened at 2 of 3, and every
-member's pool is the same."""
+member's pool is the same; answers go back on a reply board keyed by reply tag, and only the
+submitter's ticket opens its own."""
 
 from __future__ import annotations
 
@@ -12,9 +13,17 @@ from typing import TYPE_CHECKING
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from coalition.crypto.reply import parse_request
+from coalition.crypto.reply import (
+    ReplyError,
+    ReplyTicket,
+    SealedRequest,
+    open_reply,
+    parse_request,
+)
 from coalition.framework import ConnectTimeout
 from coalition.keygen import Deadlines, KeygenSecrets
+from coalition.organism import OrganismConfig
+from organisms.reply_board import ReplyBoard
 from organisms.shuffle import ShuffleConfig
 from organisms.shuffle_service import Shuffle
 from organisms.unseal.items import UnsealConfig
@@ -32,6 +41,7 @@ CFG = ShuffleConfig(
     ZipnetConfig("net.shuffle.zipnet", RoundParams(num_slots=16, slot_bytes=256, sched_slots=64)),
     UnsealConfig("net.shuffle.unseal", 2, 3),
 )
+BOARD = OrganismConfig("net.shuffle.replies")
 
 
 async def test_sealed_requests_come_out_of_the_pool_once(new_network: NewNetwork) -> None:
@@ -67,15 +77,29 @@ async def test_sealed_requests_come_out_of_the_pool_once(new_network: NewNetwork
         bodies = [b"bid 1 from a", b"bid 2 from a", b"prompt from b"]
         clients[0].submit(bodies[0])
         clients[0].submit(bodies[1])
-        clients[1].submit(bodies[2])
-        opened: list[bytes] = []
+        mine = clients[1].submit(bodies[2])
+        opened: list[SealedRequest] = []
         async with asyncio.timeout(40):
             async for entry in pool:
                 assert not entry.undecryptable
-                opened += [parse_request(c.payload).body for c in entry.cleartext]
+                opened += [parse_request(c.payload) for c in entry.cleartext]
                 if len(opened) >= len(bodies):
                     break
-        assert sorted(opened) == sorted(bodies)
+        assert sorted(r.body for r in opened) == sorted(bodies)
+        # the answers go back through the reply board, keyed by each request's reply tag
+        board = [ReplyBoard.member(n, BOARD, addrs, raft=RaftConfig.loopback()) for n in nets]
+        answerer = ReplyBoard.publish(agg_net, BOARD)
+        for req in opened:
+            await answerer.answer(req, b"answer to " + req.body, timeout_s=20)
+        replies = ReplyBoard.read(client_nets[1], BOARD, addrs, raft=RaftConfig.loopback())
+        assert await replies.reply(mine.reply, timeout_s=30) == b"answer to prompt from b"
+        # a board reader holding another ticket finds the entry but cannot open it
+        posted = replies.reader.entries.get(mine.reply.tag.hex())
+        assert posted is not None
+        nosy = ReplyTicket(mine.reply.tag, X25519PrivateKey.generate())
+        with pytest.raises(ReplyError):
+            open_reply(nosy, posted.data)
+        await asyncio.gather(replies.close(), answerer.close(), *(b.close() for b in board))
         async with asyncio.timeout(10):
             while any(
                 m.unseal.machine.next_slot < members[0].unseal.machine.next_slot for m in members
