@@ -1,17 +1,23 @@
-"""One in-process committee runner for the organisms' labelled harnesses.
+"""One in-process committee runner for the organisms' labelled harnesses, on the simulator kernel.
 
 n replicas of a machine are fed one committed log in order, as a Raft group would, and each
-member's pure core is stepped on a simulated clock. Every replica must answer every command the
-same way; a divergence raises at once. Faults are switches: ``silent`` members propose nothing,
-``mutate`` rewrites what a member proposes (a corrupt member). Used by the tests and benchmarks
-of unseal and the beacon; not a production path.
+member's pure core is stepped on the clock of a :class:`~pymosaik.sim.kernel.Kernel` (its own,
+or one a harness shares with its own events): members are kernel hosts, each member's step is
+an event, and after the members of one instant have stepped a commit event puts what they
+proposed on every replica. Every replica must answer every command the same way; a divergence
+raises at once. Faults: ``silent`` members are hosts that are down (withholding, crashed or cut
+off; their core keeps what it held, as a member restarting from its disk would), ``mutate``
+rewrites what a member proposes (a corrupt member). Used by the tests, benchmarks and
+campaigns of unseal, the beacon and Compute; not a production path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
+
+from pymosaik.sim.kernel import Host, Kernel
 
 C = TypeVar("C")
 C_contra = TypeVar("C_contra", contravariant=True)
@@ -44,37 +50,99 @@ class DivergenceError(AssertionError):
     """Two replicas answered one committed command differently."""
 
 
-@dataclass
+@dataclass(eq=False, kw_only=True)
+class Seat(Host, Generic[M, C]):
+    """A member as a kernel host: its core and the replica it reads."""
+
+    core: Core[M, C]
+    replica: M
+
+
 class LocalRunner(Generic[M, C]):
-    replicas: Sequence[M]
-    cores: Sequence[Core[M, C]]
-    log: list[C] = field(default_factory=list)
-    #: (ok, reason) of each logged command, as every replica answered it.
-    outcomes: list[tuple[bool, str]] = field(default_factory=list)
-    now_ms: int = 0
-    silent: set[int] = field(default_factory=set)
-    mutate: Callable[[int, C], C] | None = None
+    """``cores[i]`` steps against ``replicas[i]``; every replica applies the committed log."""
+
+    def __init__(
+        self,
+        replicas: Sequence[M],
+        cores: Sequence[Core[M, C]],
+        *,
+        mutate: Callable[[int, C], C] | None = None,
+        kernel: Kernel[Any] | None = None,
+    ) -> None:
+        self.kernel: Kernel[Any] = Kernel() if kernel is None else kernel
+        self.replicas = replicas
+        self.cores = cores
+        self.mutate = mutate
+        self.log: list[C] = []
+        #: (ok, reason) of each logged command, as every replica answered it.
+        self.outcomes: list[tuple[bool, str]] = []
+        self.seats = [
+            Seat[M, C](name=f"m{core.index}", core=core, replica=replica)
+            for core, replica in zip(cores, replicas, strict=True)
+        ]
+        self._proposed: list[C] = []
+        for seat in self.seats:
+            self.kernel.boot(seat)
+
+    @property
+    def now_ms(self) -> int:
+        return self.kernel.now
+
+    @property
+    def silent(self) -> frozenset[int]:
+        """Indices of the members that are down."""
+        return frozenset(s.core.index for s in self.seats if not s.up)
+
+    @silent.setter
+    def silent(self, members: Iterable[int]) -> None:
+        """Take ``members`` down now and bring every other one back."""
+        down = set(members)
+        for seat in self.seats:
+            if seat.core.index in down:
+                self.kernel.crash(seat)
+            else:
+                self.kernel.restart(seat)
+
+    def step(self, seat: Seat[M, C]) -> None:
+        """``seat`` steps on its own clock; what it proposes waits for the next commit."""
+        if not seat.up:
+            return
+        for out in seat.core.step(seat.replica, self.kernel.local(seat)):
+            self._proposed.append(self.mutate(seat.core.index, out) if self.mutate else out)
+
+    def commit(self) -> None:
+        """Put what the members proposed, in order, on every replica."""
+        new, self._proposed = self._proposed, []
+        for cmd in new:
+            self.log.append(cmd)
+            answers = {(r.ok, r.reason) for r in (rep.step(cmd) for rep in self.replicas)}
+            if len(answers) != 1:
+                raise DivergenceError(f"replicas disagree on {type(cmd).__name__}: {answers}")
+            self.outcomes.append(answers.pop())
+
+    def schedule_round(self, when: int) -> None:
+        """Every member steps at ``when``, then what they proposed is committed."""
+        for seat in self.seats:
+            self.kernel.at(when, self.step, seat)
+        self.kernel.at(when, self.commit)
+
+    def every_round(self, period_ms: int) -> None:
+        """Members step (and their proposals commit) now and every ``period_ms`` from now on."""
+        for seat in self.seats:
+            self.kernel.every(period_ms, self.step, seat)
+        self.kernel.every(period_ms, self.commit)
 
     def pump(
         self, steps: int = 50, *, step_ms: int = 1_000, done: Callable[[], bool] | None = None
     ) -> int:
-        """Step every member until nothing new is proposed (and ``done``); returns commits."""
-        committed = 0
+        """Run rounds ``step_ms`` apart until one commits nothing (and ``done``), at most
+        ``steps``; returns commits."""
+        start = len(self.log)
         for _ in range(steps):
-            self.now_ms += step_ms
-            new: list[C] = []
-            for core, replica in zip(self.cores, self.replicas, strict=True):
-                if core.index in self.silent:
-                    continue
-                for out in core.step(replica, self.now_ms):
-                    new.append(self.mutate(core.index, out) if self.mutate else out)
-            for cmd in new:
-                self.log.append(cmd)
-                answers = {(r.ok, r.reason) for r in (rep.step(cmd) for rep in self.replicas)}
-                if len(answers) != 1:
-                    raise DivergenceError(f"replicas disagree on {type(cmd).__name__}: {answers}")
-                self.outcomes.append(answers.pop())
-            committed += len(new)
-            if not new and (done is None or done()):
+            before = len(self.log)
+            when = self.kernel.now + step_ms
+            self.schedule_round(when)
+            self.kernel.run_until(when)
+            if len(self.log) == before and (done is None or done()):
                 break
-        return committed
+        return len(self.log) - start

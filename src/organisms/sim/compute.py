@@ -2,7 +2,9 @@
 
 Each seed draws providers (capacity, rates, regions, TDX), a stream of requests (some
 resubmitted, some unpayable, some past their deadline), periodic clearing, providers that log
-their grants and providers that crash mid-grant and never log. Checkers:
+their grants and providers that crash mid-grant and never log. It runs on the simulator kernel:
+each step is an event at a drawn instant (200 ms to 2 s after the last), providers are kernel
+hosts, and a crashing one goes down at its first grant, for good. Checkers:
 
 - ``no-double-grant``  a request id is granted at most once, ever;
 - ``capacity``         a provider's active grants never exceed its card;
@@ -14,10 +16,13 @@ their grants and providers that crash mid-grant and never log. Checkers:
 from __future__ import annotations
 
 import random
+from collections import Counter
+from dataclasses import dataclass
 
 import msgspec
 
 from pymosaik.primitives import SecretKey
+from pymosaik.sim.kernel import Host, Kernel
 from pymosaik.sim.rng import seeded
 
 from ..compute.clearing import Capacity, clear
@@ -47,6 +52,7 @@ from .result import SeedResult
 
 CONTRACT = b"\xc0" * 20
 MEMBERS = [SecretKey(bytes([i]) * 32) for i in range(1, 4)]
+STEPS = 60
 
 
 class _CapacityBlind(ComputeMachine):
@@ -92,72 +98,83 @@ def _providers(rng: random.Random) -> list[tuple[SecretKey, ProviderCard, bool]]
     return providers
 
 
-def run_seed(seed: int, broken: str | None = None) -> SeedResult:
-    rng = seeded(seed)
-    res = SeedResult(seed)
-    cls = {"compute-ignores-capacity": _CapacityBlind, "compute-regrants": _Forgetful}.get(
-        broken or "", ComputeMachine
-    )
-    cfg = ComputeConfig("sim.compute", CONTRACT, max_card_age_ms=30_000, grace_ms=5_000)
-    m = cls(cfg, [k.peer_id for k in MEMBERS])
-    providers = _providers(rng)
-    log: list[Signed] = []
+@dataclass(eq=False, kw_only=True)
+class _Provider(Host):
+    """A provider as a kernel host; one that ``crashes`` goes down at its first grant, for good."""
 
-    def commit(body: Body) -> ComputeResult:
+    key: SecretKey
+    card: ProviderCard
+    crashes: bool
+
+
+class _Compute(Kernel[_Provider]):
+    """One seed: a step of submissions, clearing and logs at each drawn instant."""
+
+    def __init__(self, seed: int, broken: str | None) -> None:
+        super().__init__(max_violations=50)
+        self.seed = seed
+        self.broken = broken
+        self.rng = seeded(seed)
+        self.stats: Counter[str] = Counter()
+        cls = {"compute-ignores-capacity": _CapacityBlind, "compute-regrants": _Forgetful}.get(
+            broken or "", ComputeMachine
+        )
+        self.cfg = ComputeConfig("sim.compute", CONTRACT, max_card_age_ms=30_000, grace_ms=5_000)
+        self.m = cls(self.cfg, [k.peer_id for k in MEMBERS])
+        self.providers = {
+            card.provider_id: _Provider(
+                name=card.provider_id.hex()[:8], key=key, card=card, crashes=crashes
+            )
+            for key, card, crashes in _providers(self.rng)
+        }
+        self.committed: list[Signed] = []
+        self.granted: set[bytes] = set()
+        self.submitted: list[ComputeRequest] = []
+        self.steps = 0
+
+    def commit(self, body: Body) -> ComputeResult:
         cmd = Signed.by(MEMBERS[0], 1, body)
-        log.append(cmd)
-        out = m.step(cmd)
+        self.committed.append(cmd)
+        out = self.m.step(cmd)
         for g in out.grants:
-            res.stats["grants"] += 1
-            if g.request_id in granted:
-                res.add("no-double-grant", f"request {g.request_id.hex()[:12]} granted twice")
-            granted.add(g.request_id)
-        res.stats["refusals"] += len(out.refusals)
+            self.stats["grants"] += 1
+            if g.request_id in self.granted:
+                self.violation(
+                    "no-double-grant", f"request {g.request_id.hex()[:12]} granted twice"
+                )
+            self.granted.add(g.request_id)
+            provider = self.providers[g.provider]
+            if provider.crashes and provider.up:
+                self.crash(provider)  # mid-grant: it never runs the workload nor logs
+                self.stats["provider-crashes"] += 1
+        self.stats["refusals"] += len(out.refusals)
         return out
 
-    granted: set[bytes] = set()
-    submitted: list[ComputeRequest] = []
-    now = 0
-    for step in range(60):
-        now += rng.randint(200, 2_000)
-        if step % 10 == 0:
-            for key, card, _ in providers:
-                fresh = msgspec.structs.replace(card, refreshed_at_ms=now)
-                commit(Register(SignedCard.signed(key, fresh)))
+    def step(self) -> None:
+        """Refresh cards every tenth step, submit, maybe clear, let live providers log."""
+        rng, m, now = self.rng, self.m, self.now
+        if self.steps % 10 == 0:
+            for provider in self.providers.values():
+                fresh = msgspec.structs.replace(provider.card, refreshed_at_ms=now)
+                self.commit(Register(SignedCard.signed(provider.key, fresh)))
         for _ in range(rng.randint(0, 3)):
-            if submitted and rng.random() < 0.15:
-                req = rng.choice(submitted)  # a resubmission
-            else:
-                req = ComputeRequest(
-                    rng.randbytes(32),
-                    rng.randbytes(32),
-                    rng.randint(1, 20),
-                    rng.choice([250, 500, 1000, 2000]),
-                    rng.choice([256, 1024]),
-                    rng.random() < 0.2,
-                    rng.choice(["", "eu", "us", "ap"]),
-                    rng.randint(0, 20_000),
-                    rng.randbytes(32),
-                    now + rng.randint(-500, 10_000),
-                    rng.randbytes(32),
-                )
-                submitted.append(req)
-            amount = rng.randint(0, 30_000)
-            commit(Submit(req, SettlementEvidence(req.settlement, CONTRACT, amount, 1), at_ms=now))
+            self.submit(now)
         if rng.random() < 0.5:
             expected = _rule(m, now)
-            out = commit(Clear(at_ms=now))
+            out = self.commit(Clear(at_ms=now))
             got = {g.request_id: g.provider for g in out.grants}
             for rid, want in expected.items():
                 if got.get(rid) != want:
-                    res.add("rule", f"request {rid.hex()[:12]}: the rule and the grant differ")
-            _check_capacity(res, m)
+                    self.violation(
+                        "rule", f"request {rid.hex()[:12]}: the rule and the grant differ"
+                    )
+            self.check_capacity()
         for rid in sorted(m.grants):
             g = m.grants[rid]
             if rid in m.logs or rng.random() < 0.5:
                 continue
-            key, _card, crashes = next(p for p in providers if p[1].provider_id == g.provider)
-            if crashes:
+            provider = self.providers[g.provider]
+            if not provider.up:
                 continue
             body = LogBody(
                 rid,
@@ -167,29 +184,72 @@ def run_seed(seed: int, broken: str | None = None) -> SeedResult:
                 UsageMetrics(1, 1, 0),
                 True,
             )
-            commit(AppendLog(ComputeLog.signed(key, body)))
-    replica = ComputeMachine(cfg, [k.peer_id for k in MEMBERS])
-    for cmd in log:
-        replica.step(cmd)
-    if broken is None and replica.snapshot() != m.snapshot():
-        res.add("replay", "a fresh replica replaying the log disagrees")
-    return res
+            self.commit(AppendLog(ComputeLog.signed(provider.key, body)))
+        self.steps += 1
+        if self.steps < STEPS:
+            self.at(self.now + rng.randint(200, 2_000), self.step)
+
+    def submit(self, now: int) -> None:
+        """A new request (sometimes unpayable or past its deadline) or a resubmission."""
+        rng = self.rng
+        if self.submitted and rng.random() < 0.15:
+            req = rng.choice(self.submitted)  # a resubmission
+        else:
+            req = ComputeRequest(
+                rng.randbytes(32),
+                rng.randbytes(32),
+                rng.randint(1, 20),
+                rng.choice([250, 500, 1000, 2000]),
+                rng.choice([256, 1024]),
+                rng.random() < 0.2,
+                rng.choice(["", "eu", "us", "ap"]),
+                rng.randint(0, 20_000),
+                rng.randbytes(32),
+                now + rng.randint(-500, 10_000),
+                rng.randbytes(32),
+            )
+            self.submitted.append(req)
+        amount = rng.randint(0, 30_000)
+        self.commit(Submit(req, SettlementEvidence(req.settlement, CONTRACT, amount, 1), at_ms=now))
+
+    def check_capacity(self) -> None:
+        for over in _over_capacity(self.m):
+            self.violation("capacity", over)
+
+    def run(self) -> SeedResult:
+        for provider in self.providers.values():
+            self.boot(provider)
+        self.at(self.rng.randint(200, 2_000), self.step)
+        self.run_until()
+        replica = ComputeMachine(self.cfg, [k.peer_id for k in MEMBERS])
+        for cmd in self.committed:
+            replica.step(cmd)
+        if self.broken is None and replica.snapshot() != self.m.snapshot():
+            self.violation("replay", "a fresh replica replaying the log disagrees")
+        return SeedResult.of(self.seed, self.violations, self.stats)
 
 
-def _check_capacity(res: SeedResult, m: ComputeMachine) -> None:
+def run_seed(seed: int, broken: str | None = None) -> SeedResult:
+    return _Compute(seed, broken).run()
+
+
+def _over_capacity(m: ComputeMachine) -> list[str]:
+    """The providers whose active grants exceed their card."""
     used: dict[bytes, list[int]] = {}
     for rid in m._active:
         g = m.grants[rid]
         u = used.setdefault(g.provider, [0, 0])
         u[0] += g.cpu_millicores
         u[1] += g.ram_mib
+    over = []
     for pid, (cpu, ram) in used.items():
         card = m.cards.get(pid)
         if card is None:
             continue
         caps = card.capabilities
         if cpu > caps.max_cpu_millicores or ram > caps.max_ram_mib:
-            res.add("capacity", f"provider {pid.hex()[:8]} holds {cpu} m / {ram} MiB over its card")
+            over.append(f"provider {pid.hex()[:8]} holds {cpu} m / {ram} MiB over its card")
+    return over
 
 
 def _rule(m: ComputeMachine, now: int) -> dict[bytes, bytes | None]:

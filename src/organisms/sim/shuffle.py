@@ -17,8 +17,10 @@ The checkers:
 
 ``--broken`` swaps in a deliberately wrong core; ``tests/zipnet/test_shuffle_sim.py`` shows each
 is caught by the checker meant for it. This runs the organisms' real machines and cores in one
-process (no Raft, no network: those faults belong to the Raft and streams simulators until the
-organism rung hosts these cores on the shared kernel).
+process on the simulator kernel of the unseal committee's runner: after the DKG, a zipnet round
+is an event every 6 s (its roles run in order within it: clients seal, the aggregator folds,
+servers unblind) and the unseal members step every second (silent members are hosts that stay
+down). No Raft and no network: those faults belong to the Raft and streams simulators.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ from .result import SeedResult
 PARAMS = RoundParams(num_slots=16, slot_bytes=256, tag_len=16, sched_slots=64)
 ROUNDS = 34
 QUIET_ROUNDS = 12
+#: A zipnet round every 6 s; unseal members step every second between them.
+ROUND_MS = 6_000
+STEP_MS = 1_000
 
 
 class _TrustingClient(ZipnetClient):
@@ -161,8 +166,12 @@ def run_seed(seed: int, broken: str | None = None) -> SeedResult:
     assert key is not None
     shuffle = ShuffleConfig("sim.shuffle", dep.cfg, com.cfg)
     sealers = {c.id: SealClient(shuffle, c, entropy=dep.rng.randbytes) for c in dep.clients}
+    kernel = com.runner.kernel
     seq = 0
-    for r in range(ROUNDS):
+
+    def zipnet_round(r: int) -> None:
+        """Talkers seal, one zipnet round runs with its faults, unseal members see its boxes."""
+        nonlocal seq
         if r < 10:
             for cid in rng.sample(sorted(sealers), rng.randint(0, 2)):
                 body = f"s{seed} req {seq}".encode()
@@ -177,7 +186,12 @@ def run_seed(seed: int, broken: str | None = None) -> SeedResult:
         boxes = boxes_from_broadcast(dep.cfg, record)
         for core in com.cores:
             core.observe(record.round, boxes)
-        com.pump(6)
+
+    start = kernel.now
+    for r in range(ROUNDS):
+        kernel.at(start + r * ROUND_MS, zipnet_round, r)
+    com.runner.every_round(STEP_MS)
+    kernel.run_until(start + ROUNDS * ROUND_MS)
     _check_unseal(run)
     run.res.stats["rounds"] = ROUNDS
     run.res.stats["requests"] = sum(run.bodies.values())

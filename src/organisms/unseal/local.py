@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -58,12 +59,12 @@ class LocalCommittee:
         return cls(cfg, keys, cores, replicas, LocalRunner(replicas, cores))
 
     @property
-    def silent(self) -> set[int]:
+    def silent(self) -> frozenset[int]:
         return self.runner.silent
 
     @silent.setter
-    def silent(self, members: set[int]) -> None:
-        self.runner.silent = set(members)
+    def silent(self, members: Iterable[int]) -> None:
+        self.runner.silent = members
 
     def corrupt(self, members: set[int]) -> None:
         """These members' Shares carry a valid group element that is not their share's image."""
