@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
-from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, decode, encode
+from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, decode
 from pymosaik.primitives.aio import TaskScope
 from pymosaik.tickets import TicketValidator
 from pymosaik.transport import EndpointAddr
@@ -26,8 +26,9 @@ from pymosaik.transport import EndpointAddr
 from ..config import CoalitionConfig
 from ..framework.committee import CommitteeMember, SurfaceIds
 from ..framework.core_host import CoreHost, MemberCore
+from ..framework.hosted import surface_command
 from ..framework.spec import OrganismSpec
-from ..framework.surface import Extractor, Wrapped
+from ..framework.surface import Extractor
 from ..modules import ModuleKind
 from ..retirement import AtSequence, ComponentKind, ComponentRef, RetirementMarker
 
@@ -208,9 +209,7 @@ class CoreHostedMember(BaseModuleMember):
 
     def host_core(self, machine: object, core: MemberCore[Any, Any]) -> None:
         """Step ``core`` against ``machine`` (this member's replica) and commit what it says."""
-        self.host = CoreHost(
-            self.member.group, machine, core, lambda cmd: encode(Wrapped(encode(cmd)))
-        )
+        self.host = CoreHost(self.member.group, machine, core, surface_command)
         self.host.start()
 
     async def close(self) -> None:

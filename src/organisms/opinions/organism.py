@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from coalition.framework import CommitteeMember, SurfaceIds
-from coalition.framework.core_host import CoreHost
+from coalition.framework import SurfaceIds
+from coalition.framework.hosted import HostedMember
 from coalition.framework.spec import OrganismSpec
-from coalition.framework.surface import Wrapped
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
 from pymosaik.primitives import SecretKey, UniqueId, Wire, decode, encode
@@ -76,24 +75,12 @@ class OpinionMemberCore:
 
 
 @dataclass
-class OpinionsMember:
-    committee: CommitteeMember
-    host: CoreHost[OpinionMachine, SignedObserve]
+class OpinionsMember(HostedMember[OpinionMachine, SignedObserve]):
     core: OpinionMemberCore
-
-    @property
-    def machine(self) -> OpinionMachine:
-        return self.host.machine
 
     def observe(self, question: bytes, answer: bytes) -> None:
         """What this member's model concluded on ``question`` (32-byte id)."""
         self.core.observe(question, answer)
-
-    async def close(self) -> None:
-        try:
-            await self.host.aclose()
-        finally:
-            await self.committee.close()
 
 
 class Opinions:
@@ -112,8 +99,4 @@ class Opinions:
         member = OPINIONS.committee(network, cfg, machine, _outcomes, committee, raft=raft)
         key = network.endpoint.secret_key
         core = OpinionMemberCore(peers.index(key.peer_id) + 1, key)
-        host: CoreHost[OpinionMachine, SignedObserve] = CoreHost(
-            member.group, machine, core, lambda cmd: encode(Wrapped(encode(cmd)))
-        )
-        host.start()
-        return OpinionsMember(member, host, core)
+        return OpinionsMember.hosting(member, machine, core, core=core)

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from coalition.framework import CommitteeMember, SurfaceIds
-from coalition.framework.core_host import CoreHost
+from coalition.framework import SurfaceIds
+from coalition.framework.hosted import HostedMember
 from coalition.framework.reader import SurfaceReader
 from coalition.framework.spec import OrganismSpec
-from coalition.framework.surface import Extractor, Wrapped
+from coalition.framework.surface import Extractor
 from coalition.keygen import DEFAULT_DEADLINES, Deadlines, KeygenSecrets
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
@@ -51,16 +51,10 @@ UNSEAL: Final[OrganismSpec[UnsealConfig, UnsealEvent]] = OrganismSpec(
 
 
 @dataclass
-class UnsealServer:
+class UnsealServer(HostedMember[UnsealMachine, Signed]):
     """One committee member: its group and surface, and its pure member core."""
 
-    committee: CommitteeMember
-    host: CoreHost[UnsealMachine, Signed]
     core: UnsealMemberCore
-
-    @property
-    def machine(self) -> UnsealMachine:
-        return self.host.machine
 
     def observe(self, round_: int, boxes: tuple[SealedSlot, ...]) -> None:
         """Boxes this member extracted itself from a finalized zipnet round."""
@@ -75,12 +69,6 @@ class UnsealServer:
             "unseal_pending": len(m.pending_rounds()),
             "bad_shares": len(m.bad_shares),
         }
-
-    async def close(self) -> None:
-        try:
-            await self.host.aclose()
-        finally:
-            await self.committee.close()
 
 
 class Unseal:
@@ -110,11 +98,7 @@ class Unseal:
         core = UnsealMemberCore(
             peers.index(key.peer_id) + 1, key, secrets=secrets, deadlines=deadlines
         )
-        host: CoreHost[UnsealMachine, Signed] = CoreHost(
-            member.group, machine, core, lambda cmd: encode(Wrapped(encode(cmd)))
-        )
-        host.start()
-        return UnsealServer(member, host, core)
+        return UnsealServer.hosting(member, machine, core, core=core)
 
     @staticmethod
     async def group_key(

@@ -30,12 +30,11 @@ from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from coalition.framework import CommitteeMember, SurfaceIds
-from coalition.framework.core_host import CoreHost
+from coalition.framework import SurfaceIds
 from coalition.framework.errors import ConnectTimeout, Refused
+from coalition.framework.hosted import HostedMember
 from coalition.framework.reader import SelectedReader, SurfaceReader
 from coalition.framework.spec import OrganismSpec
-from coalition.framework.surface import Wrapped
 from coalition.ticket_issuer import RecogniseIssuer, TicketIssuer
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
@@ -146,15 +145,8 @@ class CommitteeView:
 
 
 @dataclass
-class ZipnetServer:
+class ZipnetServer(HostedMember[ZipnetMachine, Command]):
     """One committee member: its group and surface, and its pure server core."""
-
-    committee: CommitteeMember
-    host: CoreHost[ZipnetMachine, Command]
-
-    @property
-    def machine(self) -> ZipnetMachine:
-        return self.host.machine
 
     def status(self) -> dict[str, object]:
         m = self.machine
@@ -165,12 +157,6 @@ class ZipnetServer:
             "servers": len(m.servers),
             "finalized": len(m.history),
         }
-
-    async def close(self) -> None:
-        try:
-            await self.host.aclose()
-        finally:
-            await self.committee.close()
 
 
 class Aggregator:
@@ -395,11 +381,7 @@ class Zipnet:
         key = network.endpoint.secret_key
         index = [a.peer_id for a in committee].index(key.peer_id) + 1
         core = ZipnetServerCore(index, dh, key, period_ms=period_ms, deadline_ms=deadline_ms)
-        host: CoreHost[ZipnetMachine, Command] = CoreHost(
-            member.group, machine, core, lambda cmd: encode(Wrapped(encode(cmd)))
-        )
-        host.start()
-        return ZipnetServer(member, host)
+        return ZipnetServer.hosting(member, machine, core)
 
     @staticmethod
     def aggregator_ticket(
