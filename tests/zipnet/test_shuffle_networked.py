@@ -27,6 +27,7 @@ from organisms.reply_board import ReplyBoard
 from organisms.shuffle import ShuffleConfig
 from organisms.shuffle_service import Shuffle
 from organisms.unseal.items import UnsealConfig
+from organisms.unseal.organism import Unseal
 from organisms.zipnet.organism import Zipnet
 from organisms.zipnet.params import RoundParams, ZipnetConfig
 from pymosaik.groups.raft import RaftConfig
@@ -109,6 +110,13 @@ async def test_sealed_requests_come_out_of_the_pool_once(new_network: NewNetwork
         assert all(
             list(m.unseal.machine.pool)[:n] == list(members[0].unseal.machine.pool) for m in members
         )
+        # UnsealedPool by slot, from a replica of the committee's log
+        replica = Unseal.replica(client_nets[0], CFG.unseal, addrs, raft=RaftConfig.loopback())
+        await replica.ready(20)
+        await asyncio.wait_for(replica.pool.when().reaches(n), 20)
+        assert replica.pool.items()[:n] == list(members[0].unseal.machine.pool)[:n]
+        assert all(replica.pool.get(e.slot) == e for e in members[0].unseal.machine.pool)
+        await replica.close()
         status = members[0].status()
         assert status["unseal_key"] == "ready" and status["servers"] == 3
     finally:

@@ -22,6 +22,7 @@ import msgspec
 from coalition.crypto.dkg import DkgParams, DkgResult, DkgTranscript
 from coalition.crypto.ristretto import RISTRETTO255
 from coalition.crypto.threshold import PartialDecryption, Sealed, SealError, ThresholdElGamal
+from coalition.framework.keyed import KeyedStore, VecSurface
 from coalition.keygen import KeygenState, ShareBundle
 from coalition.member_commands import MemberSignatures, apply_decoded
 from pymosaik.primitives import PeerId, UniqueId, Wire, decode, encode
@@ -42,6 +43,8 @@ from .items import (
 )
 
 POOL_HISTORY: Final = 1024
+#: UnsealedPool as a keyed surface: entry ``slot`` read by index, with every entry ever opened.
+POOL: Final = VecSurface("pool", UnsealedRound, max_value_bytes=2 * 1024 * 1024)
 MAX_PENDING_ROUNDS: Final = 64
 MAX_BOXES: Final = 4096
 _TE: Final = ThresholdElGamal(RISTRETTO255)
@@ -62,6 +65,7 @@ class _Image(Wire, frozen=True):
     next_slot: int
     pool: tuple[UnsealedRound, ...]
     bad_shares: tuple[BadShare, ...]
+    store: bytes = b""
 
 
 @dataclass
@@ -92,6 +96,8 @@ class UnsealMachine:
         self.pool: deque[UnsealedRound] = deque(maxlen=POOL_HISTORY)
         self.next_slot = 0
         self.bad_shares: deque[BadShare] = deque(maxlen=POOL_HISTORY)
+        self.store = KeyedStore(unseal_root(self.cfg), [POOL])
+        self._index = 0  # the log index being applied: keyed entries record where they came from
 
     @property
     def transcript(self) -> DkgTranscript[bytes]:
@@ -117,6 +123,8 @@ class UnsealMachine:
         return unseal_root(self.cfg).derive("committee.v1")
 
     def apply(self, command: bytes, ctx: object = None) -> bytes:
+        index = getattr(ctx, "index", None)
+        self._index = index if isinstance(index, int) else self._index
         return apply_decoded(command, Signed, self.step, lambda why: UnsealResult(False, why))
 
     def step(self, signed: Signed) -> UnsealResult:
@@ -210,6 +218,7 @@ class UnsealMachine:
             record = UnsealedRound(self.next_slot, p.round, tuple(clear), tuple(broken))
             self.next_slot += 1
             self.pool.append(record)
+            self.store.append(POOL, record, self._index)
             out.append(record)
         return tuple(out)
 
@@ -232,6 +241,7 @@ class UnsealMachine:
                 self.next_slot,
                 tuple(self.pool),
                 tuple(self.bad_shares),
+                self.store.image(),
             )
         )
 
@@ -248,3 +258,5 @@ class UnsealMachine:
         self._last_round, self.next_slot = image.last_round, image.next_slot
         self.pool.extend(image.pool)
         self.bad_shares.extend(image.bad_shares)
+        if image.store:
+            self.store.restore(image.store)

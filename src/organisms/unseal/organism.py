@@ -16,10 +16,12 @@ from typing import Final
 
 from coalition.framework import SurfaceIds
 from coalition.framework.hosted import HostedMember
+from coalition.framework.keyed_read import KeyedReader, VecView
 from coalition.framework.reader import SurfaceReader
 from coalition.framework.spec import OrganismSpec
 from coalition.framework.surface import Extractor
 from coalition.keygen import DEFAULT_DEADLINES, Deadlines, KeygenSecrets
+from pymosaik.groups.access import GroupAccess
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
 from pymosaik.primitives import decode, encode
@@ -32,14 +34,15 @@ from .items import (
     SealedSlot,
     Signed,
     UnsealConfig,
+    UnsealedRound,
     UnsealEvent,
     UnsealResult,
     unseal_root,
 )
-from .machine import UnsealMachine
+from .machine import POOL, UnsealMachine
 from .member import UnsealMemberCore
 
-__all__ = ["UNSEAL", "Unseal", "UnsealServer"]
+__all__ = ["UNSEAL", "PoolReplica", "Unseal", "UnsealServer"]
 
 #: The declaration: ids from ``unseal_root(cfg)``; no write side.
 UNSEAL: Final[OrganismSpec[UnsealConfig, UnsealEvent]] = OrganismSpec(
@@ -48,6 +51,25 @@ UNSEAL: Final[OrganismSpec[UnsealConfig, UnsealEvent]] = OrganismSpec(
     lambda cfg: SurfaceIds.derive(unseal_root(cfg), writable=False),
     lambda cfg: f"unseal {cfg.name!r}",
 )
+
+
+#: Members bond by listing; anyone may replicate the log (everything in it is public: the DKG
+#: transcript, sealed boxes, proofs, opened rounds); nobody forwards commands.
+READERS: Final = GroupAccess(observers=True, forwarders=False)
+
+
+class PoolReplica:
+    """``pool``: UnsealedPool as a keyed Vec (``pool.get(slot)``, ``pool.when().appended()``)."""
+
+    def __init__(self, reader: KeyedReader) -> None:
+        self.reader = reader
+        self.pool: VecView[UnsealedRound] = reader.vec(POOL)
+
+    async def ready(self, timeout_s: float = 10.0) -> None:
+        await self.reader.ready(timeout_s)
+
+    async def close(self) -> None:
+        await self.reader.close()
 
 
 @dataclass
@@ -92,13 +114,36 @@ class Unseal:
         peers = [a.peer_id for a in committee]
         machine = UnsealMachine(cfg, peers)
         member = UNSEAL.committee(
-            network, cfg, machine, _key_riding(machine), committee, data_dir=data_dir, raft=raft
+            network,
+            cfg,
+            machine,
+            _key_riding(machine),
+            committee,
+            data_dir=data_dir,
+            raft=raft,
+            access=READERS,
         )
         key = network.endpoint.secret_key
         core = UnsealMemberCore(
             peers.index(key.peer_id) + 1, key, secrets=secrets, deadlines=deadlines
         )
         return UnsealServer.hosting(member, machine, core, core=core)
+
+    @staticmethod
+    def replica(
+        network: Network,
+        cfg: UnsealConfig,
+        committee: Sequence[EndpointAddr],
+        *,
+        raft: RaftConfig | None = None,
+    ) -> PoolReplica:
+        """UnsealedPool by slot, with every entry ever opened: a non-voting replica of the
+        committee's log (it checks every proof itself, so it costs what a member's apply does)."""
+        inner = UnsealMachine(cfg, [a.peer_id for a in committee])
+        reader = UNSEAL.replica(
+            network, cfg, inner, inner.store, committee, access=READERS, raft=raft
+        )
+        return PoolReplica(reader)
 
     @staticmethod
     async def group_key(
