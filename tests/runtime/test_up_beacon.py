@@ -1,9 +1,12 @@
 """`coalition up` runs all five basic services of an example coalition — the Randomness and
 Compute modules are entry-point plugins, Compute with its shuffle — and `coalition status
---json` shows the beacon's round and the Compute committee's figures, the shuffle's included."""
+--json` shows the beacon's round and the Compute committee's figures, the shuffle's included;
+a client outside the deployment (another process's network, joined through a member's address)
+sends a sealed request through the shuffle and it lands."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,7 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from coalition.config_file import load_coalition
 from coalition.runtime.member import START_MEMBER_ENV
+from organisms.compute.private import compute_shuffle
+from organisms.shuffle_service import Shuffle
+from pymosaik.network import Network
+from pymosaik.primitives import PeerId
+from pymosaik.transport import EndpointAddr
 
 BEACON = Path(__file__).parents[2] / "examples" / "coalitions" / "local-beacon.toml"
 
@@ -30,6 +39,27 @@ def status(data: Path) -> dict[str, object]:
         check=False,
     )
     return json.loads(res.stdout) if res.stdout.strip() else {}
+
+
+async def _send_through_the_shuffle(bootstrap: str) -> str:
+    """An outside client: joins through a member, seals a request, returns its landed outcome."""
+    peer, addr = bootstrap.split("@")
+    host, port = addr.rsplit(":", 1)
+    cfg = load_coalition(BEACON).config
+    shuffle = compute_shuffle(cfg)
+    assert shuffle is not None
+    member = EndpointAddr.of(PeerId.from_hex(peer), (host, int(port)))
+    net = await Network.create(bootstrap=[member])
+    try:
+        client = await Shuffle.client(net, shuffle, timeout_s=30)
+        client.submit(b"a sealed hello from outside")
+        async with asyncio.timeout(60):
+            while (r := await client.receipt()).outcome != "landed":
+                pass
+        await client.close()
+        return r.outcome
+    finally:
+        await net.close()
 
 
 def test_up_runs_all_five_services_and_status_shows_the_beacon_round(tmp_path: Path) -> None:
@@ -58,6 +88,15 @@ def test_up_runs_all_five_services_and_status_shows_the_beacon_round(tmp_path: P
             ):
                 break
             time.sleep(1)
+        # a client outside the deployment sends through Compute's shuffle; status counts it
+        doc = status(data)
+        assert asyncio.run(_send_through_the_shuffle(str(doc["bootstrap"][0]))) == "landed"  # type: ignore[index]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            rows = status(data).get("committees", {})  # type: ignore[assignment]
+            if rows.get("compute", {}).get("figures", {}).get("shuffle_finalized", 0) >= 1:
+                break
+            time.sleep(1)
     finally:
         up.send_signal(signal.SIGTERM)
         up.wait(timeout=60)
@@ -67,9 +106,9 @@ def test_up_runs_all_five_services_and_status_shows_the_beacon_round(tmp_path: P
     assert set(rows) == {"atlas", "almanac", "chronicle", "randomness", "compute"}
     assert rows["randomness"]["figures"]["beacon_round"] >= 2  # type: ignore[index]
     assert rows["compute"]["figures"]["compute_providers"] == 0  # type: ignore[index]
-    # the module's shuffle ran its key generation; no client yet, so no round
+    # the module's shuffle ran its key generation and carried the outside client's request
     assert rows["compute"]["figures"]["unseal_ready"] == 1  # type: ignore[index]
     assert rows["compute"]["figures"]["unseal_lag"] == 0  # type: ignore[index]
-    assert rows["compute"]["figures"]["shuffle_round"] == 0  # type: ignore[index]
+    assert rows["compute"]["figures"]["shuffle_finalized"] >= 1  # type: ignore[index]
     assert len(list((data / "compute").rglob("unseal.seed"))) == 3
     assert len(list((data / "randomness").rglob("keygen.seed"))) == 3  # one per member
