@@ -128,7 +128,9 @@ class Shuffle:
         raft: RaftConfig | None = None,
         period_ms: int = 1_000,
         deadline_ms: int = 5_000,
+        private: bool = False,
     ) -> ShuffleMember:
+        """``private``: opened requests stay inside the committee (`Unseal.member`)."""
         zipnet = Zipnet.member(
             network,
             cfg.zipnet,
@@ -148,6 +150,7 @@ class Shuffle:
             deadlines=deadlines,
             data_dir=_sub(data_dir, "unseal"),
             raft=raft,
+            private=private,
         )
         member = ShuffleMember(cfg, zipnet, unseal)
         member.start()

@@ -6,7 +6,8 @@ zipnet aggregator on a network of its own (its key in the member's data director
 for by an aggregator ticket member 1 signs). Requesters reach it with ``await
 Shuffle.client(network, compute_shuffle(coalition))``; each member hands the payloads its own
 unseal replica opened to its Compute core — so a request's cleartext exists only inside the
-committee, and nothing public names who sent it.
+committee (the shuffle runs private: its surface publishes the unseal key alone, never the
+pool), and nothing public names who sent it.
 
 Parameters (in the fingerprint): ``shuffle_threshold`` (default a strict majority),
 ``shuffle_slots`` (16), ``shuffle_slot_bytes`` (512: a sealed ComputeRequest fits one slot),
@@ -147,6 +148,7 @@ class PrivateIntake:
             data_dir=None if data is None else data / "shuffle",
             raft=ctx.raft,
             period_ms=period_ms(ctx.coalition),
+            private=True,  # a request's cleartext is for the committee and its provider only
         )
         intake = cls(member, core)
         intake.scope.spawn(intake._feed(), name="compute:pool")

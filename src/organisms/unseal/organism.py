@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from coalition.framework import SurfaceIds
+from coalition.framework.committee import MEMBERS_ONLY
 from coalition.framework.hosted import HostedMember
 from coalition.framework.keyed_read import KeyedReader, VecView
 from coalition.framework.reader import SurfaceReader
@@ -108,20 +109,25 @@ class Unseal:
         deadlines: Deadlines = DEFAULT_DEADLINES,
         data_dir: Path | None = None,
         raft: RaftConfig | None = None,
+        private: bool = False,
     ) -> UnsealServer:
         """Start one member; ``secrets`` feed its side of the key generation (keep them
-        durable, `KeygenSecrets.from_seed`, so a restarted member recomputes its share)."""
+        durable, `KeygenSecrets.from_seed`, so a restarted member recomputes its share).
+
+        ``private``: what is opened stays inside the committee (Compute's requests: only the
+        matched provider may see one) — the surface publishes the key alone and nobody but
+        the members replicates the log; members read the pool from their own replicas."""
         peers = [a.peer_id for a in committee]
         machine = UnsealMachine(cfg, peers)
         member = UNSEAL.committee(
             network,
             cfg,
             machine,
-            _key_riding(machine),
+            _key_riding(machine, pool=not private),
             committee,
             data_dir=data_dir,
             raft=raft,
-            access=READERS,
+            access=MEMBERS_ONLY if private else READERS,
         )
         key = network.endpoint.secret_key
         core = UnsealMemberCore(
@@ -167,14 +173,14 @@ class Unseal:
             await reader.close()
 
 
-def _key_riding(machine: UnsealMachine) -> Extractor:
-    """The extractor: `KeyReady` once, then each opened entry with the key it opened under."""
+def _key_riding(machine: UnsealMachine, *, pool: bool) -> Extractor:
+    """The extractor: `KeyReady` once, then (with ``pool``) each opened entry with its key."""
 
     def extract(result: bytes) -> list[bytes]:
         r = decode(result, UnsealResult)
         out: list[UnsealEvent] = [KeyReady(r.group_key)] if r.group_key is not None else []
         key = machine.key
-        if r.opened and key is not None:
+        if pool and r.opened and key is not None:
             out += [PoolEntry(e, key.group_key) for e in r.opened]
         return [encode(e) for e in out]
 
