@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .common import write_result
@@ -26,6 +27,7 @@ def main() -> None:
     n.add_argument("--members", type=int, default=5, help="committee size (zipnet and unseal)")
     n.add_argument("--threshold", type=int, default=3, help="unseal threshold t")
     n.add_argument("--messages", type=int, default=5, help="requests per client")
+    n.add_argument("--up", type=Path, default=None, help="a coalition file to run with `up`")
     sub.add_parser("storage", help="the cost of the Raft storage checksums per entry")
     sub.add_parser("keyed", help="keyed surfaces: history-keeping apply, snapshot, delivery")
     args = parser.parse_args()
@@ -44,6 +46,7 @@ def main() -> None:
                 members=args.members,
                 threshold=args.threshold,
                 messages=args.messages,
+                up=args.up,
             ),
         ),
         "raft": ("raft", lambda m: m.main()),
