@@ -64,7 +64,8 @@ _INFO: Final = b"coalition share recovery v1"
 
 
 class RecoveryError(DkgError):
-    """Recovery cannot go on; ``dealer`` names a helper whose deal was bad (run again without)."""
+    """Recovery cannot go on; ``dealer`` names a helper whose deal or part was bad (run again
+    without it)."""
 
     def __init__(self, message: str, dealer: int | None = None) -> None:
         super().__init__(message)
@@ -284,7 +285,10 @@ def recover(
         else:
             bad.append(part.helper)
     if len(good) < result.t:
-        raise RecoveryError(f"{len(good)} good parts, need {result.t} (bad: {sorted(bad)})")
+        culprit = min(bad) if bad else None
+        raise RecoveryError(
+            f"{len(good)} good parts, need {result.t} (bad: {sorted(bad)})", culprit
+        )
     chosen = sorted(good)[: result.t]
     lam = lagrange_at(chosen, lost, q)
     x = sum(lam[i] * good[i] for i in chosen) % q

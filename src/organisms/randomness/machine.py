@@ -24,6 +24,7 @@ from coalition.crypto.beacon import (
 )
 from coalition.crypto.dkg import DkgParams, DkgResult
 from coalition.keygen import KeygenState
+from coalition.keygen_recovery import RecoveryImage
 from coalition.member_commands import MemberSignatures, apply_decoded
 from pymosaik.primitives import PeerId, UniqueId, Wire, decode, encode
 
@@ -48,6 +49,7 @@ class _Image(Wire, frozen=True):
     previous: bytes
     partials: tuple[PartialSignature, ...]
     bad: tuple[BadPartial, ...]
+    recovery: RecoveryImage = RecoveryImage()
 
 
 class BeaconMachine:
@@ -169,6 +171,7 @@ class BeaconMachine:
                 self.previous,
                 tuple(self._partials[k] for k in sorted(self._partials)),
                 tuple(self.bad),
+                self.keygen.recovery_image(),
             )
         )
 
@@ -178,6 +181,7 @@ class BeaconMachine:
         self._reset()
         for signed in image.keygen:
             self.step(signed)
+        self.keygen.restore_recovery(image.recovery)
         self.ticks.extend(image.ticks)
         self.next_round, self.previous = image.next_round, image.previous
         self._partials = {p.index: p for p in image.partials}

@@ -23,6 +23,7 @@ from coalition.crypto.dkg import DkgParams, DkgResult, DkgTranscript
 from coalition.crypto.ristretto import RISTRETTO255
 from coalition.crypto.threshold import PartialDecryption, Sealed, SealError, ThresholdElGamal
 from coalition.keygen import KeygenState, ShareBundle
+from coalition.keygen_recovery import RecoveryImage
 from coalition.member_commands import MemberSignatures, apply_decoded
 from pymosaik.primitives import PeerId, UniqueId, Wire, decode, encode
 
@@ -62,6 +63,7 @@ class _Image(Wire, frozen=True):
     next_slot: int
     pool: tuple[UnsealedRound, ...]
     bad_shares: tuple[BadShare, ...]
+    recovery: RecoveryImage = RecoveryImage()
 
 
 @dataclass
@@ -232,6 +234,7 @@ class UnsealMachine:
                 self.next_slot,
                 tuple(self.pool),
                 tuple(self.bad_shares),
+                self.keygen.recovery_image(),
             )
         )
 
@@ -241,6 +244,7 @@ class UnsealMachine:
         self._reset()
         for signed in image.keygen:
             self.step(signed)
+        self.keygen.restore_recovery(image.recovery)
         for round_, boxes, good in image.pending:
             self._pending.append(
                 _Pending(round_, boxes, {s: {p.index: p for p in ps} for s, ps in good})
