@@ -206,7 +206,7 @@ class RecoveryBook(Generic[E]):
             return ""
         why = check_deal(self.group, deal, self.t, a.helpers)
         want = self.group.scalar_len + _HPKE_OVERHEAD
-        if why is None and any(len(s) != want for s in deal.shares.values()):
+        if why is None and any(len(s) != want for _, s in deal.shares):
             why = f"a sealed sub-share is not {want} bytes"
         if why is not None:
             self._fault(a, member, 0, why)

@@ -13,6 +13,7 @@ from coalition.crypto.recovery import RecoveredPart, RecoveryDeal
 from coalition.crypto.ristretto import RISTRETTO255
 from coalition.keygen import Deadlines, KeygenCmd, KeygenMember, KeygenSecrets, KeygenState
 from coalition.keygen_recovery import RecoveryDealCmd, RecoveryPartCmd
+from pymosaik.primitives import decode, encode
 
 SESSION = bytes(range(32))
 QUICK = Deadlines(dealing_ms=1_000, complaints_ms=1_000, justification_ms=1_000, recovery_ms=5_000)
@@ -41,6 +42,7 @@ def pump(
         for m in members:
             for proposed in m.step(state, now):
                 cmd = proposed if mutate is None else mutate(m.index, proposed)
+                assert decode(encode(cmd), type(cmd)) == cmd  # what the log carries
                 why = state.apply(cmd)
                 if log is not None:
                     log.append((cmd, why))
