@@ -269,7 +269,8 @@ def _replace(a: Attempt, **changes: object) -> Attempt:
 
 class RecoveryMember(Generic[E]):
     """One member's private side of recovery: asks for its own share back when it has none,
-    and helps the others while it holds one. Pure: ``step`` reads the book, returns commands."""
+    and helps the others while it holds one. Pure: ``ask`` and ``help`` read the book (the
+    member's replica) and return commands."""
 
     def __init__(
         self,
@@ -307,6 +308,7 @@ class RecoveryMember(Generic[E]):
             except RecoveryError as exc:
                 return None, [], f"replaying the recovered share: {exc}"
         a = book.open.get(me)
+        self._forget({a.number} if a is not None else set())
         if a is None or a.key != self.public_key:
             return None, self._once("request", a.number if a else 0), None
         if self._seen is None or self._seen[0] != a.number:
@@ -371,9 +373,13 @@ class RecoveryMember(Generic[E]):
             try:
                 out.append(RecoveryPartCmd(me, n, helper.part(a.deals)))
             except RecoveryError as exc:
-                culprit = exc.dealer if exc.dealer is not None else me
-                out.append(RecoveryComplaint(me, lost, n, culprit, str(exc)[:MAX_REASON]))
-        live = {a.number for a in book.open.values()}
+                if exc.dealer is not None:
+                    why = str(exc)[:MAX_REASON]
+                    out.append(RecoveryComplaint(me, lost, n, exc.dealer, why))
+        self._forget({a.number for a in book.open.values()})
+        return out
+
+    def _forget(self, live: set[int]) -> None:
+        """Drop what belongs to attempts no longer open (bounded memory)."""
         self._helping = {n: h for n, h in self._helping.items() if n in live}
         self._sent = {s for s in self._sent if s[1] in live or s == ("request", 0)}
-        return out
