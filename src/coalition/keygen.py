@@ -39,6 +39,8 @@ from .keygen_recovery import (
     RecoveryDone,
     RecoveryImage,
     RecoveryMember,
+    RefreshDealCmd,
+    RefreshStart,
 )
 
 S = TypeVar("S")
@@ -96,18 +98,23 @@ class KeygenState(Generic[E]):
     duplicate, and the reason otherwise.
     """
 
-    def __init__(self, group: PrimeGroup[E], params: DkgParams) -> None:
+    def __init__(
+        self, group: PrimeGroup[E], params: DkgParams, *, refreshable: bool = False
+    ) -> None:
         self.group, self.params = group, params
         self.registry: dict[int, ShareBundle] = {}
         self.transcript = DkgTranscript(group, params)
         self._deals: dict[int, Deal] = {}
         #: When the run finished (the completing 'finish' command's ``at_ms``), once done.
         self.finished_at_ms: int | None = None
-        self.recovery: RecoveryBook[E] = RecoveryBook(group, params.t, params.n)
+        self.recovery: RecoveryBook[E] = RecoveryBook(
+            group, params.t, params.n, refreshable=refreshable
+        )
 
     @property
     def result(self) -> DkgResult | None:
-        return self.transcript.result
+        """The key generation's result, as the last key refresh moved its verification keys."""
+        return self.recovery.current or self.transcript.result
 
     @property
     def ready(self) -> bool:
@@ -150,17 +157,28 @@ class KeygenState(Generic[E]):
         return self._close(body.phase, body.at_ms)
 
     def _recovery(self, body: RecoveryCmd) -> str | None:
-        if not self.ready:
+        result = self.transcript.result
+        if not self.ready or result is None:
             return "no key to recover shares of yet"
-        why = self.recovery.apply(body)
+        why = self.recovery.apply(body, result)
         if why is None and isinstance(body, RecoveryDone):
             self._rekey(body.member)
+        if why is None and isinstance(body, RefreshDealCmd):
+            self._moved()
         return why
 
     def _rekey(self, member: int) -> None:
         """A recovered member's shares are sealed to its new key from now on."""
         b, record = self.registry[member], self.recovery.done[member]
         self.registry[member] = ShareBundle(member, record.key, b.verification_key)
+
+    def _moved(self) -> None:
+        """The registry's verification keys follow the last refresh."""
+        current = self.recovery.current
+        if current is not None:
+            for i, vk in enumerate(current.verification_keys, start=1):
+                b = self.registry[i]
+                self.registry[i] = ShareBundle(i, b.encryption_key, vk)
 
     def apply_logged(self, body: KeygenCmd, signed: S, log: list[S]) -> tuple[bool, str]:
         """``apply`` for a machine that keeps its accepted key-generation commands (its
@@ -182,6 +200,7 @@ class KeygenState(Generic[E]):
         self.recovery.restore(image)
         for member in self.recovery.done:
             self._rekey(member)
+        self._moved()
 
     def _close(self, phase: str, at_ms: int) -> str | None:
         tr = self.transcript
@@ -305,6 +324,14 @@ class KeygenMember(Generic[E]):
         )
         #: The share came from a recovery (this run), not from the transcript.
         self.recovered = False
+        #: The share this member held before the last refresh (the beacon signs the rounds
+        #: still pending at the refresh with it).
+        self.previous: KeyShare | None = None
+        self._refresh_asked = False
+
+    def request_refresh(self) -> None:
+        """Its operator asks for a key refresh: the next step proposes it."""
+        self._refresh_asked = True
 
     def lost(self, state: KeygenState[E]) -> bool:
         """Whether this member must recover its share rather than compute it."""
@@ -321,6 +348,10 @@ class KeygenMember(Generic[E]):
         n = state.params.n
         if len(state.registry) < n:
             return out
+        if self._refresh_asked and state.ready:
+            self._refresh_asked = False
+            out.append(RefreshStart(self.index))
+        self._follow_refresh(state)
         if self.lost(state) and state.result is not None:
             share, cmds, error = self.recovery.ask(state.recovery, state.result, now_ms)
             if share is not None:
@@ -329,10 +360,25 @@ class KeygenMember(Generic[E]):
                 self.error = error
             return out + list(cmds)
         out += self._generate(state, now_ms)
-        if self.share is not None and state.recovery.open:
+        self._follow_refresh(state)
+        book = state.recovery
+        if self.share is not None and (book.open or book.refresh or book.refreshed):
             keys = {i: b.encryption_key for i, b in state.registry.items()}
             out += self.recovery.help(state.recovery, self.share, keys)
         return out
+
+    def _follow_refresh(self, state: KeygenState[E]) -> None:
+        """A share made before the last refresh moves with it, or — when this member did not
+        deal in it (it restarted meanwhile) — is dropped: it then recovers the current one."""
+        share, current = self.share, state.result
+        if share is None or current is None or share.result == current:
+            return
+        moved = self.recovery.refreshed(state.recovery)
+        self.previous = share
+        if moved is not None and moved.result == current:
+            self.share = moved
+        else:
+            self.share, self.error = None, "the share predates a key refresh"
 
     def _generate(self, state: KeygenState[E], now_ms: int) -> list[KeygenCmd]:
         out: list[KeygenCmd] = []

@@ -38,7 +38,14 @@ from pymosaik.primitives import Wire
 
 from .crypto.dkg import _HPKE_OVERHEAD, DkgResult, KeyShare
 from .crypto.group import E, Entropy, PrimeGroup
-from .crypto.recovery import RecoveredPart, RecoveryDeal, RecoveryError, RecoveryHelper, check_deal
+from .crypto.recovery import (
+    RecoveredPart,
+    RecoveryDeal,
+    RecoveryError,
+    RecoveryHelper,
+    check_deal,
+    refresh_result,
+)
 from .crypto.recovery import recover as recover_share
 
 FAULTS: Final = 256
@@ -85,6 +92,19 @@ class RecoveryDone(Wire, frozen=True, tag="recovery-done"):
     attempt: int
 
 
+class RefreshStart(Wire, frozen=True, tag="refresh-start"):
+    """A key refresh (its operator's call): every member deals at 0, every share moves, the
+    group key stays; shares leaked before it are useless after it."""
+
+    member: int
+
+
+class RefreshDealCmd(Wire, frozen=True, tag="refresh-deal"):
+    member: int
+    attempt: int
+    deal: RecoveryDeal
+
+
 RecoveryCmd = (
     RecoveryRequest
     | RecoveryOffer
@@ -92,6 +112,8 @@ RecoveryCmd = (
     | RecoveryPartCmd
     | RecoveryComplaint
     | RecoveryDone
+    | RefreshStart
+    | RefreshDealCmd
 )
 RECOVERY_COMMANDS = (
     RecoveryRequest,
@@ -100,6 +122,8 @@ RECOVERY_COMMANDS = (
     RecoveryPartCmd,
     RecoveryComplaint,
     RecoveryDone,
+    RefreshStart,
+    RefreshDealCmd,
 )
 
 
@@ -139,31 +163,47 @@ class RecoveryImage(Wire, frozen=True):
     done: tuple[Attempt, ...] = ()
     excluded: tuple[tuple[int, tuple[int, ...]], ...] = ()
     faults: tuple[RecoveryFault, ...] = ()
+    refreshes: int = 0
+    current: DkgResult | None = None
+    refresh: Attempt | None = None
+    refreshed: Attempt | None = None
 
 
 class RecoveryBook(Generic[E]):
     """The replicated side: validates recovery commands against the finished DKG."""
 
-    def __init__(self, group: PrimeGroup[E], t: int, n: int) -> None:
-        self.group, self.t, self.n = group, t, n
+    def __init__(self, group: PrimeGroup[E], t: int, n: int, *, refreshable: bool = False) -> None:
+        """``refreshable``: whether the organism takes key refreshes (its partials must then
+        know which shares they come from, as the beacon's rounds do)."""
+        self.group, self.t, self.n, self.refreshable = group, t, n, refreshable
         self.counter = 0
         self.open: dict[int, Attempt] = {}
         self.done: dict[int, Attempt] = {}
         self.excluded: dict[int, set[int]] = {}
         self.faults: deque[RecoveryFault] = deque(maxlen=FAULTS)
+        #: Completed refreshes, the result they moved the key generation's to, the open one and
+        #: the last completed one (its deals are what each member adds to its share).
+        self.refreshes = 0
+        self.current: DkgResult | None = None
+        self.refresh: Attempt | None = None
+        self.refreshed: Attempt | None = None
 
-    def apply(self, body: RecoveryCmd) -> str | None:
+    def apply(self, body: RecoveryCmd, result: DkgResult) -> str | None:
         """``None``: taken; ``""``: a harmless duplicate; otherwise the reason it is refused.
-        The caller has checked that the key generation is done and ``body.member`` is one."""
+        The caller has checked that the key generation is done (``result``, before any
+        refresh) and ``body.member`` is one."""
+        if isinstance(body, RefreshStart | RefreshDealCmd):
+            return self._refresh(body, result)
         if isinstance(body, RecoveryRequest):
             if len(body.encryption_key) != 32:
                 return "an encryption key is 32 bytes"
+            self.refresh = None  # a refresh needs every member's deal: this one has no share
             self._restart(body.member, body.encryption_key)
             for other in sorted(self.open.values(), key=lambda o: o.lost):
                 if body.member in other.helpers:  # a member with no share helps nobody
                     self._restart(other.lost, other.key)
             return None
-        lost = body.member if isinstance(body, RecoveryDone) else _lost_of(body)
+        lost = _lost_of(body)
         a = self.open.get(lost)
         if a is None or a.number != body.attempt:
             return "no such recovery attempt open"
@@ -185,6 +225,45 @@ class RecoveryBook(Generic[E]):
         del self.open[lost]
         self.done[lost] = a
         self.excluded.pop(lost, None)
+        return None
+
+    def _refresh(self, body: RefreshStart | RefreshDealCmd, result: DkgResult) -> str | None:
+        if not self.refreshable:
+            return "this committee does not refresh its key"
+        if isinstance(body, RefreshStart):
+            if self.open:
+                return "a share recovery is under way"
+            if self.refresh is not None:
+                return ""
+            self.counter += 1
+            self.refresh = Attempt(0, self.counter, b"", tuple(range(1, self.n + 1)))
+            return None
+        r, deal = self.refresh, body.deal
+        if r is None or r.number != body.attempt:
+            return "no such refresh open"
+        if deal.dealer != body.member or deal.lost != 0:
+            return "a member deals only as itself, at 0"
+        if r.dealt(body.member):
+            return ""
+        why = check_deal(self.group, deal, self.t, r.helpers)
+        want = self.group.scalar_len + _HPKE_OVERHEAD
+        if why is None and any(len(s) != want for _, s in deal.shares):
+            why = f"a sealed sub-share is not {want} bytes"
+        if why is not None:
+            self.faults.append(RecoveryFault(0, r.number, body.member, 0, why))
+            self.refresh = None  # called off: start again
+            return None
+        r = _replace(r, deals=(*r.deals, deal))
+        self.refresh = r
+        if len(r.deals) == self.n:
+            self.refresh = None
+            try:
+                self.current = refresh_result(self.group, self.current or result, r.deals)
+            except RecoveryError as exc:  # every deal was checked: not expected, never raised
+                self.faults.append(RecoveryFault(0, r.number, exc.dealer or 0, 0, str(exc)))
+                return None
+            self.refreshed = r
+            self.refreshes += 1
         return None
 
     def _offer(self, a: Attempt, member: int) -> str | None:
@@ -244,6 +323,10 @@ class RecoveryBook(Generic[E]):
             tuple(self.done[k] for k in sorted(self.done)),
             tuple((k, tuple(sorted(v))) for k, v in sorted(self.excluded.items())),
             tuple(self.faults),
+            self.refreshes,
+            self.current,
+            self.refresh,
+            self.refreshed,
         )
 
     def restore(self, image: RecoveryImage) -> None:
@@ -253,9 +336,15 @@ class RecoveryBook(Generic[E]):
         self.excluded = {k: set(v) for k, v in image.excluded}
         self.faults.clear()
         self.faults.extend(image.faults)
+        self.refreshes, self.current = image.refreshes, image.current
+        self.refresh, self.refreshed = image.refresh, image.refreshed
 
 
-def _lost_of(body: RecoveryOffer | RecoveryDealCmd | RecoveryPartCmd | RecoveryComplaint) -> int:
+def _lost_of(
+    body: RecoveryOffer | RecoveryDealCmd | RecoveryPartCmd | RecoveryComplaint | RecoveryDone,
+) -> int:
+    if isinstance(body, RecoveryDone):
+        return body.member
     if isinstance(body, RecoveryDealCmd):
         return body.deal.lost
     if isinstance(body, RecoveryPartCmd):
@@ -286,7 +375,7 @@ class RecoveryMember(Generic[E]):
         self.public_key = encryption_key.public_key().public_bytes_raw()
         self._masks = masks
         self._stall_ms = stall_ms
-        self._helping: dict[int, RecoveryHelper[E]] = {}  # by attempt number
+        self._helping: dict[int, RecoveryHelper[E]] = {}  # by attempt number (refreshes too)
         self._sent: set[tuple[str, int]] = set()  # (what, attempt number)
         self._seen: tuple[int, int] | None = None  # (own attempt number, since ms)
         self._replayed = False
@@ -342,6 +431,15 @@ class RecoveryMember(Generic[E]):
         ``keys``: every member's registered encryption key."""
         me, t = self.index, book.t
         out: list[RecoveryCmd] = []
+        r = book.refresh
+        if r is not None and not r.dealt(me) and ("refresh", r.number) not in self._sent:
+            self._sent.add(("refresh", r.number))
+            dealer = RecoveryHelper(
+                self.group, share, lost=0, helpers={h: keys[h] for h in r.helpers},
+                lost_key=None, encryption_key=self._enc, entropy=self._masks,
+            )  # fmt: skip
+            self._helping[r.number] = dealer
+            out.append(RefreshDealCmd(me, r.number, dealer.deal()))
         for lost, a in sorted(book.open.items()):
             if lost == me or me in book.excluded.get(lost, ()):
                 continue
@@ -376,8 +474,25 @@ class RecoveryMember(Generic[E]):
                 if exc.dealer is not None:
                     why = str(exc)[:MAX_REASON]
                     out.append(RecoveryComplaint(me, lost, n, exc.dealer, why))
-        self._forget({a.number for a in book.open.values()})
+        live = {a.number for a in book.open.values()}
+        if r is not None:
+            live.add(r.number)
+        if book.refreshed is not None:
+            live.add(book.refreshed.number)
+        self._forget(live)
         return out
+
+    def refreshed(self, book: RecoveryBook[E]) -> KeyShare | None:
+        """This member's share after the last completed refresh, if it dealt in it (its own
+        mask is needed); ``None`` otherwise (it then has to recover its share)."""
+        r = book.refreshed
+        helper = None if r is None else self._helping.get(r.number)
+        if r is None or helper is None:
+            return None
+        try:
+            return helper.refreshed(r.deals)
+        except RecoveryError:
+            return None
 
     def _forget(self, live: set[int]) -> None:
         """Drop what belongs to attempts no longer open (bounded memory)."""

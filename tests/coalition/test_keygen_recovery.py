@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from coalition.crypto.dkg import DkgParams
+from coalition.crypto.dkg import DkgParams, DkgResult
 from coalition.crypto.recovery import RecoveredPart, RecoveryDeal
 from coalition.crypto.ristretto import RISTRETTO255
 from coalition.keygen import Deadlines, KeygenCmd, KeygenMember, KeygenSecrets, KeygenState
-from coalition.keygen_recovery import RecoveryDealCmd, RecoveryPartCmd
+from coalition.keygen_recovery import RecoveryDealCmd, RecoveryPartCmd, RefreshStart
 from pymosaik.primitives import decode, encode
 
 SESSION = bytes(range(32))
@@ -151,3 +151,43 @@ def test_a_stalled_attempt_is_asked_again_and_the_book_survives_a_snapshot() -> 
     replay.restore_recovery(state.recovery_image())
     assert replay.recovery_image() == state.recovery_image()
     assert replay.registry == state.registry
+
+
+def test_a_refresh_moves_every_share_and_keeps_the_group_key() -> None:
+    """The operator's refresh: every member deals at 0; a member that restarts afterwards with
+    its seed has only its pre-refresh share, finds it stale and recovers the current one."""
+    n, t = 3, 2
+    state: KeygenState[object] = KeygenState(
+        RISTRETTO255, DkgParams(SESSION, n, t), refreshable=True
+    )
+    seeds = [os.urandom(32) for _ in range(n)]
+    members = [member(i + 1, seeds[i]) for i in range(n)]
+    now = pump(members, state, lambda: all(m.share is not None for m in members))
+    old = [m.share for m in members]
+    first = state.result
+    assert first is not None
+    members[0].request_refresh()
+    now = pump(members, state, lambda: state.recovery.refreshes == 1, now=now)
+    members_step = [m.step(state, now) for m in members]
+    assert members_step == [[], [], []]
+    new = [m.share for m in members]
+    current = state.result
+    assert current is not None and current.group_key == first.group_key
+    assert current.verification_keys != first.verification_keys
+    for a, b in zip(old, new, strict=True):
+        assert a is not None and b is not None and a.secret != b.secret and b.result == current
+    assert [state.registry[i].verification_key for i in (1, 2, 3)] == current.verification_keys
+
+    again = member(2, seeds[1])  # restarted after the refresh: its seed gives the old share
+    members[1] = again
+    pump(members, state, lambda: again.share is not None, now=now)
+    assert again.share is not None and new[1] is not None
+    assert again.share.secret == new[1].secret and again.recovered
+
+    plain: KeygenState[object] = KeygenState(RISTRETTO255, DkgParams(SESSION, n, t))
+    assert plain.recovery.apply(*_start(state)) == "this committee does not refresh its key"
+
+
+def _start(state: KeygenState[object]) -> tuple[RefreshStart, DkgResult]:
+    assert state.transcript.result is not None
+    return RefreshStart(1), state.transcript.result

@@ -97,6 +97,12 @@ class RandomnessMember(CoreHostedMember):
     inner: BeaconMachine | None = None
     core: BeaconMemberCore | None = None
 
+    def refresh(self) -> None:
+        """Its operator's call: refresh the beacon's key (every member deals at 0 through the
+        log; every share moves, the group key and card stay). Needs every member up."""
+        assert self.core is not None
+        self.core.refresh()
+
     def extra(self) -> dict[str, object]:
         assert self.inner is not None
         assert self.core is not None
