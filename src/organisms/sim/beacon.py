@@ -11,8 +11,11 @@ secrets and asks for recovery), then a quiet tail. Checkers:
 - ``caught-up``  after the quiet tail the beacon is within two rounds of the clock;
 - ``evidence``   every corrupt member whose partial reached a pending round is recorded, and no
   honest member ever is;
-- ``recovered``  the member that lost its share holds the *same* share again by the end, its
-  registered key is its new one, and no honest helper was named at fault.
+- ``recovered``  the member that lost its share holds the *same* share again by the end (or,
+  after a refresh, the share its key says), its registered key is its new one, and no honest
+  helper was named at fault;
+- ``shares``     every member ends with a share that matches its current verification key (a
+  refresh mid-run, asked by a random member's operator in half the seeds, moves them all).
 """
 
 from __future__ import annotations
@@ -108,6 +111,9 @@ def run_seed(seed: int, broken: str | None = None) -> SeedResult:
     lost = rng.choice(honest) if len(honest) - 1 >= t else None
     lose_at = rng.randint(now, end - 2 * QUIET_MS)
     old = b.cores[lost - 1].share if lost is not None else None
+    # and some member's operator asks for a key refresh (it waits for every member's deal; a
+    # share recovery under way refuses or calls it off)
+    refresh_at = rng.randint(now, end - 2 * QUIET_MS) if rng.random() < 0.5 else end
     while now < end - QUIET_MS:
         silent = set(rng.sample(honest, rng.randint(0, len(honest))))
         res.stats["below_threshold_phases"] += len(honest) - len(silent) < t
@@ -117,13 +123,32 @@ def run_seed(seed: int, broken: str | None = None) -> SeedResult:
             b.lose_share(lost, rng)
             res.stats["lost_shares"] += 1
             lose_at = end  # once
+        if now >= refresh_at:
+            b.cores[rng.choice(members) - 1].refresh()
+            res.stats["refreshes_asked"] += 1
+            refresh_at = end
         b.run_until(now)
     b.runner.silent = set()
     b.run_until(end)
     _check(res, b, card.group_key, corrupt, rng)
+    _check_shares(res, b)
     if lost is not None and old is not None:
         _check_recovery(res, b, lost, old, corrupt)
     return res
+
+
+def _check_shares(res: SeedResult, b: LocalBeacon) -> None:
+    """``shares``: every member ends with a share that matches its verification key under the
+    committee's current (possibly refreshed) key generation."""
+    m = b.replicas[0]
+    key, g = m.keygen.result, b.cfg.kind.key_group
+    res.stats["refreshes"] += m.keygen.recovery.refreshes
+    assert key is not None
+    for core in b.cores:
+        share = core.share
+        vk = g.decode(key.verification_keys[core.index - 1], allow_identity=True)
+        if share is None or share.result != key or not g.eq(g.base_mul(share.secret), vk):
+            res.add("shares", f"member {core.index}'s share does not match its key")
 
 
 def _check_recovery(
@@ -131,7 +156,8 @@ def _check_recovery(
 ) -> None:
     core, m = b.cores[lost - 1], b.replicas[0]
     share = core.share
-    if share is None or share.secret != old.secret:
+    same = m.keygen.recovery.refreshes > 0 or (share is not None and share.secret == old.secret)
+    if share is None or not same:  # after a refresh, ``shares`` checks it against its key
         res.add("recovered", f"member {lost} has {'no' if share is None else 'another'} share")
     elif m.keygen.registry[lost].encryption_key != core.keygen.recovery.public_key:
         res.add("recovered", f"member {lost}'s registered key is not its new one")
