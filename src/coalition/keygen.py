@@ -232,6 +232,8 @@ class Deadlines:
 
 
 DEFAULT_DEADLINES: Final = Deadlines()
+#: How long a member waits for its asked-for refresh to open before asking again.
+REFRESH_RETRY_MS: Final = 1_000
 
 
 SEED_LEN: Final = 32
@@ -327,11 +329,28 @@ class KeygenMember(Generic[E]):
         #: The share this member held before the last refresh (the beacon signs the rounds
         #: still pending at the refresh with it).
         self.previous: KeyShare | None = None
-        self._refresh_asked = False
+        self._refresh_wanted: int | None = None  # refreshes done when asked
+        self._refresh_sent_ms: int | None = None
 
     def request_refresh(self) -> None:
-        """Its operator asks for a key refresh: the next step proposes it."""
-        self._refresh_asked = True
+        """Its operator asks for a key refresh: proposed until one opens (a recovery under way
+        makes the committee refuse it for now)."""
+        self._refresh_wanted = -1
+
+    def _ask_refresh(self, state: KeygenState[E], now_ms: int) -> list[KeygenCmd]:
+        book = state.recovery
+        if self._refresh_wanted is None or not state.ready:
+            return []
+        if self._refresh_wanted < 0:
+            self._refresh_wanted = book.refreshes
+        if book.refresh is not None or book.refreshes > self._refresh_wanted:
+            self._refresh_wanted = self._refresh_sent_ms = None  # it is under way
+            return []
+        sent = self._refresh_sent_ms
+        if book.open or (sent is not None and now_ms - sent < REFRESH_RETRY_MS):
+            return []
+        self._refresh_sent_ms = now_ms
+        return [RefreshStart(self.index)]
 
     def lost(self, state: KeygenState[E]) -> bool:
         """Whether this member must recover its share rather than compute it."""
@@ -348,9 +367,7 @@ class KeygenMember(Generic[E]):
         n = state.params.n
         if len(state.registry) < n:
             return out
-        if self._refresh_asked and state.ready:
-            self._refresh_asked = False
-            out.append(RefreshStart(self.index))
+        out += self._ask_refresh(state, now_ms)
         self._follow_refresh(state)
         if self.lost(state) and state.result is not None:
             share, cmds, error = self.recovery.ask(state.recovery, state.result, now_ms)

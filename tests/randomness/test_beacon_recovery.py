@@ -3,8 +3,9 @@
 log and key-generation seed in its data directory. Member 3 stops, its data directory is wiped
 and it restarts with the same member key: it finds the key generation done and no share of its
 own, asks for recovery through the log and gets the *same* share (its verification key checks).
-The beacon runs on at 2 of 3 meanwhile; then member 1 stops for good and every later round
-needs member 3's partials, so they verify again."""
+The beacon runs on at 2 of 3 meanwhile; then member 2's operator refreshes the key (every
+share moves, the card stays), member 1 stops for good and every later round needs member 3's
+partials, so they verify again."""
 
 from __future__ import annotations
 
@@ -92,6 +93,24 @@ async def test_a_member_that_lost_its_data_recovers_its_share(
         assert (data[2] / "keygen.seed").read_bytes() != old_seed  # it really had a new seed
         assert machine.keygen.registry[3].verification_key == vk
         assert back.status()["beacon_key"] == "ready"
+        card_before = machine.card()
+        assert card_before is not None
+
+        # then its operator refreshes the key: every share moves (the recovered one too)
+        ms[1].refresh()
+        everyone = [ms[0], ms[1], back]
+
+        def moved(m: RandomnessMember) -> bool:  # its replica has the refresh, its core moved
+            share = m.core.share if m.core is not None else None
+            return (
+                m.inner is not None
+                and m.inner.keygen.recovery.refreshes == 1
+                and (share is not None and share.result == m.inner.keygen.result)
+            )
+
+        await wait_for(lambda: all(moved(m) for m in everyone), 20)
+        assert after is not None and core.share is not None and core.share.secret != after.secret
+        assert machine.card() == card_before and not any(m.inner and m.inner.bad for m in everyone)
 
         await ms[0].close()  # from now on every round needs member 3's partials
         survivors = [ms[1], back]
