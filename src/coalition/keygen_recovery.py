@@ -23,6 +23,12 @@ DKG):
 The book is bounded: one open attempt and one finished record per member, t helpers each, and
 the newest ``FAULTS`` faults. The lost member may re-ask (a fresh attempt) when its attempt
 stalls, e.g. a helper went down after offering.
+
+A **refresh** (``RefreshStart``, then one ``RefreshDealCmd`` at 0 from every member) runs through
+the same book where the organism allows it (``refreshable``): the last deal moves every
+verification key (``current``), the group key stays, and each member adds its sub-shares. A
+member that did not deal in it (it restarted meanwhile: its mask was never persisted) finds its
+share stale against ``current`` and recovers the current one.
 """
 
 from __future__ import annotations
