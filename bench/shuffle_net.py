@@ -4,11 +4,12 @@ Two setups. ``--up FILE``: ``coalition up`` runs the coalition (Compute's shuffl
 its own process) and the clients, in this process, join through a member's address; a
 request's latency is from ``submit`` to its ``landed`` receipt (the pool of Compute's private
 shuffle is not public). Without it: members (`Shuffle.member`: a zipnet server and an unseal
-member each), zipnet's aggregator and the clients (`Shuffle.client`) each get a network of their own, all in this one process and
-event loop — so the figures include every party's CPU on one core, unlike a deployment where
-each runs on its own host. Each client submits ``messages`` sealed requests, one at a time
-(a client's next request waits for the previous one to land); the latency of a request is from
-``submit`` to the pool entry that holds its body, read by an outside reader.
+member each), zipnet's aggregator and the clients (`Shuffle.client`) each get a network of
+their own, all in this one process and event loop, so the figures include every party's CPU
+on one core, unlike a deployment where each runs on its own host. Each client submits
+``messages`` sealed requests, one at a time (a client's next request waits for the previous
+one to land); the latency of a request is from ``submit`` to the pool entry that holds its
+body, read by an outside reader.
 """
 
 from __future__ import annotations

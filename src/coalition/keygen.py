@@ -32,6 +32,16 @@ from .crypto.dkg import (
     Phase,
 )
 from .crypto.group import E, Entropy, PrimeGroup
+from .keygen_recovery import (
+    RECOVERY_COMMANDS,
+    RecoveryBook,
+    RecoveryCmd,
+    RecoveryDone,
+    RecoveryImage,
+    RecoveryMember,
+    RefreshDealCmd,
+    RefreshStart,
+)
 
 S = TypeVar("S")
 
@@ -68,8 +78,8 @@ class ClosePhase(Wire, frozen=True, tag="close"):
     at_ms: int = 0
 
 
-KeygenCmd = Register | DealCmd | ComplaintCmd | JustifyCmd | ClosePhase
-KEYGEN_COMMANDS = (Register, DealCmd, ComplaintCmd, JustifyCmd, ClosePhase)
+KeygenCmd = Register | DealCmd | ComplaintCmd | JustifyCmd | ClosePhase | RecoveryCmd
+KEYGEN_COMMANDS = (Register, DealCmd, ComplaintCmd, JustifyCmd, ClosePhase, *RECOVERY_COMMANDS)
 
 
 class ShareBundle(Wire, frozen=True):
@@ -81,23 +91,30 @@ class ShareBundle(Wire, frozen=True):
 
 
 class KeygenState(Generic[E]):
-    """The replicated side: registrations, then the DKG transcript over committed commands.
+    """The replicated side: registrations, then the DKG transcript over committed commands,
+    then the share recoveries of members that lost theirs (``coalition.keygen_recovery``).
 
     ``apply`` returns ``None`` when the command changed the state, ``""`` when it was a harmless
     duplicate, and the reason otherwise.
     """
 
-    def __init__(self, group: PrimeGroup[E], params: DkgParams) -> None:
+    def __init__(
+        self, group: PrimeGroup[E], params: DkgParams, *, refreshable: bool = False
+    ) -> None:
         self.group, self.params = group, params
         self.registry: dict[int, ShareBundle] = {}
         self.transcript = DkgTranscript(group, params)
         self._deals: dict[int, Deal] = {}
         #: When the run finished (the completing 'finish' command's ``at_ms``), once done.
         self.finished_at_ms: int | None = None
+        self.recovery: RecoveryBook[E] = RecoveryBook(
+            group, params.t, params.n, refreshable=refreshable
+        )
 
     @property
     def result(self) -> DkgResult | None:
-        return self.transcript.result
+        """The key generation's result, as the last key refresh moved its verification keys."""
+        return self.recovery.current or self.transcript.result
 
     @property
     def ready(self) -> bool:
@@ -120,6 +137,8 @@ class KeygenState(Generic[E]):
             return None
         if len(self.registry) < n:
             return "waiting for every member to register"
+        if isinstance(body, RECOVERY_COMMANDS):
+            return self._recovery(body)
         if isinstance(body, DealCmd):
             if body.deal.dealer != body.member:
                 return "a member deals only as itself"
@@ -137,14 +156,51 @@ class KeygenState(Generic[E]):
             return tr.apply_justification(body.justification)
         return self._close(body.phase, body.at_ms)
 
+    def _recovery(self, body: RecoveryCmd) -> str | None:
+        result = self.transcript.result
+        if not self.ready or result is None:
+            return "no key to recover shares of yet"
+        why = self.recovery.apply(body, result)
+        if why is None and isinstance(body, RecoveryDone):
+            self._rekey(body.member)
+        if why is None and isinstance(body, RefreshDealCmd):
+            self._moved()
+        return why
+
+    def _rekey(self, member: int) -> None:
+        """A recovered member's shares are sealed to its new key from now on."""
+        b, record = self.registry[member], self.recovery.done[member]
+        self.registry[member] = ShareBundle(member, record.key, b.verification_key)
+
+    def _moved(self) -> None:
+        """The registry's verification keys follow the last refresh."""
+        current = self.recovery.current
+        if current is not None:
+            for i, vk in enumerate(current.verification_keys, start=1):
+                b = self.registry[i]
+                self.registry[i] = ShareBundle(i, b.encryption_key, vk)
+
     def apply_logged(self, body: KeygenCmd, signed: S, log: list[S]) -> tuple[bool, str]:
         """``apply`` for a machine that keeps its accepted key-generation commands (its
-        snapshot replays them): (ok, reason), the command appended to ``log`` when taken."""
+        snapshot replays them, then `restore_recovery`): (ok, reason), the command appended to
+        ``log`` when taken. Recovery commands are not logged: the book is bounded state, which
+        the snapshot carries as `recovery_image`."""
         why = self.apply(body)
         if why is None:
-            log.append(signed)
+            if not isinstance(body, RECOVERY_COMMANDS):
+                log.append(signed)
             return True, ""
         return why == "", why
+
+    def recovery_image(self) -> RecoveryImage:
+        return self.recovery.image()
+
+    def restore_recovery(self, image: RecoveryImage) -> None:
+        """After the logged commands are replayed: the recovery book, and the keys it moved."""
+        self.recovery.restore(image)
+        for member in self.recovery.done:
+            self._rekey(member)
+        self._moved()
 
     def _close(self, phase: str, at_ms: int) -> str | None:
         tr = self.transcript
@@ -171,9 +227,13 @@ class Deadlines:
     dealing_ms: int = 5_000
     complaints_ms: int = 3_000
     justification_ms: int = 3_000
+    #: How long a member that lost its share waits on one recovery attempt before asking anew.
+    recovery_ms: int = 15_000
 
 
 DEFAULT_DEADLINES: Final = Deadlines()
+#: How long a member waits for its asked-for refresh to open before asking again.
+REFRESH_RETRY_MS: Final = 1_000
 
 
 SEED_LEN: Final = 32
@@ -194,6 +254,9 @@ class KeygenSecrets:
 
     encryption_key: X25519PrivateKey
     entropy: Entropy = field(default=os.urandom)
+    #: Where the masking polynomials of share recovery come from: always fresh (a replayed
+    #: mask would leak), except in a seeded simulation.
+    masks: Entropy = field(default=os.urandom)
 
     @classmethod
     def fresh(cls) -> KeygenSecrets:
@@ -225,7 +288,14 @@ class _SeededStream:
 
 
 class KeygenMember(Generic[E]):
-    """One member's private side: registers, deals, complains, justifies, closes phases."""
+    """One member's private side: registers, deals, complains, justifies, closes phases; then
+    helps recover the others' shares, or asks for its own when it has none.
+
+    A member has lost its share when the key generation is done but its registered encryption
+    key is not its own (it came back with a new seed), its share failed its check, or its share
+    came from an earlier recovery; it then recovers (`coalition.keygen_recovery`) instead of
+    replaying the transcript.
+    """
 
     def __init__(
         self,
@@ -247,15 +317,89 @@ class KeygenMember(Generic[E]):
         self._closes_sent: set[str] = set()
         self.share: KeyShare | None = None
         self.error: str | None = None
+        self.recovery = RecoveryMember(
+            group,
+            index,
+            encryption_key=self._enc,
+            masks=secrets.masks,
+            stall_ms=deadlines.recovery_ms,
+        )
+        #: The share came from a recovery (this run), not from the transcript.
+        self.recovered = False
+        #: The share this member held before the last refresh (the beacon signs the rounds
+        #: still pending at the refresh with it).
+        self.previous: KeyShare | None = None
+        self._refresh_wanted: int | None = None  # refreshes done when asked
+        self._refresh_sent_ms: int | None = None
+
+    def request_refresh(self) -> None:
+        """Its operator asks for a key refresh: proposed until one opens (a recovery under way
+        makes the committee refuse it for now)."""
+        self._refresh_wanted = -1
+
+    def _ask_refresh(self, state: KeygenState[E], now_ms: int) -> list[KeygenCmd]:
+        book = state.recovery
+        if self._refresh_wanted is None or not state.ready:
+            return []
+        if self._refresh_wanted < 0:
+            self._refresh_wanted = book.refreshes
+        if book.refresh is not None or book.refreshes > self._refresh_wanted:
+            self._refresh_wanted = self._refresh_sent_ms = None  # it is under way
+            return []
+        sent = self._refresh_sent_ms
+        if book.open or (sent is not None and now_ms - sent < REFRESH_RETRY_MS):
+            return []
+        self._refresh_sent_ms = now_ms
+        return [RefreshStart(self.index)]
+
+    def lost(self, state: KeygenState[E]) -> bool:
+        """Whether this member must recover its share rather than compute it."""
+        if self.share is not None or not state.ready or self.index not in state.registry:
+            return False
+        mine = state.registry[self.index].encryption_key == self.recovery.public_key
+        return not mine or self.error is not None or self.index in state.recovery.done
 
     def step(self, state: KeygenState[E], now_ms: int) -> list[KeygenCmd]:
         out: list[KeygenCmd] = []
         if not self._registered and self.index not in state.registry:
             self._registered = True
-            out.append(Register(self.index, self._enc.public_key().public_bytes_raw()))
+            out.append(Register(self.index, self.recovery.public_key))
         n = state.params.n
         if len(state.registry) < n:
             return out
+        out += self._ask_refresh(state, now_ms)
+        self._follow_refresh(state)
+        if self.lost(state) and state.result is not None:
+            share, cmds, error = self.recovery.ask(state.recovery, state.result, now_ms)
+            if share is not None:
+                self.share, self.error, self.recovered = share, None, True
+            elif error is not None:
+                self.error = error
+            return out + list(cmds)
+        out += self._generate(state, now_ms)
+        self._follow_refresh(state)
+        book = state.recovery
+        if self.share is not None and (book.open or book.refresh or book.refreshed):
+            keys = {i: b.encryption_key for i, b in state.registry.items()}
+            out += self.recovery.help(state.recovery, self.share, keys)
+        return out
+
+    def _follow_refresh(self, state: KeygenState[E]) -> None:
+        """A share made before the last refresh moves with it, or — when this member did not
+        deal in it (it restarted meanwhile) — is dropped: it then recovers the current one."""
+        share, current = self.share, state.result
+        if share is None or current is None or share.result == current:
+            return
+        moved = self.recovery.refreshed(state.recovery)
+        self.previous = share
+        if moved is not None and moved.result == current:
+            self.share = moved
+        else:
+            self.share, self.error = None, "the share predates a key refresh"
+
+    def _generate(self, state: KeygenState[E], now_ms: int) -> list[KeygenCmd]:
+        out: list[KeygenCmd] = []
+        n = state.params.n
         tr = state.transcript
         if self._dkg is None:
             self._dkg = DkgMember(

@@ -103,6 +103,10 @@ class LocalRunner(Generic[M, C]):
             else:
                 self.kernel.restart(seat)
 
+    def replace_core(self, index: int, core: Core[M, C]) -> None:
+        """Member ``index`` (1-based) runs ``core`` from now on (it came back without its data)."""
+        self.seats[index - 1].core = core
+
     def step(self, seat: Seat[M, C]) -> None:
         """``seat`` steps on its own clock; what it proposes waits for the next commit."""
         if not seat.up:

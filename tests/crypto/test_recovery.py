@@ -115,7 +115,10 @@ def test_a_sub_share_that_fails_its_commitments_names_its_dealer() -> None:
     _shares, helpers, _ = setup(RISTRETTO255, seed=4)
     deals = [h.deal() for h in helpers]
     swapped = RecoveryDeal(  # helper 1 seals helper 3's sub-share where helper 4's belongs
-        deals[0].dealer, LOST, deals[0].commitments, {**deals[0].shares, 4: deals[0].shares[3]}
+        deals[0].dealer,
+        LOST,
+        deals[0].commitments,
+        [(i, deals[0].sealed_for(3) or b"") if i == 4 else (i, c) for i, c in deals[0].shares],
     )
     with pytest.raises(RecoveryError, match="helper 1") as exc:
         helpers[2].part([swapped, *deals[1:]])  # helpers[2] is member 4
@@ -200,7 +203,7 @@ def test_hostile_deals_and_parts_are_refused_with_a_reason(
     `RecoveryError` naming the culprit); nothing else escapes and no bad share is produced."""
     shares, helpers, lost_key = FUZZ
     deals = [h.deal() for h in helpers]
-    hostile = RecoveryDeal(1, lost, commitments, {3: sub, 4: sub, 5: sub})
+    hostile = RecoveryDeal(1, lost, commitments, [(3, sub), (4, sub), (5, sub)])
     why = check_deal(RISTRETTO255, hostile, T, [1, 3, 4, 5])
     assert why is None or isinstance(why, str)
     with pytest.raises(RecoveryError) as exc:

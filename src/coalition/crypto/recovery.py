@@ -64,7 +64,8 @@ _INFO: Final = b"coalition share recovery v1"
 
 
 class RecoveryError(DkgError):
-    """Recovery cannot go on; ``dealer`` names a helper whose deal was bad (run again without)."""
+    """Recovery cannot go on; ``dealer`` names a helper whose deal or part was bad (run again
+    without it)."""
 
     def __init__(self, message: str, dealer: int | None = None) -> None:
         super().__init__(message)
@@ -75,8 +76,12 @@ class RecoveryDeal(Wire, frozen=True):
     dealer: int
     lost: int
     commitments: list[bytes]
-    #: g_d(i) sealed to helper i, by helper index (the lost member gets none).
-    shares: dict[int, bytes]
+    #: (i, g_d(i) sealed to helper i) in helper order (the lost member gets none). Pairs, not a
+    #: map: the canonical encoding has string keys only.
+    shares: list[tuple[int, bytes]]
+
+    def sealed_for(self, helper: int) -> bytes | None:
+        return next((s for i, s in self.shares if i == helper), None)
 
 
 class RecoveredPart(Wire, frozen=True):
@@ -102,7 +107,7 @@ def check_deal(
         return f"expected {t} commitments, got {len(deal.commitments)}"
     if deal.dealer not in helpers or deal.lost in helpers:
         return "the dealer is not a helper, or the lost member is one"
-    if sorted(deal.shares) != sorted(h for h in helpers if h != deal.dealer):
+    if [i for i, _ in deal.shares] != sorted(h for h in helpers if h != deal.dealer):
         return "a sealed sub-share per other helper is required"
     try:
         commitments = [group.decode(c, allow_identity=True) for c in deal.commitments]
@@ -154,15 +159,18 @@ class RecoveryHelper(Generic[E]):
     def deal(self) -> RecoveryDeal:
         g, q, me = self.group, self.group.order, self.share.index
         commitments = [g.encode(g.base_mul(a)) for a in self._poly]
-        shares = {
-            i: _SUITE.encrypt(
-                poly_eval(self._poly, i, q).to_bytes(g.scalar_len, "little"),
-                pub,
-                info=_info(self.session, self.lost, me, i),
+        shares = [
+            (
+                i,
+                _SUITE.encrypt(
+                    poly_eval(self._poly, i, q).to_bytes(g.scalar_len, "little"),
+                    pub,
+                    info=_info(self.session, self.lost, me, i),
+                ),
             )
             for i, pub in sorted(self._helpers.items())
             if i != me
-        }
+        ]
         return RecoveryDeal(me, self.lost, commitments, shares)
 
     def part(self, deals: Sequence[RecoveryDeal]) -> RecoveredPart:
@@ -201,7 +209,9 @@ class RecoveryHelper(Generic[E]):
                 raise RecoveryError(f"deal of helper {deal.dealer}: {why}", deal.dealer)
             try:
                 raw = _SUITE.decrypt(
-                    deal.shares[me], self._key, info=_info(self.session, self.lost, deal.dealer, me)
+                    deal.sealed_for(me) or b"",
+                    self._key,
+                    info=_info(self.session, self.lost, deal.dealer, me),
                 )
                 s = scalar_from_bytes(raw, q, g.scalar_len)
             except (InvalidTag, InvalidElementError, ValueError, KeyError):
@@ -284,7 +294,10 @@ def recover(
         else:
             bad.append(part.helper)
     if len(good) < result.t:
-        raise RecoveryError(f"{len(good)} good parts, need {result.t} (bad: {sorted(bad)})")
+        culprit = min(bad) if bad else None
+        raise RecoveryError(
+            f"{len(good)} good parts, need {result.t} (bad: {sorted(bad)})", culprit
+        )
     chosen = sorted(good)[: result.t]
     lam = lagrange_at(chosen, lost, q)
     x = sum(lam[i] * good[i] for i in chosen) % q

@@ -24,6 +24,7 @@ from coalition.crypto.beacon import (
 )
 from coalition.crypto.dkg import DkgParams, DkgResult
 from coalition.keygen import KeygenState
+from coalition.keygen_recovery import RecoveryImage
 from coalition.member_commands import MemberSignatures, apply_decoded
 from pymosaik.primitives import PeerId, UniqueId, Wire, decode, encode
 
@@ -48,6 +49,9 @@ class _Image(Wire, frozen=True):
     previous: bytes
     partials: tuple[PartialSignature, ...]
     bad: tuple[BadPartial, ...]
+    recovery: RecoveryImage = RecoveryImage()
+    old_key: DkgResult | None = None
+    new_key_from: int = 0
 
 
 class BeaconMachine:
@@ -63,8 +67,12 @@ class BeaconMachine:
     def _reset(self) -> None:
         session = randomness_root(self.cfg).derive("dkg").bytes
         self.keygen = KeygenState(
-            self.cfg.kind.key_group, DkgParams(session, self.cfg.n, self.cfg.t)
+            self.cfg.kind.key_group, DkgParams(session, self.cfg.n, self.cfg.t), refreshable=True
         )
+        #: After a key refresh, the rounds before ``new_key_from`` are still checked against the
+        #: verification keys before it (their partials may have been signed with the old shares).
+        self.old_key: DkgResult | None = None
+        self.new_key_from = 0
         self.ticks: deque[BeaconTick] = deque(maxlen=HISTORY)
         self.next_round = 1
         self.previous = b""  # the last tick's signature (chained scheme)
@@ -113,10 +121,20 @@ class BeaconMachine:
             return RandomnessResult(False, refused)
         if isinstance(body, SubmitPartial):
             return self._partial(body)
-        return RandomnessResult(*self.keygen.apply_logged(body, signed, self._log))
+        before, refreshes = self.keygen.result, self.keygen.recovery.refreshes
+        result = RandomnessResult(*self.keygen.apply_logged(body, signed, self._log))
+        if self.keygen.recovery.refreshes != refreshes:  # shares moved: from the next round on
+            self.old_key, self.new_key_from = before, self.next_round + 1
+        return result
+
+    def key_for(self, round_: int) -> DkgResult | None:
+        """The verification keys round ``round_``'s partials are checked against."""
+        if self.old_key is not None and round_ < self.new_key_from:
+            return self.old_key
+        return self.keygen.result
 
     def _partial(self, body: SubmitPartial) -> RandomnessResult:
-        key = self.keygen.result
+        key = self.key_for(body.round)
         if key is None:
             return RandomnessResult(False, "no group key yet")
         if body.round != self.next_round:
@@ -149,6 +167,8 @@ class BeaconMachine:
             return RandomnessResult(False, f"round {body.round} did not combine: {exc}")
         self.ticks.append(tick)
         self.next_round += 1
+        if self.next_round >= self.new_key_from:
+            self.old_key = None
         self.previous = tick.signature
         self._partials = {}
         return RandomnessResult(True, ticks=(tick,))
@@ -169,6 +189,9 @@ class BeaconMachine:
                 self.previous,
                 tuple(self._partials[k] for k in sorted(self._partials)),
                 tuple(self.bad),
+                self.keygen.recovery_image(),
+                self.old_key,
+                self.new_key_from,
             )
         )
 
@@ -178,6 +201,8 @@ class BeaconMachine:
         self._reset()
         for signed in image.keygen:
             self.step(signed)
+        self.keygen.restore_recovery(image.recovery)
+        self.old_key, self.new_key_from = image.old_key, image.new_key_from
         self.ticks.extend(image.ticks)
         self.next_round, self.previous = image.next_round, image.previous
         self._partials = {p.index: p for p in image.partials}

@@ -12,7 +12,8 @@ from .machine import BeaconMachine
 
 
 class BeaconMemberCore:
-    """Signs round r once the wall clock passes its time and round r−1 is committed."""
+    """Signs round r once the wall clock passes its time and round r−1 is committed, with the
+    share in force for r (the one before a key refresh for the rounds still pending at it)."""
 
     def __init__(
         self,
@@ -37,10 +38,14 @@ class BeaconMemberCore:
     def share(self) -> KeyShare | None:
         return self.keygen.share
 
+    def refresh(self) -> None:
+        """Its operator asks for a key refresh (every share moves, the group key stays)."""
+        self.keygen.request_refresh()
+
     def step(self, m: BeaconMachine, now_ms: int) -> list[Signed]:
         out = [Signed.by(self._key, b) for b in self.keygen.step(m.keygen, now_ms)]
-        share = self.share
         r = m.next_round
+        share = self.share if r >= m.new_key_from else self.keygen.previous
         if share is None or r in self._signed or m.round_at(now_ms) < r:
             return out
         self._signed.add(r)

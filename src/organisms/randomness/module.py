@@ -7,7 +7,8 @@ fingerprint): ``scheme`` (a drand scheme id, default ``bls-unchained-g1-rfc9380`
 ``period_ms`` (default 3000), ``threshold`` (default a strict majority of the committee),
 ``genesis_ms`` (default 0: round 1 starts two periods after the key generation finished) and
 ``epoch``. Each member keeps its key-generation seed in its data directory (``keygen.seed``,
-0600), so a restarted member recomputes its share from its log.
+0600), so a restarted member recomputes its share from its log; one that lost its data directory
+comes back with a new seed and gets its share back from t others (``coalition.keygen_recovery``).
 """
 
 from __future__ import annotations
@@ -96,12 +97,24 @@ class RandomnessMember(CoreHostedMember):
     inner: BeaconMachine | None = None
     core: BeaconMemberCore | None = None
 
+    def refresh(self) -> None:
+        """Its operator's call: refresh the beacon's key (every member deals at 0 through the
+        log; every share moves, the group key and card stay). Needs every member up."""
+        assert self.core is not None
+        self.core.refresh()
+
     def extra(self) -> dict[str, object]:
         assert self.inner is not None
         assert self.core is not None
         last = self.inner.ticks[-1].round if self.inner.ticks else None
-        error = self.core.keygen.error or self.inner.keygen.transcript.failure
-        state = "ready" if self.core.share is not None else ("failed" if error else "generating")
+        keygen = self.core.keygen
+        error = keygen.error or self.inner.keygen.transcript.failure
+        if self.core.share is not None:
+            state = "ready"
+        elif keygen.lost(self.inner.keygen):
+            state = "recovering"  # no share of its own (a lost seed): asking the others
+        else:
+            state = "failed" if error else "generating"
         return {
             "beacon_round": last,
             "beacon_key": state,

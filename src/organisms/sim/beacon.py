@@ -1,14 +1,21 @@
 """Seeded fault campaigns over the randomness beacon.
 
 Each seed draws a committee (2-of-3 … 5-of-7), a scheme, members that corrupt their partials
-(at most n − t) and phases in which random members go silent (withholding, crashed or cut off;
-sometimes below the threshold), then a quiet tail. Checkers:
+and their recovery parts (at most n − t), phases in which random members go silent (withholding,
+crashed or cut off; sometimes below the threshold), and — when enough honest members remain to
+help — an honest member that loses its share mid-run (it comes back with new key-generation
+secrets and asks for recovery), then a quiet tail. Checkers:
 
 - ``verifies``   every tick verifies from the group key alone (drand's rule);
 - ``no-skip``    rounds run 1, 2, 3, … with no gap;
 - ``caught-up``  after the quiet tail the beacon is within two rounds of the clock;
 - ``evidence``   every corrupt member whose partial reached a pending round is recorded, and no
-  honest member ever is.
+  honest member ever is;
+- ``recovered``  the member that lost its share holds the *same* share again by the end (or,
+  after a refresh, the share its key says), its registered key is its new one, and no honest
+  helper was named at fault;
+- ``shares``     every member ends with a share that matches its current verification key (a
+  refresh mid-run, asked by a random member's operator in half the seeds, moves them all).
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ from __future__ import annotations
 import random
 
 from coalition.crypto.beacon import PartialSignature, Scheme, verify_tick
-from coalition.crypto.dkg import DkgResult
+from coalition.crypto.dkg import DkgResult, KeyShare
+from coalition.keygen_recovery import Attempt, RecoveryBook
 from pymosaik.sim.rng import seeded
 
 from ..randomness.items import SubmitPartial
@@ -50,7 +58,31 @@ class _SkippingBeacon(BeaconMachine):
         return out
 
 
-BROKEN = {"beacon-no-check": "evidence", "beacon-skips-round": "no-skip"}
+class _ForgivingBook(RecoveryBook[object]):
+    """Broken: records a faulty helper but never excludes it, so it is picked again."""
+
+    def _fault(self, a: Attempt, culprit: int, accuser: int, reason: str) -> None:
+        super()._fault(a, culprit, accuser, reason)
+        self.excluded.pop(a.lost, None)
+
+
+class _ForgivingBeacon(BeaconMachine):
+    def _reset(self) -> None:
+        super()._reset()
+        k = self.keygen
+        k.recovery = _ForgivingBook(k.group, k.params.t, k.params.n)
+
+
+BROKEN = {
+    "beacon-no-check": "evidence",
+    "beacon-skips-round": "no-skip",
+    "beacon-recovery-forgives": "recovered",
+}
+MACHINES: dict[str, type[BeaconMachine]] = {
+    "beacon-no-check": _UncheckedBeacon,
+    "beacon-skips-round": _SkippingBeacon,
+    "beacon-recovery-forgives": _ForgivingBeacon,
+}
 
 
 def run_seed(seed: int, broken: str | None = None) -> SeedResult:
@@ -58,9 +90,7 @@ def run_seed(seed: int, broken: str | None = None) -> SeedResult:
     res = SeedResult(seed)
     n, t = rng.choice([(3, 2), (4, 3), (5, 3), (7, 5)])
     scheme = rng.choice(list(Scheme))
-    machine_cls = {"beacon-no-check": _UncheckedBeacon, "beacon-skips-round": _SkippingBeacon}.get(
-        broken or "", BeaconMachine
-    )
+    machine_cls = MACHINES.get(broken or "", BeaconMachine)
     b = LocalBeacon.create(n, t, seed=seed, scheme=scheme, machine_cls=machine_cls)
     b.run_until(GENESIS_MS - 1_000)
     card = b.replicas[0].card()
@@ -71,20 +101,70 @@ def run_seed(seed: int, broken: str | None = None) -> SeedResult:
     corrupt = set(rng.sample(members, rng.randint(0, n - t)))
     if broken == "beacon-no-check" and not corrupt:
         corrupt = {members[-1]}
+    if broken == "beacon-recovery-forgives":
+        corrupt = {1}  # the first to offer: picked again and again unless excluded
     b.corrupt(corrupt)
     honest = [m for m in members if m not in corrupt]
     now = b.runner.now_ms
     end = GENESIS_MS + RUN_MS
+    # an honest member loses its share while t honest others still hold theirs
+    lost = rng.choice(honest) if len(honest) - 1 >= t else None
+    lose_at = rng.randint(now, end - 2 * QUIET_MS)
+    old = b.cores[lost - 1].share if lost is not None else None
+    # and some member's operator asks for a key refresh (it waits for every member's deal; a
+    # share recovery under way refuses or calls it off)
+    refresh_at = rng.randint(now, end - 2 * QUIET_MS) if rng.random() < 0.5 else end
     while now < end - QUIET_MS:
         silent = set(rng.sample(honest, rng.randint(0, len(honest))))
         res.stats["below_threshold_phases"] += len(honest) - len(silent) < t
         b.runner.silent = silent
         now += rng.randint(500, 3_000)
+        if lost is not None and old is not None and now >= lose_at:
+            b.lose_share(lost, rng)
+            res.stats["lost_shares"] += 1
+            lose_at = end  # once
+        if now >= refresh_at:
+            b.cores[rng.choice(members) - 1].refresh()
+            res.stats["refreshes_asked"] += 1
+            refresh_at = end
         b.run_until(now)
     b.runner.silent = set()
     b.run_until(end)
     _check(res, b, card.group_key, corrupt, rng)
+    _check_shares(res, b)
+    if lost is not None and old is not None:
+        _check_recovery(res, b, lost, old, corrupt)
     return res
+
+
+def _check_shares(res: SeedResult, b: LocalBeacon) -> None:
+    """``shares``: every member ends with a share that matches its verification key under the
+    committee's current (possibly refreshed) key generation."""
+    m = b.replicas[0]
+    key, g = m.keygen.result, b.cfg.kind.key_group
+    res.stats["refreshes"] += m.keygen.recovery.refreshes
+    assert key is not None
+    for core in b.cores:
+        share = core.share
+        vk = g.decode(key.verification_keys[core.index - 1], allow_identity=True)
+        if share is None or share.result != key or not g.eq(g.base_mul(share.secret), vk):
+            res.add("shares", f"member {core.index}'s share does not match its key")
+
+
+def _check_recovery(
+    res: SeedResult, b: LocalBeacon, lost: int, old: KeyShare, corrupt: set[int]
+) -> None:
+    core, m = b.cores[lost - 1], b.replicas[0]
+    share = core.share
+    same = m.keygen.recovery.refreshes > 0 or (share is not None and share.secret == old.secret)
+    if share is None or not same:  # after a refresh, ``shares`` checks it against its key
+        res.add("recovered", f"member {lost} has {'no' if share is None else 'another'} share")
+    elif m.keygen.registry[lost].encryption_key != core.keygen.recovery.public_key:
+        res.add("recovered", f"member {lost}'s registered key is not its new one")
+    named = {f.culprit for f in m.keygen.recovery.faults}
+    res.stats["recovery_faults"] += len(m.keygen.recovery.faults)
+    if named - corrupt:
+        res.add("recovered", f"honest helpers named at fault: {sorted(named - corrupt)}")
 
 
 def _check(

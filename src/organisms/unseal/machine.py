@@ -24,6 +24,7 @@ from coalition.crypto.ristretto import RISTRETTO255
 from coalition.crypto.threshold import PartialDecryption, Sealed, SealError, ThresholdElGamal
 from coalition.framework.keyed import KeyedStore, VecSurface
 from coalition.keygen import KeygenState, ShareBundle
+from coalition.keygen_recovery import RecoveryImage
 from coalition.member_commands import MemberSignatures, apply_decoded
 from pymosaik.primitives import PeerId, UniqueId, Wire, decode, encode
 
@@ -65,6 +66,7 @@ class _Image(Wire, frozen=True):
     next_slot: int
     pool: tuple[UnsealedRound, ...]
     bad_shares: tuple[BadShare, ...]
+    recovery: RecoveryImage = RecoveryImage()
     store: bytes = b""
 
 
@@ -241,6 +243,7 @@ class UnsealMachine:
                 self.next_slot,
                 tuple(self.pool),
                 tuple(self.bad_shares),
+                self.keygen.recovery_image(),
                 self.store.image(),
             )
         )
@@ -251,6 +254,7 @@ class UnsealMachine:
         self._reset()
         for signed in image.keygen:
             self.step(signed)
+        self.keygen.restore_recovery(image.recovery)
         for round_, boxes, good in image.pending:
             self._pending.append(
                 _Pending(round_, boxes, {s: {p.index: p for p in ps} for s, ps in good})
