@@ -67,6 +67,6 @@ async def test_a_provider_registers_itself_and_status_counts_it(module_committee
     await asyncio.sleep(2.0)
     after = max(int(m.status()["committed"]) for m in members)
     # an idle committee proposes no clearing (3 members at a 300 ms cadence would add ~20
-    # entries); at most a reader-count update lands
-    assert after - before <= 1
+    # entries); at most reader-count updates land (two if a leader change re-proposes it)
+    assert after - before <= 2
     await writer.close()

@@ -109,7 +109,7 @@ async def test_reader_follows_a_rotation_to_the_successor(
     follower.follow_successors = True
     stayer = Feed.read(client, old_cfg, timeout_s=15)
     w_old, w_new = Feed.publish(client, old_cfg), Feed.publish(client, new_cfg)
-    await w_old.post(b"old", 1, timeout_s=15)
+    await w_old.post(b"old", 1, timeout_s=30)  # the first write waits for both committees
     assert (await follower.ready(drain=False)).payload == b"old"
     assert (await stayer.ready(drain=False)).payload == b"old"
     successor = ComponentRef(ComponentKind.ORGANISM, "feed-v2", new_cfg.organism_id())

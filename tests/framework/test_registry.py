@@ -55,7 +55,8 @@ async def test_two_readers_converge_by_key_with_history_across_a_leader_change(
     readers = [Registry.read(await new_network(), cfg, addrs(members), raft=FAST) for _ in "ab"]
     writer = Registry.publish(await new_network(), cfg)
     waits = [asyncio.ensure_future(r.entries.when().updated("alice")) for r in readers]
-    assert await writer.put("alice", RegistryEntry(b"v1", 1), timeout_s=15) == 0
+    # the first write waits for the committee to form: slow on a loaded machine
+    assert await writer.put("alice", RegistryEntry(b"v1", 1), timeout_s=30) == 0
     assert await writer.put("bob", RegistryEntry(b"b1", 2), timeout_s=15) == 1
     assert await writer.put("alice", RegistryEntry(b"v2", 3), timeout_s=15) == 2
     for r in readers:

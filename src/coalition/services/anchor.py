@@ -15,6 +15,7 @@ with ``asyncio.to_thread``.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final, Protocol
@@ -75,9 +76,14 @@ def contract_artifact() -> dict[str, Any]:
 
 
 class EvmAnchor:
-    """The ChronicleAnchor contract behind web3, with transactions signed by one key."""
+    """The ChronicleAnchor contract behind web3, with transactions signed by one key.
+
+    Calls come from worker threads (``asyncio.to_thread``) and may overlap (a status read
+    beside an anchoring): one lock keeps them in turn, so two transactions never take the same
+    nonce and the in-process chain (eth-tester, not thread-safe) is never entered twice."""
 
     def __init__(self, w3: Any, address: str, private_key: bytes, *, label: str) -> None:
+        self._lock = threading.Lock()
         self._w3 = w3
         self._account = Account.from_key(private_key)
         self._contract = w3.eth.contract(address=address, abi=contract_artifact()["abi"])
@@ -105,22 +111,26 @@ class EvmAnchor:
 
     # ---- Anchor -----------------------------------------------------------
     def register(self, chronicle: UniqueId) -> None:
-        self._transact(self._contract.functions.register(chronicle.bytes))
+        with self._lock:
+            self._transact(self._contract.functions.register(chronicle.bytes))
 
     def anchor(self, chronicle: UniqueId, seq: int, digest: UniqueId) -> AnchorReceipt:
-        receipt = self._transact(
-            self._contract.functions.anchor(chronicle.bytes, seq, digest.bytes)
-        )
+        with self._lock:
+            receipt = self._transact(
+                self._contract.functions.anchor(chronicle.bytes, seq, digest.bytes)
+            )
         return AnchorReceipt(
             chronicle, seq, digest, receipt["transactionHash"].hex(), receipt["blockNumber"]
         )
 
     def digest_at(self, chronicle: UniqueId, seq: int) -> UniqueId | None:
-        raw = bytes(self._contract.functions.digestAt(chronicle.bytes, seq).call())
+        with self._lock:
+            raw = bytes(self._contract.functions.digestAt(chronicle.bytes, seq).call())
         return None if raw == _ZERO32 else UniqueId(raw)
 
     def latest(self, chronicle: UniqueId) -> tuple[int, UniqueId] | None:
-        is_set, seq, digest = self._contract.functions.latest(chronicle.bytes).call()
+        with self._lock:
+            is_set, seq, digest = self._contract.functions.latest(chronicle.bytes).call()
         return (int(seq), UniqueId(bytes(digest))) if is_set else None
 
     def _transact(self, call: Any) -> Any:
