@@ -115,6 +115,18 @@ async def test_submitters_land_messages_through_the_aggregator(new_network: NewN
         assert n > 0
         assert len({encode(tuple(x.machine.history)[:n]) for x in servers}) == 1
         assert servers[0].status()["servers"] == 3
+        # ClientRegistry and ServerRegistry by key, from a replica of the committee's log
+        replica = Zipnet.replica(outsider, cfg, addrs, raft=RaftConfig.loopback())
+        await replica.ready(30)
+        async with asyncio.timeout(20):
+            while len(replica.clients) < len(subs):
+                await asyncio.sleep(0.05)
+        for s in subs:
+            bundle = replica.clients.get(s.id)
+            assert bundle is not None and bundle.dh_public == s.client.public
+        assert stranger.id not in replica.clients
+        assert sorted(replica.servers.keys()) == sorted(servers[0].machine.servers)
+        await replica.close()
     finally:
         await asyncio.gather(*(h.close() for h in (reader, stranger, *subs, aggregator)))
         await asyncio.gather(*(s.close() for s in servers))

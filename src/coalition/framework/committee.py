@@ -48,11 +48,14 @@ from .surface import (
     Wrapped,
 )
 
-__all__ = ["MEMBERS_ONLY", "CommitteeMember", "Reply", "Request", "SurfaceIds"]
+__all__ = ["MEMBERS_ONLY", "PUBLIC_LOG", "CommitteeMember", "Reply", "Request", "SurfaceIds"]
 
 #: A committee's group secret derives from public config, so by default only the
 #: listed members bond: no observers, and no commands forwarded from outside.
 MEMBERS_ONLY = GroupAccess(observers=False, forwarders=False)
+#: Members bond by listing; anyone may replicate the log (for an organism whose log is all
+#: public material, read by key through ``OrganismSpec.replica``); nobody forwards commands.
+PUBLIC_LOG = GroupAccess(observers=True, forwarders=False)
 
 #: How often a member looks for newly subscribed readers to replay history to.
 HISTORY_POLL_S = 0.05

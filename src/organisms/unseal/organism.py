@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Final
 
 from coalition.framework import SurfaceIds
-from coalition.framework.committee import MEMBERS_ONLY
+from coalition.framework.committee import MEMBERS_ONLY, PUBLIC_LOG
 from coalition.framework.hosted import HostedMember
 from coalition.framework.keyed_read import KeyedReader, VecView
 from coalition.framework.reader import SurfaceReader
 from coalition.framework.spec import OrganismSpec
 from coalition.framework.surface import Extractor
 from coalition.keygen import DEFAULT_DEADLINES, Deadlines, KeygenSecrets
-from pymosaik.groups.access import GroupAccess
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
 from pymosaik.primitives import decode, encode
@@ -54,9 +53,9 @@ UNSEAL: Final[OrganismSpec[UnsealConfig, UnsealEvent]] = OrganismSpec(
 )
 
 
-#: Members bond by listing; anyone may replicate the log (everything in it is public: the DKG
-#: transcript, sealed boxes, proofs, opened rounds); nobody forwards commands.
-READERS: Final = GroupAccess(observers=True, forwarders=False)
+#: Anyone may replicate the log: everything in it is public (the DKG transcript, sealed boxes,
+#: proofs, opened rounds) unless the member runs private.
+READERS: Final = PUBLIC_LOG
 
 
 class PoolReplica:

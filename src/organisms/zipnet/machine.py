@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from coalition.framework.keyed import KeyedStore, MapSurface
 from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
 
 from .dcnet import finalize, garbled_slots
@@ -37,6 +38,7 @@ from .params import (
 )
 
 HISTORY: Final = 64
+
 #: Registered clients a deployment keeps (each round's header lists every one of them).
 MAX_CLIENTS: Final = 65_536
 _PARTIAL_DOMAIN: Final = b"zipnet.partial.v1|"
@@ -55,6 +57,16 @@ class ServerBundle(Wire, frozen=True):
 
     peer: bytes
     dh_public: bytes
+
+
+#: ClientRegistry and ServerRegistry as keyed surfaces (a replica reads a bundle by id, with
+#: its history); bounded like the registries themselves.
+CLIENT_REGISTRY: Final = MapSurface(
+    "client-registry", bytes, ClientBundle, max_key_bytes=64, max_value_bytes=256
+)
+SERVER_REGISTRY: Final = MapSurface(
+    "server-registry", bytes, ServerBundle, max_key_bytes=64, max_value_bytes=256
+)
 
 
 class RegisterServer(Wire, frozen=True, tag="server"):
@@ -133,6 +145,7 @@ class _Image(Wire, frozen=True):
     aggregate: AggregateEnvelope | None
     partials: tuple[PartialUnblind, ...]
     history: tuple[BroadcastRecord, ...]
+    store: bytes = b""
 
 
 class ZipnetMachine:
@@ -156,6 +169,8 @@ class ZipnetMachine:
         self._aggregate: AggregateEnvelope | None = None
         self._partials: dict[bytes, PartialUnblind] = {}
         self.history: deque[BroadcastRecord] = deque(maxlen=HISTORY)
+        self.store = KeyedStore(self._deployment, [CLIENT_REGISTRY, SERVER_REGISTRY])
+        self._index = 0  # the log index being applied: keyed entries record where they came from
 
     @property
     def aggregate(self) -> AggregateEnvelope | None:
@@ -181,6 +196,8 @@ class ZipnetMachine:
         )
 
     def apply(self, command: bytes, ctx: object = None) -> bytes:
+        index = getattr(ctx, "index", None)
+        self._index = index if isinstance(index, int) else self._index
         try:
             cmd: Command = decode(command, Command)  # type: ignore[arg-type]
         except DecodeError as exc:
@@ -216,6 +233,7 @@ class ZipnetMachine:
         if known is not None or peer in self._servers.values():
             return CommitteeResult(False, "a server keeps the key it registered first")
         self._servers[b.dh_public] = peer
+        self.store.put(SERVER_REGISTRY, b.dh_public, b, self._index)
         return CommitteeResult(True, event=ServerJoined(b))
 
     def _register(self, b: ClientBundle) -> CommitteeResult:
@@ -228,6 +246,7 @@ class ZipnetMachine:
         if len(self.clients) >= MAX_CLIENTS:
             return CommitteeResult(False, f"the registry is full ({MAX_CLIENTS} clients)")
         self.clients[b.client] = b.dh_public
+        self.store.put(CLIENT_REGISTRY, b.client, b, self._index)
         return CommitteeResult(True, event=ClientJoined(b))
 
     def _open(self, h: LiveRound) -> CommitteeResult:
@@ -313,6 +332,7 @@ class ZipnetMachine:
                 self._aggregate,
                 tuple(self._partials[k] for k in sorted(self._partials)),
                 tuple(self.history),
+                self.store.image(),
             )
         )
 
@@ -323,3 +343,5 @@ class ZipnetMachine:
         self.current, self._aggregate = image.current, image.aggregate
         self._partials = {p.server: p for p in image.partials}
         self.history = deque(image.history, maxlen=HISTORY)
+        if image.store:
+            self.store.restore(image.store)

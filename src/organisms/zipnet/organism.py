@@ -31,8 +31,10 @@ from typing import Final
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from coalition.framework import SurfaceIds
+from coalition.framework.committee import PUBLIC_LOG
 from coalition.framework.errors import ConnectTimeout, Refused
 from coalition.framework.hosted import HostedMember
+from coalition.framework.keyed_read import KeyedReader, MapView
 from coalition.framework.reader import SelectedReader, SurfaceReader
 from coalition.framework.spec import OrganismSpec
 from coalition.ticket_issuer import RecogniseIssuer, TicketIssuer
@@ -49,6 +51,8 @@ from pymosaik.transport import EndpointAddr
 from .aggregator import DEFAULT_FOLD_MS, AggregatorCore
 from .client import Receipt, ZipnetClient
 from .machine import (
+    CLIENT_REGISTRY,
+    SERVER_REGISTRY,
     AggregateIn,
     ClientBundle,
     ClientJoined,
@@ -57,6 +61,7 @@ from .machine import (
     RegisterClient,
     RoundFinalized,
     RoundOpened,
+    ServerBundle,
     ServerJoined,
     ZipnetEvent,
     ZipnetMachine,
@@ -69,6 +74,7 @@ __all__ = [
     "Aggregator",
     "BroadcastReader",
     "CommitteeView",
+    "RegistryReplica",
     "Submitter",
     "Zipnet",
     "ZipnetServer",
@@ -157,6 +163,21 @@ class ZipnetServer(HostedMember[ZipnetMachine, Command]):
             "servers": len(m.servers),
             "finalized": len(m.history),
         }
+
+
+class RegistryReplica:
+    """``clients``: ClientId → `ClientBundle`; ``servers``: X25519 key → `ServerBundle`."""
+
+    def __init__(self, reader: KeyedReader) -> None:
+        self.reader = reader
+        self.clients: MapView[bytes, ClientBundle] = reader.map(CLIENT_REGISTRY)
+        self.servers: MapView[bytes, ServerBundle] = reader.map(SERVER_REGISTRY)
+
+    async def ready(self, timeout_s: float = 10.0) -> None:
+        await self.reader.ready(timeout_s)
+
+    async def close(self) -> None:
+        await self.reader.close()
 
 
 class Aggregator:
@@ -377,11 +398,28 @@ class Zipnet:
             data_dir=data_dir,
             raft=raft,
             writers=aggregators,
+            access=PUBLIC_LOG,  # the log is public material: registries, headers, broadcasts
         )
         key = network.endpoint.secret_key
         index = [a.peer_id for a in committee].index(key.peer_id) + 1
         core = ZipnetServerCore(index, dh, key, period_ms=period_ms, deadline_ms=deadline_ms)
         return ZipnetServer.hosting(member, machine, core)
+
+    @staticmethod
+    def replica(
+        network: Network,
+        cfg: ZipnetConfig,
+        committee: Sequence[EndpointAddr],
+        *,
+        raft: RaftConfig | None = None,
+    ) -> RegistryReplica:
+        """ClientRegistry and ServerRegistry by key, with history: a non-voting replica of
+        the committee's log."""
+        inner = ZipnetMachine(cfg, committee=[a.peer_id for a in committee])
+        reader = ZIPNET.replica(
+            network, cfg, inner, inner.store, committee, access=PUBLIC_LOG, raft=raft
+        )
+        return RegistryReplica(reader)
 
     @staticmethod
     def aggregator_ticket(
