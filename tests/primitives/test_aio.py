@@ -29,12 +29,19 @@ async def test_aclose_cancels_and_awaits_every_child() -> None:
         scope.spawn(asyncio.sleep(0))
 
 
-async def test_a_child_error_cancels_its_siblings_and_is_raised_by_aclose() -> None:
+async def test_a_child_error_cancels_its_siblings_and_is_raised_by_aclose(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     scope = TaskScope("test")
     sibling = scope.spawn(asyncio.sleep(3600))
-    scope.spawn(_fail_soon())
+    scope.spawn(_fail_soon(), name="boomer")
     await asyncio.sleep(0.01)
     assert sibling.cancelled()
+    # logged when it happens, not only when the owner closes the scope
+    assert any(
+        "'boomer' failed" in r.getMessage() and "child bug" in r.getMessage()
+        for r in caplog.records
+    )
     assert isinstance(scope.error, BoomError)
     with pytest.raises(RuntimeError) as refused:
         scope.spawn(asyncio.sleep(0))

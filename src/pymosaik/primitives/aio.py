@@ -78,6 +78,9 @@ class TaskScope:
         if self._error is not None:
             log.error("%s: %r failed too: %r", self.name, task.get_name(), exc)
             return
+        # said now, not only when the owner closes the scope: a long-lived scope (a member's
+        # core host) would otherwise stop without a word until shutdown
+        log.error("%s: %r failed: %r", self.name, task.get_name(), exc)
         self._error = exc
         for sibling in self._tasks:
             sibling.cancel()
