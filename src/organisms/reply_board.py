@@ -42,9 +42,12 @@ class ReplyPublisher:
 
     async def answer(self, request: SealedRequest, body: bytes, *, timeout_s: float = 10.0) -> int:
         """Seal ``body`` for ``request``'s submitter and post it; its board sequence number."""
-        sealed = seal_reply(request, body)
+        return await self.post(request.reply_tag, seal_reply(request, body), timeout_s=timeout_s)
+
+    async def post(self, tag: bytes, sealed: bytes, *, timeout_s: float = 10.0) -> int:
+        """Post an answer already sealed to its requester (``seal_to``) under ``tag``."""
         entry = RegistryEntry(sealed, int(time.time() * 1000))
-        return await self.writer.put(_key(request.reply_tag), entry, timeout_s=timeout_s)
+        return await self.writer.put(_key(tag), entry, timeout_s=timeout_s)
 
     async def close(self) -> None:
         await self.writer.close()

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from coalition import CoalitionConfig
 from coalition.content import ContentParams
+from coalition.crypto.reply import ReplyTicket
 from coalition.modules import ComputeConfig, ModuleConfig, ModuleKind
+from coalition.organism import OrganismConfig
+from organisms.compute.agent import ProviderAgent
 from organisms.compute.items import (
     Capabilities,
     ComputeRequest,
@@ -25,11 +30,15 @@ from organisms.compute.items import (
 )
 from organisms.compute.module import Compute, ComputeEvent
 from organisms.compute.private import compute_shuffle
+from organisms.compute.provider import LocalProvider, Receipt, WorkloadStore
+from organisms.reply_board import ReplyBoard
 from organisms.shuffle_service import Shuffle
-from pymosaik.primitives import SecretKey, encode
+from pymosaik.groups.raft import RaftConfig
+from pymosaik.primitives import SecretKey, decode, encode
 from tests.compute.conftest import pay
 
 PAYEE = "7e" * 20
+BOARD = OrganismConfig("private-compute.replies")
 
 
 def coalition(url: str) -> CoalitionConfig:
@@ -54,39 +63,46 @@ def test_the_shuffle_parameters_are_checked() -> None:
         compute_shuffle(CoalitionConfig(instance_name="x", compute=ComputeConfig(bad)))
 
 
-async def test_a_private_request_is_cleared_without_naming_its_sender(  # type: ignore[no-untyped-def]
-    module_committee, node: dict[str, object]
+async def test_a_private_request_is_cleared_run_and_answered_without_naming_its_sender(  # type: ignore[no-untyped-def]
+    module_committee, node: dict[str, object], tmp_path: Path
 ) -> None:
     url, key, chain_id = str(node["url"]), str(node["private_key"]), int(str(node["chain_id"]))
     cfg = coalition(url)
     nets, members = await module_committee(
         ModuleKind.COMPUTE, cfg, SecretKey.generate(), cadence_ms=300, extra=2
     )
-    provider = SecretKey.generate()
+    provider_key = SecretKey.generate()
     card = ProviderCard(
-        provider.peer_id.bytes,
+        provider_key.peer_id.bytes,
         Capabilities(("eu",), False, 4_000, 8_192),
         DeclaredRates(1_000, 100),
         b"",
         bytes(32),
         int(time.time() * 1000),
     )
+    store = WorkloadStore(tmp_path / "store")
+    pin = store.put(b"print(sum(range(1000)))\n")
+    provider = LocalProvider(provider_key, card.provider_id, store, workdir=tmp_path)
+    addrs = [n.addr for n in nets[:3]]
+    board = [ReplyBoard.member(n, BOARD, addrs, raft=RaftConfig.loopback()) for n in nets[:3]]
     writer = Compute.publish(nets[3], cfg)
+    agent = ProviderAgent(nets[3], cfg, provider, board=BOARD)
     shuffle = compute_shuffle(cfg)
     assert shuffle is not None
     requester = nets[4]
     decisions = Compute.read(nets[3], cfg, timeout_s=30)
+    replies = ReplyBoard.read(requester, BOARD, addrs, raft=RaftConfig.loopback())
     client = None
     try:
-        async with asyncio.timeout(60):
-            await writer.register(SignedCard.signed(provider, card), timeout_s=20)
-            tx, status = await asyncio.to_thread(
-                pay, url, key, chain_id, bytes.fromhex(PAYEE), 10**9
-            )
+        async with asyncio.timeout(90):
+            await writer.register(SignedCard.signed(provider_key, card), timeout_s=20)
+            payee = bytes.fromhex(PAYEE)
+            tx, status = await asyncio.to_thread(pay, url, key, chain_id, payee, 10**9)
             assert status == 1
+            secret = X25519PrivateKey.generate()
             req = ComputeRequest(
                 b"\x01" * 32,
-                b"\x02" * 32,
+                pin,
                 60,
                 1000,
                 1024,
@@ -95,7 +111,7 @@ async def test_a_private_request_is_cleared_without_naming_its_sender(  # type: 
                 10**9,
                 tx,
                 int(time.time() * 1000) + 60_000,
-                b"\x03" * 32,
+                secret.public_key().public_bytes_raw(),
             )
             client = await Shuffle.client(requester, shuffle, timeout_s=30)
             client.submit(encode(req))
@@ -104,16 +120,30 @@ async def test_a_private_request_is_cleared_without_naming_its_sender(  # type: 
             while not any(g.request_id == rid for g in event.grants):
                 assert not any(r.request_id == rid for r in event.refusals), event.refusals
                 event = await decisions.next()
+            # the provider's agent ran the workload; only the requester opens the receipt
+            opened = await replies.reply(ReplyTicket(rid, secret), timeout_s=60)
+            assert decode(opened, Receipt).grant_id == rid
+            while any(rid not in m.inner.logs for m in members):  # type: ignore[attr-defined]
+                await asyncio.sleep(0.1)
+        ran = agent.handled[0]
+        assert ran.reason == "completed" and ran.run is not None and b"499500" in ran.run.output
         status_row = members[0].status()  # type: ignore[attr-defined]
         assert status_row["unseal_key"] == "ready" and status_row["shuffle_finalized"] > 0
         public = encode(event)
-        for secret in (
+        for mark in (
             requester.endpoint.secret_key.peer_id.bytes,
             client.submitter.id,
             client.submitter.client.public,
         ):
-            assert secret not in public
+            assert mark not in public
+        # the request's cleartext never reaches a public surface: the module's unseal publishes
+        # its key and nothing else, and its log admits no replica outside the committee
+        seen = Shuffle.read(nets[3], shuffle, timeout_s=5)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(seen.next(), 3)  # the key is there; no pool entry is
+        await seen.close()
+        assert all(m.private.shuffle.unseal.machine.next_slot >= 1 for m in members)  # type: ignore[attr-defined]
     finally:
-        for h in (decisions, writer, client):
+        for h in (decisions, writer, client, agent, replies, *board):
             if h is not None:
                 await h.close()

@@ -39,8 +39,15 @@ from coalition.services.module import (
 from pymosaik.network import Network
 from pymosaik.primitives import PeerId, UniqueId, Wire, decode, encode
 
-from .items import ClearingRecord, ComputeGrant, Refusal, SignedCard
-from .machine import ByProvider, ComputeConfig, ComputeMachine, ComputeResult, Register
+from .items import ClearingRecord, ComputeGrant, ComputeLog, Refusal, SignedCard
+from .machine import (
+    AppendLog,
+    ByProvider,
+    ComputeConfig,
+    ComputeMachine,
+    ComputeResult,
+    Register,
+)
 from .member import ComputeMemberCore, settle_due
 from .private import PrivateIntake, compute_shuffle
 from .settlement import EvmSettlement, SettlementReader
@@ -191,7 +198,14 @@ class ProviderWriter:
 
     async def register(self, card: SignedCard, *, timeout_s: float = 10.0) -> None:
         """Register (or refresh) the provider's signed card; `Refused` says why not."""
-        raw = await self.writer.submit(encode(ByProvider(Register(card))), timeout_s=timeout_s)
+        await self._submit(Register(card), timeout_s)
+
+    async def append_log(self, log: ComputeLog, *, timeout_s: float = 10.0) -> None:
+        """Commit the provider-signed usage log of a grant it ran; `Refused` says why not."""
+        await self._submit(AppendLog(log), timeout_s)
+
+    async def _submit(self, body: Register | AppendLog, timeout_s: float) -> None:
+        raw = await self.writer.submit(encode(ByProvider(body)), timeout_s=timeout_s)
         result = decode(raw, ComputeResult)
         if not result.ok:
             raise Refused(self.writer.what, result.reason)

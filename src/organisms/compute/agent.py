@@ -1,0 +1,80 @@
+"""A provider on the network: it watches the Compute surface for its grants and runs them.
+
+`ProviderAgent` is the provider's side of the v0.6 flow over real links: each grant naming
+this provider is run by its `LocalProvider` (the image's hash checked before start, duration
+and resource limits enforced, the TDX measurement matched where the grant expects one) in a
+worker thread; the provider-signed `ComputeLog` is committed through the Compute intake, and
+the receipt — already HPKE-sealed to the requester's reply key under the request id — is
+posted on a reply board, where only the requester can open it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from coalition.config import CoalitionConfig
+from coalition.framework.errors import OrganismError
+from coalition.organism import OrganismConfig
+from pymosaik.network import Network
+from pymosaik.primitives.aio import TaskScope
+
+from ..reply_board import ReplyBoard
+from .items import ComputeGrant
+from .module import Compute
+from .provider import Handled, LocalProvider
+
+__all__ = ["ProviderAgent"]
+
+log = logging.getLogger("organisms.compute.agent")
+
+
+class ProviderAgent:
+    def __init__(
+        self,
+        network: Network,
+        coalition: CoalitionConfig,
+        provider: LocalProvider,
+        *,
+        board: OrganismConfig,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.provider = provider
+        self._decisions = Compute.read(network, coalition, timeout_s=timeout_s)
+        self._writer = Compute.publish(network, coalition)
+        self._board = ReplyBoard.publish(network, board)
+        self._seen: set[bytes] = set()
+        self.handled: list[Handled] = []
+        self._scope = TaskScope("provider agent")
+        self._scope.spawn(self._run(), name="provider:grants")
+
+    async def _run(self) -> None:
+        event = await self._decisions.ready(drain=False)
+        while True:
+            mine = [g for g in event.grants if g.provider == self.provider.provider_id]
+            for grant in mine:
+                if grant.request_id not in self._seen:
+                    self._seen.add(grant.request_id)
+                    await self._serve(grant)
+            event = await self._decisions.next()
+
+    async def _serve(self, grant: ComputeGrant) -> None:
+        now = int(time.time() * 1000)
+        out = await asyncio.to_thread(self.provider.handle, grant, max(now, grant.valid_from_ms))
+        self.handled.append(out)
+        log.info("grant %s: %s", grant.request_id.hex()[:12], out.reason)
+        try:
+            if out.log is not None:
+                await self._writer.append_log(out.log)
+            if out.receipt is not None:
+                await self._board.post(grant.request_id, out.receipt)
+        except OrganismError as exc:  # the next grant still gets served
+            log.warning("grant %s: not recorded: %s", grant.request_id.hex()[:12], exc)
+
+    async def close(self) -> None:
+        try:
+            await self._scope.aclose()
+        finally:
+            for h in (self._decisions, self._writer, self._board):
+                await h.close()
