@@ -39,7 +39,7 @@ from organisms.zipnet.params import RoundParams, ZipnetConfig
 from pymosaik.discovery import DiscoveryConfig
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
-from pymosaik.primitives import PeerId, SecretKey
+from pymosaik.primitives import PeerId
 from pymosaik.transport import EndpointAddr
 
 FAST_DKG = Deadlines(dealing_ms=3_000, complaints_ms=500, justification_ms=500)
@@ -79,12 +79,8 @@ async def _run(n_members: int, t: int, n_clients: int, messages: int) -> dict[st
         )
         for n in member_nets
     ]
-    agg_key = SecretKey.generate()
-    ticket = Zipnet.aggregator_ticket(
-        cfg.zipnet, member_nets[0].endpoint.secret_key, agg_key.peer_id, nets[0].network_id, 0
-    )
-    aggregator = Zipnet.aggregator(
-        await net(secret_key=agg_key, tickets=[ticket]), cfg.zipnet, clients=None, fold_ms=300
+    aggregator = await Zipnet.vouched_aggregator(
+        member_nets[0], cfg.zipnet, clients=None, fold_ms=300, discovery=DiscoveryConfig.loopback()
     )
     client_nets = [await net() for _ in range(n_clients)]
     clients = list(

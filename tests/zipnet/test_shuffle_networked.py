@@ -30,8 +30,8 @@ from organisms.unseal.items import UnsealConfig
 from organisms.unseal.organism import Unseal
 from organisms.zipnet.organism import Zipnet
 from organisms.zipnet.params import RoundParams, ZipnetConfig
+from pymosaik.discovery import DiscoveryConfig
 from pymosaik.groups.raft import RaftConfig
-from pymosaik.primitives import SecretKey
 
 if TYPE_CHECKING:
     from tests.conftest import NewNetwork
@@ -62,12 +62,9 @@ async def test_sealed_requests_come_out_of_the_pool_once(new_network: NewNetwork
         for n in nets
     ]
     # the aggregator holds a ticket member 1 issued: the intake's default gate
-    agg_key = SecretKey.generate()
-    ticket = Zipnet.aggregator_ticket(
-        CFG.zipnet, nets[0].endpoint.secret_key, agg_key.peer_id, nets[0].network_id, 0
+    aggregator = await Zipnet.vouched_aggregator(
+        nets[0], CFG.zipnet, clients=None, fold_ms=500, discovery=DiscoveryConfig.loopback()
     )
-    agg_net = await new_network(secret_key=agg_key, tickets=[ticket])
-    aggregator = Zipnet.aggregator(agg_net, CFG.zipnet, clients=None, fold_ms=500)
     client_nets = await asyncio.gather(*(new_network() for _ in range(2)))
     clients = list(
         await asyncio.gather(*(Shuffle.client(n, CFG, timeout_s=20) for n in client_nets))
@@ -89,7 +86,7 @@ async def test_sealed_requests_come_out_of_the_pool_once(new_network: NewNetwork
         assert sorted(r.body for r in opened) == sorted(bodies)
         # the answers go back through the reply board, keyed by each request's reply tag
         board = [ReplyBoard.member(n, BOARD, addrs, raft=RaftConfig.loopback()) for n in nets]
-        answerer = ReplyBoard.publish(agg_net, BOARD)
+        answerer = ReplyBoard.publish(await new_network(), BOARD)
         for req in opened:
             await answerer.answer(req, b"answer to " + req.body, timeout_s=20)
         replies = ReplyBoard.read(client_nets[1], BOARD, addrs, raft=RaftConfig.loopback())

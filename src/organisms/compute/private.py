@@ -36,7 +36,6 @@ from coalition.modules import ModuleKind
 from coalition.runtime.files import load_or_create_seed
 from coalition.services.module import MemberContext, module_params
 from coalition.ticket_issuer import coalition_issuer_keys
-from pymosaik.network import Network
 from pymosaik.primitives import SecretKey
 from pymosaik.primitives.aio import TaskScope
 from pymosaik.tickets import TicketRequirement
@@ -123,7 +122,6 @@ class PrivateIntake:
     shuffle: ShuffleMember
     core: ComputeMemberCore
     aggregator: Aggregator | None = None
-    aggregator_net: Network | None = None
     scope: TaskScope = field(default_factory=lambda: TaskScope("compute private intake"))
 
     @classmethod
@@ -162,29 +160,24 @@ class PrivateIntake:
         group, fed = unseal.committee.group, 0
         while True:
             applied = group.applied_index
-            for entry in list(unseal.machine.pool):
-                if entry.slot >= fed:
-                    fed = entry.slot + 1
-                    self.core.observe(_opened_requests([c.payload for c in entry.cleartext]))
+            if unseal.machine.next_slot > fed:  # most applied commands open nothing
+                for entry in list(unseal.machine.pool):
+                    if entry.slot >= fed:
+                        fed = entry.slot + 1
+                        self.core.observe(_opened_requests([c.payload for c in entry.cleartext]))
             await group.when().applied_reaches(applied + 1)
 
     async def _run_aggregator(
         self, ctx: MemberContext, cfg: ShuffleConfig, data: Path | None
     ) -> None:
         seed = load_or_create_seed(data / AGGREGATOR_KEY_FILE) if data is not None else None
-        key = SecretKey(seed) if seed is not None else SecretKey.generate()
-        net = ctx.network
-        ticket = Zipnet.aggregator_ticket(
-            cfg.zipnet, net.endpoint.secret_key, key.peer_id, net.network_id, net.clock.now_ms()
+        self.aggregator = await Zipnet.vouched_aggregator(
+            ctx.network,
+            cfg.zipnet,
+            clients=requesters(ctx.coalition),
+            key=SecretKey(seed) if seed is not None else None,
         )
-        host = net.addr.addrs[0].host if net.addr.addrs else "127.0.0.1"
-        self.aggregator_net = await Network.create(
-            net.network_id, secret_key=key, tickets=[ticket], host=host, bootstrap=[net.addr]
-        )
-        self.aggregator = Zipnet.aggregator(
-            self.aggregator_net, cfg.zipnet, clients=requesters(ctx.coalition)
-        )
-        log.info("shuffle aggregator up as %s", key.peer_id.hex()[:8])
+        log.info("shuffle aggregator up as %s", self.aggregator.peer_id.hex()[:8])
         await asyncio.Event().wait()  # lives until the member closes
 
     def status(self) -> dict[str, object]:
@@ -205,7 +198,4 @@ class PrivateIntake:
             if self.aggregator is not None:
                 with contextlib.suppress(Exception):
                     await self.aggregator.close()
-            if self.aggregator_net is not None:
-                with contextlib.suppress(Exception):
-                    await self.aggregator_net.close()
             await self.shuffle.close()

@@ -38,6 +38,7 @@ from coalition.framework.keyed_read import KeyedReader, MapView
 from coalition.framework.reader import SelectedReader, SurfaceReader
 from coalition.framework.spec import OrganismSpec
 from coalition.ticket_issuer import RecogniseIssuer, TicketIssuer
+from pymosaik.discovery import DiscoveryConfig
 from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
 from pymosaik.primitives import NetworkId, PeerId, SecretKey, UniqueId, decode, encode
@@ -191,13 +192,16 @@ class Aggregator:
         clients: TicketValidator | TicketRequirement | None,
         fold_ms: int = DEFAULT_FOLD_MS,
         timeout_s: float = 10.0,
+        owned: Network | None = None,
     ) -> None:
         self.cfg, self.view = cfg, CommitteeView()
+        self._owned = owned  # a network started for this aggregator alone, closed with it
         self.core = AggregatorCore(cfg.params, fold_ms=fold_ms)
         self._deployment = deployment_id(cfg)
         self._clock = SystemClock()
         self._reader = ZIPNET.read(network, cfg, timeout_s=timeout_s)
         self._writer = ZIPNET.writer(network, cfg)
+        self.peer_id = network.endpoint.secret_key.peer_id
         reg = network.streams.consumer(ClientBundle, stream_id=_register_stream(cfg))
         sub = network.streams.consumer(Envelope, stream_id=_submit_stream(cfg))
         if clients is not None:
@@ -264,6 +268,8 @@ class Aggregator:
         finally:
             for closing in (self._reader, self._writer, self._registrations, self._envelopes):
                 await closing.close()
+            if self._owned is not None:
+                await self._owned.close()
 
 
 class Submitter:
@@ -427,6 +433,34 @@ class Zipnet:
     ) -> Ticket:
         """A committee member's ticket for the aggregator it runs (the default intake gate)."""
         return TicketIssuer(aggregator_root(cfg), member).issue(aggregator, network, now_ms, None)
+
+    @staticmethod
+    async def vouched_aggregator(
+        member: Network,
+        cfg: ZipnetConfig,
+        *,
+        clients: TicketValidator | TicketRequirement | None,
+        key: SecretKey | None = None,
+        fold_ms: int = DEFAULT_FOLD_MS,
+        discovery: DiscoveryConfig | None = None,
+    ) -> Aggregator:
+        """The aggregator a committee member runs: a network of its own beside ``member`` (same
+        host, bootstrapped from it) holding an aggregator ticket ``member``'s key signs, which
+        is what the intake admits by default. The aggregator closes that network with itself."""
+        key = key or SecretKey.generate()
+        ticket = Zipnet.aggregator_ticket(
+            cfg, member.endpoint.secret_key, key.peer_id, member.network_id, member.clock.now_ms()
+        )
+        host = member.addr.addrs[0].host if member.addr.addrs else "127.0.0.1"
+        net = await Network.create(
+            member.network_id,
+            secret_key=key,
+            tickets=[ticket],
+            host=host,
+            bootstrap=[member.addr],
+            discovery=discovery,
+        )
+        return Aggregator(net, cfg, clients=clients, fold_ms=fold_ms, owned=net)
 
     @staticmethod
     def aggregator(
