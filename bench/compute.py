@@ -20,7 +20,6 @@ from organisms.compute.items import (
     ProviderCard,
     SettlementEvidence,
     SignedCard,
-    request_id,
 )
 from organisms.compute.machine import Clear, ComputeConfig, ComputeMachine, Register, Signed, Submit
 from pymosaik.primitives import SecretKey
@@ -64,7 +63,8 @@ def run(providers: int, requests: int, *, cadence_ms: int = 500, seed: int = 1) 
             rng.randbytes(32),
         )
         ev = SettlementEvidence(req.settlement, CONTRACT, 10**9, 1)
-        commands.append((now, Signed.by(MEMBER, 1, Submit(req, ev, at_ms=now))))
+        body = Submit.relay(req, ev, at_ms=now, tag_key=bytes(32))
+        commands.append((now, Signed.by(MEMBER, 1, body)))
     latencies: list[float] = []
     granted = 0
     clear_cost: list[float] = []
@@ -83,7 +83,7 @@ def run(providers: int, requests: int, *, cadence_ms: int = 500, seed: int = 1) 
         res = m.step(cmd)
         body = cmd.body
         if res.ok and isinstance(body, Submit):
-            submitted[request_id(body.request)] = at
+            submitted[body.ask.request_id] = at
     t = time.perf_counter()
     out = m.step(Signed.by(MEMBER, 1, Clear(at_ms=next_clear)))
     clear_cost.append(time.perf_counter() - t)

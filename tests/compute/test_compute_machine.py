@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 
 import msgspec
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from organisms.compute.clearing import Capacity, clear, price
@@ -13,6 +14,7 @@ from organisms.compute.items import (
     Capabilities,
     ComputeLog,
     ComputeRequest,
+    Decision,
     DeclaredRates,
     LogBody,
     ProviderCard,
@@ -22,19 +24,26 @@ from organisms.compute.items import (
     request_id,
 )
 from organisms.compute.machine import (
+    GRANTS,
+    LOGS,
+    PROVIDERS,
     AppendLog,
+    ByProvider,
     Clear,
     ComputeConfig,
     ComputeMachine,
+    ComputeResult,
     Deregister,
     Register,
     Signed,
     Submit,
     deregister_message,
 )
-from pymosaik.primitives import SecretKey
+from pymosaik.primitives import SecretKey, decode, encode
+from tests.fuzz.test_hostile_input import hostile
 
 CONTRACT = b"\xc0" * 20
+TAG = bytes(32)  # the members' payment-tag key
 MEMBERS = [SecretKey(bytes([i]) * 32) for i in range(1, 4)]
 CFG = ComputeConfig("test.compute", CONTRACT, max_card_age_ms=60_000)
 
@@ -131,15 +140,21 @@ def test_grant_capacity_log_and_no_double_grant() -> None:
         assert m.step(cmd(Register(sc))).ok
     r1, r2 = request(1), request(2)
     for r in (r1, r2):
-        assert m.step(cmd(Submit(r, evidence(r), at_ms=10))).ok
-    assert m.step(cmd(Submit(r1, evidence(r1), at_ms=11))).reason == "duplicate request"
+        assert m.step(cmd(Submit.relay(r, evidence(r), tag_key=TAG, at_ms=10))).ok
+    assert (
+        m.step(cmd(Submit.relay(r1, evidence(r1), tag_key=TAG, at_ms=11))).reason
+        == "duplicate request"
+    )
     out = m.step(cmd(Clear(at_ms=20), member=2))
     assert [g.provider for g in out.grants] == [c1.provider_id, c2.provider_id]  # capacity
     g1 = out.grants[0]
     assert g1.request_id == request_id(r1) and g1.price == price(c1, r1)
     assert [r.request_id for r in out.records] == [request_id(r1), request_id(r2)]
     # a resubmission after the grant is still not a second grant
-    assert m.step(cmd(Submit(r1, evidence(r1), at_ms=30))).reason == "duplicate request"
+    assert (
+        m.step(cmd(Submit.relay(r1, evidence(r1), tag_key=TAG, at_ms=30))).reason
+        == "duplicate request"
+    )
     body = LogBody(g1.request_id, c1.provider_id, 20, 1_000, UsageMetrics(900, 1024 * 900, 0), True)
     forged = ComputeLog.signed(pk2, body)
     assert m.step(cmd(AppendLog(forged))).reason == "log signature does not verify"
@@ -154,8 +169,8 @@ def test_refusals_are_committed_with_reasons() -> None:
     m.step(cmd(Register(SignedCard.signed(pk, c))))
     late = request(1, deadline=15)
     poor = request(2)
-    assert m.step(cmd(Submit(late, evidence(late), at_ms=10))).ok
-    assert m.step(cmd(Submit(poor, evidence(poor, amount=1), at_ms=10))).ok
+    assert m.step(cmd(Submit.relay(late, evidence(late), tag_key=TAG, at_ms=10))).ok
+    assert m.step(cmd(Submit.relay(poor, evidence(poor, amount=1), tag_key=TAG, at_ms=10))).ok
     out = m.step(cmd(Clear(at_ms=20)))
     assert not out.grants
     assert [(r.request_id, r.reason) for r in out.refusals] == [
@@ -164,9 +179,74 @@ def test_refusals_are_committed_with_reasons() -> None:
     ]
     wrong = request(3)
     bad_ev = SettlementEvidence(wrong.settlement, b"\x01" * 20, 10**9, 1)
-    assert m.step(cmd(Submit(wrong, bad_ev, at_ms=10))).reason == (
-        "settlement evidence does not match the request"
+    assert m.step(cmd(Submit.relay(wrong, bad_ev, tag_key=TAG, at_ms=10))).reason == (
+        "the payment went to another contract"
     )
+    other_tx = SettlementEvidence(b"\x99" * 32, CONTRACT, 10**9, 1)
+    with pytest.raises(ValueError, match="another payment"):
+        Submit.relay(wrong, other_tx, tag_key=TAG, at_ms=10)
+
+
+def test_one_payment_funds_one_request_and_the_log_never_names_it() -> None:
+    """A second request naming a payment already used is refused; what the log holds of a
+    request carries no transaction hash, no workload id and no amount beyond the budget."""
+    m = machine()
+    first = request(1)
+    twin = msgspec.structs.replace(request(1), reply_key=b"\x77" * 32)  # same payment
+    assert request_id(first) != request_id(twin)
+    assert m.step(cmd(Submit.relay(first, evidence(first), tag_key=TAG, at_ms=10))).ok
+    refused = m.step(cmd(Submit.relay(twin, evidence(twin), tag_key=TAG, at_ms=11)))
+    assert refused.reason == "the payment already funds another request" and m.pending == 1
+    cheap = request(5, max_price=700)
+    body = Submit.relay(cheap, evidence(cheap, amount=10**9), tag_key=TAG, at_ms=12)
+    raw = encode(Signed.by(MEMBERS[0], 1, body))
+    assert body.ask.request_id in raw and body.ask.payment_tag in raw  # bytes appear verbatim
+    assert cheap.settlement not in raw and cheap.workload not in raw
+    assert body.ask.max_price == 700  # the budget, not the 10**9 paid
+    other_key = Submit.relay(cheap, evidence(cheap), tag_key=b"\x01" * 32, at_ms=12)
+    assert other_key.ask.payment_tag != body.ask.payment_tag  # keyed: readers cannot recompute
+
+
+def test_keyed_surfaces_hold_cards_decisions_and_logs_with_history() -> None:
+    m = machine()
+    pk, c = provider(1, rate=1_000)
+    sc = SignedCard.signed(pk, c)
+
+    class At:
+        index = 0
+
+    def apply(body: object) -> None:
+        At.index += 1
+        m.apply(encode(cmd(body)), At())  # type: ignore[arg-type]
+
+    apply(Register(sc))
+    granted, refused = request(1), request(2, region="mars")
+    for r in (granted, refused):
+        apply(Submit.relay(r, evidence(r), tag_key=TAG, at_ms=10))
+    apply(Clear(at_ms=20))
+    g = m.grants[request_id(granted)]
+    body = LogBody(g.request_id, c.provider_id, 20, 30, UsageMetrics(1, 1, 0), True)
+    log = ComputeLog.signed(pk, body)
+    apply(AppendLog(log))
+    apply(Deregister(c.provider_id, 40, pk.sign(deregister_message(c.provider_id, 40))))
+
+    store = m.store
+    cards = store.log(PROVIDERS)
+    raw_pid = PROVIDERS.encode_key(c.provider_id)
+    assert [e.index for e in cards.history(raw_pid)] == [1, 6]  # registered, then removed
+    assert cards.history(raw_pid)[0].value == encode(sc) and cards.latest(raw_pid).value is None  # type: ignore[union-attr]
+    grants = store.log(GRANTS)
+    versions = grants.history(GRANTS.encode_key(request_id(granted)))
+    assert [GRANTS.decode_value(e.value) for e in versions] == [  # type: ignore[arg-type]
+        Decision(grant=g),
+        Decision(grant=g, log=log),
+    ]
+    (no,) = grants.history(GRANTS.encode_key(request_id(refused)))
+    assert GRANTS.decode_value(no.value).refusal == "no provider qualifies (region: 1)"  # type: ignore[arg-type]
+    assert [LOGS.decode_value(e.value) for e in store.log(LOGS).entries] == [log]  # type: ignore[arg-type]
+    replica = machine()
+    replica.restore(m.snapshot())
+    assert replica.store.image() == m.store.image() and replica.snapshot() == m.snapshot()
 
 
 def test_cards_are_provider_signed_and_deregistered_only_by_the_provider() -> None:
@@ -226,7 +306,7 @@ def test_every_grant_replays_and_no_request_is_granted_twice(seed: int) -> None:
                 max_price=rng.randint(0, 50_000),
                 deadline=now + rng.randint(0, 20_000),
             )
-            body = Submit(r, evidence(r, rng.randint(0, 50_000)), at_ms=now)
+            body = Submit.relay(r, evidence(r, rng.randint(0, 50_000)), tag_key=TAG, at_ms=now)
         elif roll < 0.85:
             body = Clear(
                 at_ms=now, reputation=((keys_cards[0][1].provider_id, rng.randint(0, 10_000)),)
@@ -261,3 +341,38 @@ def test_every_grant_replays_and_no_request_is_granted_twice(seed: int) -> None:
     restored = machine()
     restored.restore(m.snapshot())
     assert restored.snapshot() == m.snapshot()
+
+
+def _seeded_machine() -> tuple[ComputeMachine, list[bytes]]:
+    """A machine holding a card, a pending ask and a grant; valid commands as fuzz seeds."""
+    m = machine()
+    pk, c = provider(1, rate=1_000)
+    r1, r2 = request(1), request(2)
+    cmds = [
+        cmd(Register(SignedCard.signed(pk, c))),
+        cmd(Submit.relay(r1, evidence(r1), tag_key=TAG, at_ms=10)),
+        cmd(Clear(at_ms=20)),
+        cmd(Submit.relay(r2, evidence(r2), tag_key=TAG, at_ms=21)),
+    ]
+    for c_ in cmds:
+        assert m.step(c_).ok
+    body = LogBody(request_id(r1), c.provider_id, 20, 30, UsageMetrics(1, 1, 0), True)
+    seeds = [encode(x) for x in cmds]
+    seeds.append(encode(ByProvider(AppendLog(ComputeLog.signed(pk, body)))))
+    return m, seeds
+
+
+_MACHINE, _SEEDS = _seeded_machine()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(hostile(st.sampled_from(_SEEDS)))
+def test_hostile_commands_are_refused_with_a_reason_and_change_nothing(data: bytes) -> None:
+    """Random, truncated, flipped and deeply nested commands: apply answers a ComputeResult;
+    when it refuses, it gives a reason and the state (keyed surfaces included) is unchanged."""
+    m = machine()
+    m.restore(_MACHINE.snapshot())
+    before = m.snapshot()
+    result = decode(m.apply(data), ComputeResult)
+    if not result.ok:
+        assert result.reason and m.snapshot() == before

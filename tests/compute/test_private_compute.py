@@ -49,7 +49,10 @@ def test_private_request_is_granted_run_logged_and_answered_only_to_its_sender(
     members = [SecretKey(rng.randbytes(32)) for _ in range(3)]
     cfg = ComputeConfig("private.compute", CONTRACT, max_card_age_ms=10**9)
     replicas = [ComputeMachine(cfg, [k.peer_id for k in members]) for _ in members]
-    cores = [ComputeMemberCore(i + 1, k, cadence_ms=2_000) for i, k in enumerate(members)]
+    cores = [
+        ComputeMemberCore(i + 1, k, tag_key=bytes(32), cadence_ms=2_000)
+        for i, k in enumerate(members)
+    ]
     compute = LocalRunner(replicas, cores)
 
     pkey = SecretKey(rng.randbytes(32))

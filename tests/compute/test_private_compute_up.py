@@ -13,12 +13,15 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from eth_account import Account
 
 from coalition import CoalitionConfig
 from coalition.content import ContentParams
 from coalition.crypto.reply import ReplyTicket
+from coalition.framework.keyed_read import ReadRefused
 from coalition.modules import ComputeConfig, ModuleConfig, ModuleKind
 from coalition.organism import OrganismConfig
+from coalition.services.committee_access import CommitteeRole, issue_committee_ticket
 from organisms.compute.agent import ProviderAgent
 from organisms.compute.items import (
     Capabilities,
@@ -34,7 +37,9 @@ from organisms.compute.provider import LocalProvider, Receipt, WorkloadStore
 from organisms.reply_board import ReplyBoard
 from organisms.shuffle_service import Shuffle
 from pymosaik.groups.raft import RaftConfig
+from pymosaik.network import Network
 from pymosaik.primitives import SecretKey, decode, encode
+from pymosaik.transport import EndpointAddr
 from tests.compute.conftest import pay
 
 PAYEE = "7e" * 20
@@ -50,6 +55,58 @@ def coalition(url: str) -> CoalitionConfig:
     }
     body = ModuleConfig("private-compute", ContentParams.from_params(params))  # type: ignore[arg-type]
     return CoalitionConfig(instance_name="private-compute", compute=ComputeConfig(body))
+
+
+async def _the_keyed_replica_shows_the_outcome_and_no_payment(
+    nets: list[Network],
+    cfg: CoalitionConfig,
+    operator: SecretKey,
+    addrs: list[EndpointAddr],
+    outcome: tuple[ProviderCard, bytes],
+    secrets: tuple[bytes, ...],
+) -> None:
+    """A reader-ticketed replica of the Compute log: the card by ProviderId, the decision by
+    request id (grant, then its usage log), the log stream; and nothing in the replicated log
+    or snapshot names the payment's transaction, the payer or the workload. A reader without a
+    ticket is refused at the bond."""
+    card, rid = outcome
+    net = nets[3]
+    ticket = issue_committee_ticket(
+        cfg,
+        ModuleKind.COMPUTE,
+        CommitteeRole.READER,
+        operator_key=operator,
+        holder=net.endpoint.secret_key.peer_id,
+        network=net.network_id,
+    )
+    loopback = RaftConfig.loopback()
+    replica = Compute.replica(
+        net, cfg, addrs, operator=operator.peer_id, tickets=[ticket], raft=loopback
+    )
+    stranger = Compute.replica(nets[4], cfg, addrs, operator=operator.peer_id, raft=loopback)
+    try:
+        await replica.ready(20)
+        first = await replica.decision(rid)
+        assert first.grant is not None and first.grant.provider == card.provider_id
+        when = replica.grants.watch()
+        while (latest := replica.grants.get(rid)) is None or latest.log is None:
+            await when.updated(rid)
+        assert latest.log.body.grant_id == rid and latest.log.body.completed
+        assert [entry.body.grant_id for entry in replica.logs.items()] == [rid]
+        registered = replica.providers.get(card.provider_id)
+        assert registered is not None and registered.card == card and registered.verify()
+        storage = replica.reader.group.node.storage
+        raw = b"".join(e.data for e in storage.entries(storage.first_index(), storage.last_index()))
+        snap = storage.snapshot()
+        raw += snap.data if snap is not None else b""
+        assert rid in raw  # the scan sees the log: the request is there by its id
+        for mark in secrets:
+            assert mark not in raw
+        with pytest.raises(ReadRefused):
+            await stranger.ready(10)
+    finally:
+        await replica.close()
+        await stranger.close()
 
 
 def test_the_shuffle_parameters_are_checked() -> None:
@@ -68,8 +125,9 @@ async def test_a_private_request_is_cleared_run_and_answered_without_naming_its_
 ) -> None:
     url, key, chain_id = str(node["url"]), str(node["private_key"]), int(str(node["chain_id"]))
     cfg = coalition(url)
+    operator = SecretKey.generate()
     nets, members = await module_committee(
-        ModuleKind.COMPUTE, cfg, SecretKey.generate(), cadence_ms=300, extra=2
+        ModuleKind.COMPUTE, cfg, operator, cadence_ms=300, extra=2
     )
     provider_key = SecretKey.generate()
     card = ProviderCard(
@@ -143,6 +201,10 @@ async def test_a_private_request_is_cleared_run_and_answered_without_naming_its_
             await asyncio.wait_for(seen.next(), 3)  # the key is there; no pool entry is
         await seen.close()
         assert all(m.private.shuffle.unseal.machine.next_slot >= 1 for m in members)  # type: ignore[attr-defined]
+        payer = Account.from_key(bytes.fromhex(key.removeprefix("0x"))).address
+        await _the_keyed_replica_shows_the_outcome_and_no_payment(
+            nets, cfg, operator, addrs, (card, rid), (tx, bytes.fromhex(payer[2:]), req.workload)
+        )
     finally:
         for h in (decisions, writer, client, agent, replies, *board):
             if h is not None:

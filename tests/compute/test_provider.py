@@ -34,6 +34,7 @@ from pymosaik.tee.simulated import SimulatedTdxProvider
 
 CONTRACT = b"\xc0" * 20
 MEMBER = SecretKey(b"\x01" * 32)
+TAG = bytes(32)  # the members' payment-tag key
 GUEST = Measurements.of(*(bytes([i]) * 48 for i in range(1, 6)))
 
 
@@ -67,7 +68,7 @@ def _setup(tmp: Path, program: str, *, cpu: int = 1000, duration: int = 5):
         secret.public_key().public_bytes_raw(),
     )
     ev = SettlementEvidence(req.settlement, CONTRACT, 10**9, 1)
-    assert m.step(Signed.by(MEMBER, 1, Submit(req, ev, at_ms=1))).ok
+    assert m.step(Signed.by(MEMBER, 1, Submit.relay(req, ev, tag_key=TAG, at_ms=1))).ok
     (grant,) = m.step(Signed.by(MEMBER, 1, Clear(at_ms=2))).grants
     provider = LocalProvider(pkey, card.provider_id, store, workdir=tmp, tdx=tdx)
     ticket = ReplyTicket(request_id(req), secret)

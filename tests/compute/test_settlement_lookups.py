@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from organisms.compute.items import ComputeRequest, SettlementEvidence
+from organisms.compute.items import Ask, ComputeRequest, SettlementEvidence
 from organisms.compute.machine import Submit
 from organisms.compute.member import ComputeMemberCore, settle_due
 from organisms.compute.settlement import (
@@ -90,7 +90,7 @@ def submits(core: ComputeMemberCore, now_ms: int) -> list[Submit]:
 async def test_a_payment_that_shows_up_late_is_retried_with_backoff_then_relayed() -> None:
     req = make_request(settlement=b"\x33" * 32)
     chain = Chain()
-    core = ComputeMemberCore(1, SecretKey.generate(), settle_window_ms=60_000)
+    core = ComputeMemberCore(1, SecretKey.generate(), tag_key=bytes(32), settle_window_ms=60_000)
     core.observe([encode(req)])
     asked_at = []
     for now in range(0, 10_001, 100):
@@ -100,7 +100,7 @@ async def test_a_payment_that_shows_up_late_is_retried_with_backoff_then_relayed
             chain.paid[req.settlement] = SettlementEvidence(req.settlement, PAYEE, 10**9, 7)
         got = submits(core, now)
         if got:
-            assert got[0].request == req and got[0].evidence.block == 7
+            assert got[0].ask == Ask.of(req, chain.paid[req.settlement], bytes(32))
             break
     else:
         pytest.fail("the request was never relayed")
@@ -117,7 +117,7 @@ async def test_a_chain_down_for_the_whole_window_drops_the_request_with_the_reas
     req = make_request(settlement=b"\x44" * 32)
     chain = Chain()
     chain.down = True
-    core = ComputeMemberCore(1, SecretKey.generate(), settle_window_ms=20_000)
+    core = ComputeMemberCore(1, SecretKey.generate(), tag_key=bytes(32), settle_window_ms=20_000)
     core.observe([encode(req), b"\xff not a request"])
     for now in range(0, 30_001, 250):
         await settle_due(core, chain, now)
@@ -130,7 +130,7 @@ async def test_a_chain_down_for_the_whole_window_drops_the_request_with_the_reas
 
 def test_answers_nobody_asked_for_are_ignored() -> None:
     req = make_request(settlement=b"\x55" * 32)
-    core = ComputeMemberCore(1, SecretKey.generate())
+    core = ComputeMemberCore(1, SecretKey.generate(), tag_key=bytes(32))
     ev = SettlementEvidence(req.settlement, PAYEE, 10**9, 1)
     core.settle(req.settlement, ev, 0)  # not observed yet
     core.observe([encode(req), encode(req)])

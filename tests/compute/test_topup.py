@@ -29,6 +29,7 @@ from pymosaik.primitives import SecretKey
 
 CONTRACT = b"\xc0" * 20
 MEMBER = SecretKey(b"\x01" * 32)
+TAG = bytes(32)  # the members' payment-tag key
 PROVIDER = SecretKey(b"\x02" * 32)
 
 
@@ -64,7 +65,7 @@ def test_agent_stays_served_and_within_budget() -> None:
         load = 0.9  # busy the whole time
         for req in agent.step(now, load, m.grants, pay):
             ev = SettlementEvidence(req.settlement, CONTRACT, ledger[-1], 1)
-            assert m.step(Signed.by(MEMBER, 1, Submit(req, ev, at_ms=now))).ok
+            assert m.step(Signed.by(MEMBER, 1, Submit.relay(req, ev, tag_key=TAG, at_ms=now))).ok
         if now % 2_000 == 0:
             m.step(Signed.by(MEMBER, 1, Clear(at_ms=now)))
         for rid, g in m.grants.items():  # the provider logs each grant at its end

@@ -15,12 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .items import ComputeRequest, ProviderCard
+from .items import Ask, ComputeRequest, ProviderCard
 
 RULE = "first-fit-by-declared-price/v1"
 
+#: What clearing reads: a request, or the `Ask` the committee holds of it.
+Manifest = ComputeRequest | Ask
 
-def price(card: ProviderCard, req: ComputeRequest) -> int:
+
+def price(card: ProviderCard, req: Manifest) -> int:
     """Micro-units for the whole duration, rounded up (a provider is never under-quoted)."""
     r = card.rates
     cpu = req.min_cpu_millicores * req.duration_sec * r.per_core_hour  # millicore-s × µ/core-h
@@ -37,7 +40,7 @@ class Capacity:
 
 
 def why_not(
-    card: ProviderCard, req: ComputeRequest, free: Capacity, now_ms: int, max_age_ms: int
+    card: ProviderCard, req: Manifest, free: Capacity, now_ms: int, max_age_ms: int
 ) -> str | None:
     """The first filter a card fails for a request, or ``None`` if it qualifies."""
     caps = card.capabilities
@@ -55,7 +58,7 @@ def why_not(
 
 
 def clear(
-    req: ComputeRequest,
+    req: Manifest,
     cards: Sequence[ProviderCard],
     free: Mapping[bytes, Capacity],
     reputation: Mapping[bytes, int],

@@ -58,20 +58,85 @@ class ComputeRequest(Wire, frozen=True):
     reply_key: bytes  # X25519: the grant's receipt is sealed to it
 
     def check(self) -> str | None:
-        if len(self.pin) != 32 or len(self.workload) != 32:
+        if len(self.workload) != 32:
             return "workload and pin are 32-byte ids"
-        if not 1 <= self.duration_sec <= 30 * 86_400:
-            return "duration must be 1 s .. 30 days"
-        if self.min_cpu_millicores <= 0 or self.min_ram_mib <= 0 or self.max_price < 0:
-            return "cpu, ram must be positive and the price non-negative"
-        if len(self.reply_key) != 32:
-            return "reply key is 32 bytes"
-        return None
+        return _manifest_problem(self)
+
+
+class Ask(Wire, frozen=True):
+    """What the committee commits of a relayed request: the fields clearing reads and the
+    grant carries, under the request's id. The payment appears only as a tag keyed with a
+    secret every member holds and no reader does, so a replica of the log cannot find the
+    payment's transaction (hence its payer) on the chain; the budget is what the payment covers
+    up to the request's max price; the workload's id is left out."""
+
+    request_id: bytes
+    pin: bytes
+    duration_sec: int
+    min_cpu_millicores: int
+    min_ram_mib: int
+    tdx_required: bool
+    region: str
+    max_price: int  # min(the request's max price, the amount paid)
+    deadline_ms: int
+    reply_key: bytes
+    contract: bytes  # where the payment went (public: the coalition's settlement contract)
+    payment_tag: bytes  # keyed blake3 of the payment's transaction hash (one payment, one ask)
+
+    def check(self) -> str | None:
+        if len(self.request_id) != 32 or len(self.payment_tag) != 32:
+            return "request id and payment tag are 32 bytes"
+        return _manifest_problem(self)
+
+    @classmethod
+    def of(cls, req: ComputeRequest, ev: SettlementEvidence, tag_key: bytes) -> Ask:
+        """The request as the committee will hold it, given the payment a member read."""
+        if ev.tx_hash != req.settlement:
+            raise ValueError("the evidence is for another payment than the request names")
+        return cls(
+            request_id(req),
+            req.pin,
+            req.duration_sec,
+            req.min_cpu_millicores,
+            req.min_ram_mib,
+            req.tdx_required,
+            req.region,
+            min(req.max_price, ev.amount),
+            req.deadline_ms,
+            req.reply_key,
+            ev.contract,
+            payment_tag(tag_key, req.settlement),
+        )
+
+
+def _manifest_problem(m: ComputeRequest | Ask) -> str | None:
+    if len(m.pin) != 32:
+        return "workload and pin are 32-byte ids"
+    if not 1 <= m.duration_sec <= 30 * 86_400:
+        return "duration must be 1 s .. 30 days"
+    if m.min_cpu_millicores <= 0 or m.min_ram_mib <= 0 or m.max_price < 0:
+        return "cpu, ram must be positive and the price non-negative"
+    if len(m.reply_key) != 32:
+        return "reply key is 32 bytes"
+    return None
 
 
 def request_id(req: ComputeRequest) -> bytes:
     """blake3 of the canonical encoding (D4): the only name a request has in public."""
     return blake3.blake3(encode(req)).digest()
+
+
+PAYMENT_TAG_CONTEXT = "coalition compute payment tag v1"
+
+
+def payment_tag_key(operator: SecretKey) -> bytes:
+    """The members' shared tag key, derived from the operator key every module member holds
+    (docs/spec/organisms.md L9); a reader holds a reader ticket, never this key."""
+    return blake3.blake3(operator.seed_bytes(), derive_key_context=PAYMENT_TAG_CONTEXT).digest()
+
+
+def payment_tag(key: bytes, tx_hash: bytes) -> bytes:
+    return blake3.blake3(tx_hash, key=key).digest()
 
 
 class SettlementEvidence(Wire, frozen=True):
@@ -165,3 +230,12 @@ class SignedCard(Wire, frozen=True):
             return PeerId(self.card.signer).verify(self.signature, CARD_DOMAIN + encode(self.card))
         except ValueError:
             return False
+
+
+class Decision(Wire, frozen=True):
+    """What became of a request, by its id (the grants surface's value): its grant or the
+    committed refusal's reason; a later version adds the provider's usage log."""
+
+    grant: ComputeGrant | None = None
+    refusal: str = ""
+    log: ComputeLog | None = None

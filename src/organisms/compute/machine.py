@@ -2,10 +2,16 @@
 
 Commands from committee members travel in a signed envelope; provider cards and usage logs
 carry the provider's own signature as well, so a member cannot register or log for a provider.
-Settlement is checked, never moved (D9): the member proposing a request has read the payment on
-the chain and attaches what it found; clearing grants only at a price the evidence covers.
+Settlement is checked, never moved (D9): the member relaying a request has read the payment on
+the chain, and commits the request as an `Ask` whose budget is what the payment covers; the log
+holds no transaction hash, only a keyed tag, so one payment funds one request and a replica of
+the log cannot trace the payment (hence its payer) on the chain.
 Clearing runs over the pending requests when a member proposes ``Clear`` (at each cadence), with
 the reputation scores it read committed in the same command, so the rule replays exactly.
+
+State is also kept as keyed surfaces (read with `Compute.replica`): ``providers`` (ProviderId →
+the signed card; removed on deregistration), ``grants`` (request id → `Decision`: the grant or
+the refusal, then the usage log) and ``logs`` (every usage log, in commit order).
 """
 
 from __future__ import annotations
@@ -14,28 +20,32 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
-import msgspec
-
+from coalition.framework.keyed import KeyedStore, MapSurface, VecSurface
 from coalition.member_commands import MemberSignatures, apply_decoded
 from pymosaik.primitives import DecodeError, PeerId, SecretKey, UniqueId, Wire, decode, encode
 
 from .clearing import RULE, Capacity, clear, price
 from .items import (
+    Ask,
     ClearingRecord,
     ComputeGrant,
     ComputeLog,
     ComputeRequest,
+    Decision,
     ProviderCard,
     Refusal,
     SettlementEvidence,
     SignedCard,
     provider_id,
-    request_id,
 )
 
 HISTORY: Final = 4096
 MAX_PENDING: Final = 10_000
 _DOMAIN: Final = b"compute.command.v1|"
+
+PROVIDERS: Final = MapSurface("providers", bytes, SignedCard, max_key_bytes=64)
+GRANTS: Final = MapSurface("grants", bytes, Decision, max_key_bytes=64)
+LOGS: Final = VecSurface("logs", ComputeLog)
 
 
 class ComputeConfig(Wire, frozen=True):
@@ -57,9 +67,15 @@ class Deregister(Wire, frozen=True, tag="deregister"):
 
 
 class Submit(Wire, frozen=True, tag="submit"):
-    request: ComputeRequest
-    evidence: SettlementEvidence
+    ask: Ask
     at_ms: int
+
+    @classmethod
+    def relay(
+        cls, req: ComputeRequest, ev: SettlementEvidence, *, at_ms: int, tag_key: bytes
+    ) -> Submit:
+        """What a member proposes for an opened request whose payment it read."""
+        return cls(Ask.of(req, ev, tag_key), at_ms)
 
 
 class Clear(Wire, frozen=True, tag="clear"):
@@ -98,6 +114,7 @@ class ComputeResult(Wire, frozen=True):
     grants: tuple[ComputeGrant, ...] = ()
     refusals: tuple[Refusal, ...] = ()
     records: tuple[ClearingRecord, ...] = ()
+    logs: tuple[ComputeLog, ...] = ()
 
 
 def deregister_message(provider: bytes, at_ms: int) -> bytes:
@@ -106,13 +123,15 @@ def deregister_message(provider: bytes, at_ms: int) -> bytes:
 
 class _Image(Wire, frozen=True):
     cards: tuple[ProviderCard, ...]
-    pending: tuple[tuple[ComputeRequest, SettlementEvidence], ...]
+    pending: tuple[Ask, ...]
     grants: tuple[ComputeGrant, ...]
     active: tuple[bytes, ...]
     logs: tuple[ComputeLog, ...]
     refusals: tuple[Refusal, ...]
     records: tuple[ClearingRecord, ...]
     seen: tuple[bytes, ...]
+    paid: tuple[bytes, ...]
+    store: bytes
 
 
 class ComputeMachine:
@@ -122,13 +141,16 @@ class ComputeMachine:
         self.cfg = cfg
         self._sigs = MemberSignatures(_DOMAIN, committee)
         self.cards: dict[bytes, ProviderCard] = {}
-        self._pending: dict[bytes, tuple[ComputeRequest, SettlementEvidence]] = {}
+        self._pending: dict[bytes, Ask] = {}
         self.grants: dict[bytes, ComputeGrant] = {}  # by request id (= grant id)
         self._active: set[bytes] = set()  # grants holding capacity
         self.logs: dict[bytes, ComputeLog] = {}
         self.refusals: deque[Refusal] = deque(maxlen=HISTORY)
         self.records: deque[ClearingRecord] = deque(maxlen=HISTORY)
         self._seen: set[bytes] = set()  # every request id ever submitted (no double grant)
+        self._paid: set[bytes] = set()  # every payment tag ever used (one payment, one request)
+        self.store = KeyedStore(self.signature(), [PROVIDERS, GRANTS, LOGS])
+        self._index = 0  # the log index being applied: keyed entries record where they came from
 
     def signature(self) -> UniqueId:
         return UniqueId.from_parts(f"compute|{self.cfg.name}|{self.cfg.rule}")
@@ -139,6 +161,8 @@ class ComputeMachine:
         return len(self._pending)
 
     def apply(self, command: bytes, ctx: object = None) -> bytes:
+        index = getattr(ctx, "index", None)
+        self._index = index if isinstance(index, int) else self._index
         try:
             direct = decode(command, ByProvider)
         except DecodeError:
@@ -187,6 +211,7 @@ class ComputeMachine:
         if old is not None and old.refreshed_at_ms >= card.refreshed_at_ms:
             return ComputeResult(True, "not newer than the registered card")
         self.cards[card.provider_id] = card
+        self.store.put(PROVIDERS, card.provider_id, sc, self._index)
         return ComputeResult(True)
 
     def _deregister(self, d: Deregister) -> ComputeResult:
@@ -196,25 +221,28 @@ class ComputeMachine:
         if not PeerId(card.signer).verify(d.signature, deregister_message(d.provider, d.at_ms)):
             return ComputeResult(False, "deregistration not signed by the provider")
         del self.cards[d.provider]
+        self.store.remove(PROVIDERS, d.provider, self._index)
         return ComputeResult(True)
 
     def _submit(self, s: Submit) -> ComputeResult:
-        req = s.request
-        why = req.check()
+        ask = s.ask
+        why = ask.check()
         if why is not None:
             return ComputeResult(False, why)
-        rid = request_id(req)
+        rid = ask.request_id
         if self.known(rid):
             return ComputeResult(True, "duplicate request")
-        if s.at_ms > req.deadline_ms:
+        if s.at_ms > ask.deadline_ms:
             return ComputeResult(False, "deadline passed")
-        ev = s.evidence
-        if ev.contract != self.cfg.settlement_contract or ev.tx_hash != req.settlement:
-            return ComputeResult(False, "settlement evidence does not match the request")
+        if ask.contract != self.cfg.settlement_contract:
+            return ComputeResult(False, "the payment went to another contract")
+        if self.spent(ask.payment_tag):
+            return ComputeResult(False, "the payment already funds another request")
         if len(self._pending) >= MAX_PENDING:
             return ComputeResult(False, "too many pending requests")
         self._seen.add(rid)
-        self._pending[rid] = (req, ev)
+        self._paid.add(ask.payment_tag)
+        self._pending[rid] = ask
         return ComputeResult(True)
 
     def release_expired(self, now_ms: int) -> None:
@@ -226,6 +254,10 @@ class ComputeMachine:
     def known(self, rid: bytes) -> bool:
         """Was this request ever submitted? (What makes a second grant impossible.)"""
         return rid in self._seen
+
+    def spent(self, tag: bytes) -> bool:
+        """Has this payment funded a request already? (One payment, one request.)"""
+        return tag in self._paid
 
     def free(self) -> dict[bytes, Capacity]:
         out = {
@@ -249,14 +281,12 @@ class ComputeMachine:
         free = self.free()  # once per clearing, then taken grant by grant
         grants, refusals, records = [], [], []
         for rid in list(self._pending):  # submission order
-            req, ev = self._pending.pop(rid)
+            req = self._pending.pop(rid)
             if now > req.deadline_ms:
                 refusals.append(Refusal(rid, "deadline passed before clearing"))
                 continue
-            budget = min(req.max_price, ev.amount)
-            capped = req if budget == req.max_price else _with_price(req, budget)
             card, why = clear(
-                capped, cards, free, reputation, now=now, max_age_ms=self.cfg.max_card_age_ms
+                req, cards, free, reputation, now=now, max_age_ms=self.cfg.max_card_age_ms
             )
             if card is None:
                 refusals.append(Refusal(rid, why))
@@ -287,6 +317,10 @@ class ComputeMachine:
             )
         self.refusals.extend(refusals)
         self.records.extend(records)
+        for g in grants:
+            self.store.put(GRANTS, g.request_id, Decision(grant=g), self._index)
+        for r in refusals:
+            self.store.put(GRANTS, r.request_id, Decision(refusal=r.reason), self._index)
         return ComputeResult(
             True, grants=tuple(grants), refusals=tuple(refusals), records=tuple(records)
         )
@@ -313,7 +347,9 @@ class ComputeMachine:
             return ComputeResult(False, "window outside the grant")
         self.logs[b.grant_id] = log
         self._active.discard(b.grant_id)
-        return ComputeResult(True)
+        self.store.put(GRANTS, b.grant_id, Decision(grant=grant, log=log), self._index)
+        self.store.append(LOGS, log, self._index)
+        return ComputeResult(True, logs=(log,))
 
     def query(self, query: bytes) -> bytes:
         return encode(tuple(self.grants[k] for k in sorted(self.grants)))
@@ -329,21 +365,20 @@ class ComputeMachine:
                 tuple(self.refusals),
                 tuple(self.records),
                 tuple(sorted(self._seen)),
+                tuple(sorted(self._paid)),
+                self.store.image(),
             )
         )
 
     def restore(self, data: bytes) -> None:
         im = decode(data, _Image)
         self.cards = {c.provider_id: c for c in im.cards}
-        self._pending = {request_id(r): (r, e) for r, e in im.pending}
+        self._pending = {a.request_id: a for a in im.pending}
         self.grants = {g.request_id: g for g in im.grants}
         self._active = set(im.active)
         self.logs = {entry.body.grant_id: entry for entry in im.logs}
         self.refusals = deque(im.refusals, maxlen=HISTORY)
         self.records = deque(im.records, maxlen=HISTORY)
         self._seen = set(im.seen)
-
-
-def _with_price(req: ComputeRequest, max_price: int) -> ComputeRequest:
-    """The request as clearing sees it when the payment covers less than its max price."""
-    return msgspec.structs.replace(req, max_price=max_price)
+        self._paid = set(im.paid)
+        self.store.restore(im.store)

@@ -51,10 +51,11 @@ class ComputeMemberCore:
         index: int,
         key: SecretKey,
         *,
+        tag_key: bytes,
         cadence_ms: int = 1_000,
         settle_window_ms: int = SETTLE_WINDOW_MS,
     ) -> None:
-        self.index, self._key = index, key
+        self.index, self._key, self._tag_key = index, key, tag_key
         self._cadence, self._window = cadence_ms, settle_window_ms
         self._opened: list[ComputeRequest] = []
         self._waiting: dict[bytes, _Waiting] = {}
@@ -92,7 +93,7 @@ class ComputeMemberCore:
             return  # not asked for (or already settled): ignore
         if not isinstance(answer, Missing):
             del self._waiting[tx_hash]
-            self._ready.append(Submit(w.request, answer, at_ms=now_ms))
+            self._ready.append(Submit.relay(w.request, answer, at_ms=now_ms, tag_key=self._tag_key))
             return
         if now_ms - w.since_ms >= self._window:
             del self._waiting[tx_hash]

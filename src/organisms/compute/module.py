@@ -25,9 +25,11 @@ from typing import Final
 from coalition.config import CoalitionConfig
 from coalition.framework.committee import CommitteeMember
 from coalition.framework.errors import Refused
+from coalition.framework.keyed_read import KeyedReader, MapView, VecView
 from coalition.framework.surface import Extractor
 from coalition.framework.writer import SurfaceWriter
 from coalition.modules import ModuleKind
+from coalition.services.committee_access import module_access
 from coalition.services.module import (
     CoreHostedMember,
     MemberContext,
@@ -36,11 +38,25 @@ from coalition.services.module import (
     module_params,
     wall_ms,
 )
+from pymosaik.groups.driver import TicketSource
+from pymosaik.groups.raft import RaftConfig
 from pymosaik.network import Network
 from pymosaik.primitives import PeerId, UniqueId, Wire, decode, encode
+from pymosaik.transport import EndpointAddr
 
-from .items import ClearingRecord, ComputeGrant, ComputeLog, Refusal, SignedCard
+from .items import (
+    ClearingRecord,
+    ComputeGrant,
+    ComputeLog,
+    Decision,
+    Refusal,
+    SignedCard,
+    payment_tag_key,
+)
 from .machine import (
+    GRANTS,
+    LOGS,
+    PROVIDERS,
     AppendLog,
     ByProvider,
     ComputeConfig,
@@ -52,7 +68,14 @@ from .member import ComputeMemberCore, settle_due
 from .private import PrivateIntake, compute_shuffle
 from .settlement import EvmSettlement, SettlementReader
 
-__all__ = ["COMPUTE", "Compute", "ComputeEvent", "ComputeMember", "compute_config"]
+__all__ = [
+    "COMPUTE",
+    "Compute",
+    "ComputeEvent",
+    "ComputeMember",
+    "ComputeReplica",
+    "compute_config",
+]
 
 log = logging.getLogger("organisms.compute")
 
@@ -66,6 +89,7 @@ class ComputeEvent(Wire, frozen=True):
     grants: tuple[ComputeGrant, ...] = ()
     refusals: tuple[Refusal, ...] = ()
     records: tuple[ClearingRecord, ...] = ()
+    logs: tuple[ComputeLog, ...] = ()
 
 
 def _int(params: Mapping[str, object], key: str, default: int) -> int:
@@ -108,9 +132,9 @@ def _machine(
 ) -> tuple[ComputeMachine, Extractor]:
     def events(result: bytes) -> list[bytes]:
         r = decode(result, ComputeResult)
-        if not (r.grants or r.refusals or r.records):
+        if not (r.grants or r.refusals or r.records or r.logs):
             return []
-        return [encode(ComputeEvent(r.grants, r.refusals, r.records))]
+        return [encode(ComputeEvent(r.grants, r.refusals, r.records, r.logs))]
 
     return ComputeMachine(compute_config(coalition), peers), events
 
@@ -152,7 +176,8 @@ class ComputeMember(CoreHostedMember):
 def _start(ctx: MemberContext, member: CommitteeMember, inner: ComputeMachine) -> ComputeMember:
     key = ctx.network.endpoint.secret_key
     index = ctx.peers.index(key.peer_id) + 1
-    core = ComputeMemberCore(index, key, cadence_ms=ctx.cadence_ms)
+    tag_key = payment_tag_key(ctx.operator_key)
+    core = ComputeMemberCore(index, key, tag_key=tag_key, cadence_ms=ctx.cadence_ms)
     m = ComputeMember(
         ModuleKind.COMPUTE, member, ctx, inner=inner, core=core, reader=_reader(ctx.coalition)
     )
@@ -182,14 +207,68 @@ COMPUTE: Final[ModuleSpec[ComputeEvent, ComputeMachine]] = ModuleSpec(
 
 
 class Compute:
-    """``Compute.read(network, coalition)`` → decisions; ``Compute.publish`` → a provider's
-    writer (its own signed card, deregistration and usage logs)."""
+    """``Compute.read(network, coalition)`` → decisions as they are made; ``Compute.replica``
+    → the keyed state (providers, grants by request id, usage logs) with history;
+    ``Compute.publish`` → a provider's writer (its own signed card, deregistration and usage
+    logs)."""
 
     read = COMPUTE.organism.read
 
     @staticmethod
+    def replica(
+        network: Network,
+        coalition: CoalitionConfig,
+        committee: Sequence[EndpointAddr],
+        *,
+        operator: PeerId,
+        tickets: TicketSource = (),
+        raft: RaftConfig | None = None,
+    ) -> ComputeReplica:
+        """A non-voting replica of the committee's log, admitted by a reader ticket of the
+        coalition's operator (``issue_committee_ticket``, role reader) or its ticket issuer.
+        The log holds what the surfaces show and the committed `Ask`s: no payment's
+        transaction, no payer, no requester."""
+        inner, _ = _machine(coalition, [a.peer_id for a in committee], operator, None)
+        reader = COMPUTE.organism.replica(
+            network,
+            coalition,
+            inner,
+            inner.store,
+            committee,
+            access=module_access(coalition, ModuleKind.COMPUTE, operator),
+            tickets=tickets,
+            raft=raft,
+        )
+        return ComputeReplica(reader)
+
+    @staticmethod
     def publish(network: Network, coalition: CoalitionConfig) -> ProviderWriter:
         return ProviderWriter(COMPUTE.organism.writer(network, coalition))
+
+
+class ComputeReplica:
+    """``providers``: ProviderId → `SignedCard` (None once deregistered); ``grants``: request id
+    → `Decision`; ``logs``: every usage log in commit order."""
+
+    def __init__(self, reader: KeyedReader) -> None:
+        self.reader = reader
+        self.providers: MapView[bytes, SignedCard] = reader.map(PROVIDERS)
+        self.grants: MapView[bytes, Decision] = reader.map(GRANTS)
+        self.logs: VecView[ComputeLog] = reader.vec(LOGS)
+
+    async def ready(self, timeout_s: float = 10.0) -> None:
+        await self.reader.ready(timeout_s)
+
+    async def decision(self, request: bytes, *, timeout_s: float = 30.0) -> Decision:
+        """The committee's first decision on ``request`` (a grant or a refusal)."""
+        async with asyncio.timeout(timeout_s):
+            when = self.grants.watch()
+            while (d := self.grants.get(request)) is None:
+                await when.updated(request)
+        return d
+
+    async def close(self) -> None:
+        await self.reader.close()
 
 
 @dataclass

@@ -52,6 +52,7 @@ from .result import SeedResult
 
 CONTRACT = b"\xc0" * 20
 MEMBERS = [SecretKey(bytes([i]) * 32) for i in range(1, 4)]
+TAG_KEY = bytes(32)
 STEPS = 60
 
 
@@ -66,10 +67,14 @@ class _CapacityBlind(ComputeMachine):
 
 
 class _Forgetful(ComputeMachine):
-    """Broken: forgets a request once it has been cleared, so a resubmission is granted again."""
+    """Broken: forgets a request (and its payment) once it has been cleared, so a resubmission
+    is granted again."""
 
     def known(self, rid: bytes) -> bool:
         return rid in self._pending
+
+    def spent(self, tag: bytes) -> bool:
+        return any(a.payment_tag == tag for a in self._pending.values())
 
 
 BROKEN = {"compute-ignores-capacity": "capacity", "compute-regrants": "no-double-grant"}
@@ -210,7 +215,8 @@ class _Compute(Kernel[_Provider]):
             )
             self.submitted.append(req)
         amount = rng.randint(0, 30_000)
-        self.commit(Submit(req, SettlementEvidence(req.settlement, CONTRACT, amount, 1), at_ms=now))
+        ev = SettlementEvidence(req.settlement, CONTRACT, amount, 1)
+        self.commit(Submit.relay(req, ev, at_ms=now, tag_key=TAG_KEY))
 
     def check_capacity(self) -> None:
         for over in _over_capacity(self.m):
@@ -261,12 +267,11 @@ def _rule(m: ComputeMachine, now: int) -> dict[bytes, bytes | None]:
     expected: dict[bytes, bytes | None] = {}
     cards = [shadow.cards[k] for k in sorted(shadow.cards)]
     free = shadow.free()
-    for rid, (req, ev) in shadow._pending.items():
+    for rid, req in shadow._pending.items():
         if now > req.deadline_ms:
             expected[rid] = None
             continue
-        capped = msgspec.structs.replace(req, max_price=min(req.max_price, ev.amount))
-        card, _ = clear(capped, cards, free, {}, now=now, max_age_ms=m.cfg.max_card_age_ms)
+        card, _ = clear(req, cards, free, {}, now=now, max_age_ms=m.cfg.max_card_age_ms)
         expected[rid] = None if card is None else card.provider_id
         if card is not None:
             c = free[card.provider_id]
