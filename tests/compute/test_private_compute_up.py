@@ -20,7 +20,6 @@ from coalition.content import ContentParams
 from coalition.crypto.reply import ReplyTicket
 from coalition.framework.keyed_read import ReadRefused
 from coalition.modules import ComputeConfig, ModuleConfig, ModuleKind
-from coalition.organism import OrganismConfig
 from coalition.services.committee_access import CommitteeRole, issue_committee_ticket
 from organisms.compute.agent import ProviderAgent
 from organisms.compute.items import (
@@ -32,7 +31,7 @@ from organisms.compute.items import (
     request_id,
 )
 from organisms.compute.module import Compute, ComputeEvent
-from organisms.compute.private import compute_shuffle
+from organisms.compute.private import compute_replies, compute_shuffle
 from organisms.compute.provider import LocalProvider, Receipt, WorkloadStore
 from organisms.reply_board import ReplyBoard
 from organisms.shuffle_service import Shuffle
@@ -43,7 +42,6 @@ from pymosaik.transport import EndpointAddr
 from tests.compute.conftest import pay
 
 PAYEE = "7e" * 20
-BOARD = OrganismConfig("private-compute.replies")
 
 
 def coalition(url: str) -> CoalitionConfig:
@@ -142,14 +140,15 @@ async def test_a_private_request_is_cleared_run_and_answered_without_naming_its_
     pin = store.put(b"print(sum(range(1000)))\n")
     provider = LocalProvider(provider_key, card.provider_id, store, workdir=tmp_path)
     addrs = [n.addr for n in nets[:3]]
-    board = [ReplyBoard.member(n, BOARD, addrs, raft=RaftConfig.loopback()) for n in nets[:3]]
     writer = Compute.publish(nets[3], cfg)
-    agent = ProviderAgent(nets[3], cfg, provider, board=BOARD)
+    agent = ProviderAgent(nets[3], cfg, provider)  # receipts go to the members' reply board
     shuffle = compute_shuffle(cfg)
     assert shuffle is not None
     requester = nets[4]
     decisions = Compute.read(nets[3], cfg, timeout_s=30)
-    replies = ReplyBoard.read(requester, BOARD, addrs, raft=RaftConfig.loopback())
+    board = compute_replies(cfg)
+    assert board is not None
+    replies = ReplyBoard.read(requester, board, addrs, raft=RaftConfig.loopback())
     client = None
     try:
         async with asyncio.timeout(90):
@@ -206,6 +205,6 @@ async def test_a_private_request_is_cleared_run_and_answered_without_naming_its_
             nets, cfg, operator, addrs, (card, rid), (tx, bytes.fromhex(payer[2:]), req.workload)
         )
     finally:
-        for h in (decisions, writer, client, agent, replies, *board):
+        for h in (decisions, writer, client, agent, replies):
             if h is not None:
                 await h.close()

@@ -23,6 +23,7 @@ from pymosaik.primitives.aio import TaskScope
 from ..reply_board import ReplyBoard
 from .items import ComputeGrant
 from .module import Compute
+from .private import compute_replies
 from .provider import Handled, LocalProvider
 
 __all__ = ["ProviderAgent"]
@@ -37,9 +38,13 @@ class ProviderAgent:
         coalition: CoalitionConfig,
         provider: LocalProvider,
         *,
-        board: OrganismConfig,
+        board: OrganismConfig | None = None,
         timeout_s: float = 30.0,
     ) -> None:
+        """``board``: where receipts go; by default the module's own (`compute_replies`)."""
+        board = board or compute_replies(coalition)
+        if board is None:
+            raise ValueError("the Compute module runs no shuffle, so no reply board: give one")
         self.provider = provider
         self._decisions = Compute.read(network, coalition, timeout_s=timeout_s)
         self._writer = Compute.publish(network, coalition)

@@ -9,6 +9,11 @@ unseal replica opened to its Compute core — so a request's cleartext exists on
 committee (the shuffle runs private: its surface publishes the unseal key alone, never the
 pool), and nothing public names who sent it.
 
+Answers go back the same private way: the members also run the module's reply board
+(`compute_replies`: a keyed registry of HPKE-sealed, provider-signed receipts under request
+ids, written by whoever passes the module's ACL, replicated by anyone), where a provider's
+agent posts each receipt and only the requester, holding the request's reply ticket, opens it.
+
 Parameters (in the fingerprint): ``shuffle_threshold`` (default a strict majority),
 ``shuffle_slots`` (16), ``shuffle_slot_bytes`` (512: a sealed ComputeRequest fits one slot),
 ``shuffle_period_ms`` (1000). The aggregator admits requesters by the module's ACL (open when
@@ -31,8 +36,10 @@ from coalition.acl import AclMode
 from coalition.acl_validator import AclContext, compile_acl
 from coalition.config import CoalitionConfig
 from coalition.crypto.reply import ReplyError, parse_request
+from coalition.framework.committee import CommitteeMember
 from coalition.keygen import KeygenSecrets
 from coalition.modules import ModuleKind
+from coalition.organism import OrganismConfig
 from coalition.runtime.files import load_or_create_seed
 from coalition.services.module import MemberContext, module_params
 from coalition.ticket_issuer import coalition_issuer_keys
@@ -40,6 +47,7 @@ from pymosaik.primitives import SecretKey
 from pymosaik.primitives.aio import TaskScope
 from pymosaik.tickets import TicketRequirement
 
+from ..reply_board import ReplyBoard
 from ..shuffle import ShuffleConfig
 from ..shuffle_service import Shuffle, ShuffleMember
 from ..unseal.items import UnsealConfig, dkg_session
@@ -47,7 +55,7 @@ from ..zipnet.organism import Aggregator, Zipnet
 from ..zipnet.params import RoundParams, ZipnetConfig
 from .member import ComputeMemberCore
 
-__all__ = ["PrivateIntake", "compute_shuffle"]
+__all__ = ["PrivateIntake", "compute_replies", "compute_shuffle"]
 
 log = logging.getLogger("organisms.compute.private")
 
@@ -92,6 +100,19 @@ def compute_shuffle(coalition: CoalitionConfig, n: int = 3) -> ShuffleConfig | N
     return ShuffleConfig(f"{name}.shuffle", zipnet, unseal)
 
 
+def compute_replies(coalition: CoalitionConfig) -> OrganismConfig | None:
+    """The module's reply board (``None`` unless the module runs its shuffle): its writers
+    are whoever passes the Compute module's ACL."""
+    slot = coalition.module(ModuleKind.COMPUTE)
+    if slot is None or compute_shuffle(coalition) is None:
+        return None
+    return OrganismConfig(f"{slot.body.name}.replies", acl=slot.body.acl)
+
+
+def _acl_context(coalition: CoalitionConfig) -> AclContext:
+    return AclContext(issuer_keys=coalition_issuer_keys(coalition))
+
+
 def period_ms(coalition: CoalitionConfig) -> int:
     return _int(module_params(coalition, ModuleKind.COMPUTE), "shuffle_period_ms", 1_000)
 
@@ -101,7 +122,7 @@ def requesters(coalition: CoalitionConfig) -> TicketRequirement | None:
     slot = coalition.module(ModuleKind.COMPUTE)
     if slot is None or AclMode(slot.body.acl.mode) is AclMode.OPEN:
         return None
-    return compile_acl(slot.body.acl, AclContext(issuer_keys=coalition_issuer_keys(coalition)))
+    return compile_acl(slot.body.acl, _acl_context(coalition))
 
 
 def _opened_requests(payloads: list[bytes]) -> list[bytes]:
@@ -121,6 +142,7 @@ class PrivateIntake:
 
     shuffle: ShuffleMember
     core: ComputeMemberCore
+    replies: CommitteeMember
     aggregator: Aggregator | None = None
     scope: TaskScope = field(default_factory=lambda: TaskScope("compute private intake"))
 
@@ -148,7 +170,16 @@ class PrivateIntake:
             period_ms=period_ms(ctx.coalition),
             private=True,  # a request's cleartext is for the committee and its provider only
         )
-        intake = cls(member, core)
+        board = compute_replies(ctx.coalition)
+        assert board is not None  # the shuffle runs, so the board does
+        replies = ReplyBoard.member(
+            ctx.network,
+            board,
+            ctx.committee,
+            acl_context=_acl_context(ctx.coalition),
+            raft=ctx.raft,
+        )
+        intake = cls(member, core, replies)
         intake.scope.spawn(intake._feed(), name="compute:pool")
         if index == 1:
             intake.scope.spawn(intake._run_aggregator(ctx, cfg, data), name="compute:aggregator")
@@ -198,4 +229,7 @@ class PrivateIntake:
             if self.aggregator is not None:
                 with contextlib.suppress(Exception):
                     await self.aggregator.close()
-            await self.shuffle.close()
+            try:
+                await self.shuffle.close()
+            finally:
+                await self.replies.close()
