@@ -19,6 +19,7 @@ import socket
 import sys
 import time
 from importlib import resources
+from importlib.metadata import entry_points
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Final
@@ -750,6 +751,25 @@ def _stop_leftover_members(data_dir: Path, plan: Plan) -> int:
             os.kill(pid, signal.SIGTERM)
             count += 1
     return count
+
+
+COMMANDS_GROUP: Final = "coalition.commands"
+
+
+def _add_plugin_commands() -> None:
+    """Sub-commands higher layers register (``coalition provider``, ...): typer apps under the
+    ``coalition.commands`` entry-point group. A broken plugin is named and skipped."""
+    for ep in entry_points(group=COMMANDS_GROUP):
+        try:
+            sub = ep.load()
+        except Exception as exc:
+            err.print(f"warning: command {ep.name!r} not loaded: {exc}", markup=False)
+            continue
+        if isinstance(sub, typer.Typer):
+            app.add_typer(sub, name=ep.name)
+
+
+_add_plugin_commands()
 
 
 def main() -> None:

@@ -66,7 +66,13 @@ class ProviderAgent:
 
     async def _serve(self, grant: ComputeGrant) -> None:
         now = int(time.time() * 1000)
-        out = await asyncio.to_thread(self.provider.handle, grant, max(now, grant.valid_from_ms))
+        try:
+            out = await asyncio.to_thread(
+                self.provider.handle, grant, max(now, grant.valid_from_ms)
+            )
+        except Exception as exc:
+            log.warning("grant %s: could not run: %r", grant.request_id.hex()[:12], exc)
+            return
         self.handled.append(out)
         log.info("grant %s: %s", grant.request_id.hex()[:12], out.reason)
         try:
