@@ -20,6 +20,7 @@ def main() -> None:
     sub.add_parser("raft", help="committed commands/s against etcd and pysyncobj")
     sub.add_parser("beacon", help="threshold BLS round cost and verification vs raw blst")
     sub.add_parser("compute", help="requests cleared per second and submit-to-grant latency")
+    sub.add_parser("compute-net", help="Compute over a 3-member committee: open-to-grant vs commit")
     z = sub.add_parser("zipnet", help="zipnet server cost vs AES-CTR, unseal vs libsodium, latency")
     z.add_argument("--sizes", default="10,100,1000", help="client counts, comma-separated")
     n = sub.add_parser("shuffle-net", help="the shuffle over loopback: submit-to-pool latency")
@@ -35,6 +36,7 @@ def main() -> None:
     runs: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
         "streams": ("streams", lambda m: m.main(args.systems.split(","))),
         "compute": ("compute", lambda m: m.main()),
+        "compute-net": ("compute_net", lambda m: m.main()),
         "beacon": ("beacon", lambda m: m.main()),
         "storage": ("storage", lambda m: m.main()),
         "keyed": ("keyed", lambda m: m.main()),
