@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from pymosaik.sim.campaign import Campaign, add_seed_arguments
 
-from . import almanac, beacon, chronicle, composite, compute, reader, shuffle
+from . import almanac, beacon, chronicle, composite, compute, opinions, reader, shuffle
 from .result import SeedResult
 
 CAMPAIGNS: dict[str, tuple[Callable[[int, str | None], SeedResult], dict[str, str]]] = {
@@ -19,9 +19,16 @@ CAMPAIGNS: dict[str, tuple[Callable[[int, str | None], SeedResult], dict[str, st
     "shuffle": (shuffle.run_seed, shuffle.BROKEN),
     "beacon": (beacon.run_seed, beacon.BROKEN),
     "compute": (compute.run_seed, compute.BROKEN),
+    "opinions": (opinions.run_seed, opinions.BROKEN),
 }
 #: Seeds per campaign when ``all`` runs them (the slow ones get fewer; ``--seeds`` scales all).
-WEIGHT: dict[str, float] = {"beacon": 0.1, "shuffle": 0.3, "almanac": 0.5, "chronicle": 0.5}
+WEIGHT: dict[str, float] = {
+    "beacon": 0.1,
+    "shuffle": 0.3,
+    "almanac": 0.5,
+    "chronicle": 0.5,
+    "opinions": 0.3,
+}
 
 
 def campaign(target: str, broken: str | None = None) -> Campaign[SeedResult]:
