@@ -29,11 +29,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from pymosaik.primitives import PeerId, UniqueId, encode
+
 from .bounded_read import UnreadableFileError, os_reason, read_bounded
 from .config import CoalitionConfig, HandshakeError
 from .config_file import CoalitionFile, ConfigError, load_coalition, parse_id, printable
 from .framework.errors import OrganismError
 from .handshake_page import facts_of, write_pages
+from .modules import ModuleKind
 from .runtime.anchoring import AnchorMode, parse_anchor_option
 from .runtime.files import MAX_JSON_BYTES, read_json
 from .runtime.lock import DataDirLock
@@ -45,11 +48,13 @@ from .runtime.plan import (
     create_or_load,
     default_data_dir,
     load_plan,
+    load_process_key,
     runnable_modules,
 )
 from .runtime.republish import record_transition, transition
 from .runtime.status import collect, member_health, render, supervisor_pid
 from .runtime.supervisor import Supervisor, is_member_process, parse_duration, wait_gone
+from .services.committee_access import CommitteeRole, issue_committee_ticket
 
 EXIT_MISMATCH: Final = 1
 EXIT_BAD_INPUT: Final = 2
@@ -601,6 +606,64 @@ def republish(
     )
     out.print(f"new fingerprint {successor.stable_id().hex()}")
     out.print(f"next: `coalition down --data {data_dir}` then `coalition up {file}`")
+
+
+@app.command()
+def ticket(
+    module: Annotated[
+        str, typer.Argument(help="The module whose committee it admits, e.g. compute.")
+    ],
+    holder: Annotated[str, typer.Option("--holder", help="The holder's peer id (64 hex).")],
+    *,
+    role: Annotated[
+        str, typer.Option("--role", help="reader (replicate the log) or writer (submit).")
+    ] = "reader",
+    data: DataOpt = None,
+    ttl: Annotated[str, typer.Option("--ttl", help="How long it is valid, e.g. 1h, 30m.")] = "24h",
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Issue a committee ticket for HOLDER, signed by the data directory's operator key: a
+    reader replicates the committee's log (keyed surfaces such as Compute.replica), a writer
+    submits through its intake. Prints the encoded ticket as hex."""
+    data_dir = _find_data(data)
+    plan = _load_plan(data_dir)
+    try:
+        kind = ModuleKind(module)
+    except ValueError:
+        raise BadInputError(
+            f"{module!r} is not a module ({', '.join(plan_modules(plan))})"
+        ) from None
+    if kind.value not in plan_modules(plan):
+        raise BadInputError(f"{plan.instance_name} runs no {kind.value} committee here")
+    try:
+        which = CommitteeRole(role)
+        if which is CommitteeRole.MEMBER:
+            raise ValueError
+    except ValueError:
+        raise BadInputError(f"--role {role!r}: reader or writer") from None
+    try:
+        peer = PeerId.from_hex(holder.strip())
+        ttl_ms = int(parse_duration(ttl) * 1000)
+    except ValueError as exc:
+        raise BadInputError(f"--holder/--ttl: {exc}") from None
+    try:
+        operator = load_process_key(data_dir, plan.operator_key_file)
+    except PlanError as exc:
+        raise BadInputError(str(exc)) from None
+    issued = issue_committee_ticket(
+        plan.coalition(), kind, which, operator_key=operator, holder=peer,
+        network=UniqueId.from_hex(plan.network_id), ttl_ms=ttl_ms,
+    )  # fmt: skip
+    text = encode(issued).hex()
+    if as_json:
+        doc = {"module": kind.value, "role": which.value, "holder": peer.hex(), "ticket": text}
+        out.print_json(json.dumps(doc))
+    else:
+        out.print(text)
+
+
+def plan_modules(plan: Plan) -> list[str]:
+    return list(dict.fromkeys(p.module for p in plan.processes))
 
 
 member_app = typer.Typer(
