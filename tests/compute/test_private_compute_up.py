@@ -20,7 +20,11 @@ from coalition.content import ContentParams
 from coalition.crypto.reply import ReplyTicket
 from coalition.framework.keyed_read import ReadRefused
 from coalition.modules import ComputeConfig, ModuleConfig, ModuleKind
-from coalition.services.committee_access import CommitteeRole, issue_committee_ticket
+from coalition.services.committee_access import (
+    CommitteeRole,
+    committee_members,
+    issue_committee_ticket,
+)
 from organisms.compute.agent import ProviderAgent
 from organisms.compute.items import (
     Capabilities,
@@ -141,18 +145,20 @@ async def test_a_private_request_is_cleared_run_and_answered_without_naming_its_
     provider = LocalProvider(provider_key, card.provider_id, store, workdir=tmp_path)
     addrs = [n.addr for n in nets[:3]]
     writer = Compute.publish(nets[3], cfg)
-    agent = ProviderAgent(nets[3], cfg, provider)  # receipts go to the members' reply board
+    # only the committee's members are believed: their discovery entries carry seat tickets
+    members_only = committee_members(cfg, ModuleKind.COMPUTE, operator.peer_id)
+    agent = ProviderAgent(nets[3], cfg, provider, producers=members_only)  # receipts: the board
     shuffle = compute_shuffle(cfg)
     assert shuffle is not None
     requester = nets[4]
-    decisions = Compute.read(nets[3], cfg, timeout_s=30)
+    decisions = Compute.read(nets[3], cfg, timeout_s=30, producers=members_only)
     board = compute_replies(cfg)
     assert board is not None
     replies = ReplyBoard.read(requester, board, addrs, raft=RaftConfig.loopback())
     client = None
     try:
-        async with asyncio.timeout(90):
-            await writer.register(SignedCard.signed(provider_key, card), timeout_s=20)
+        async with asyncio.timeout(150):
+            await writer.register(SignedCard.signed(provider_key, card), timeout_s=60)
             payee = bytes.fromhex(PAYEE)
             tx, status = await asyncio.to_thread(pay, url, key, chain_id, payee, 10**9)
             assert status == 1
@@ -170,7 +176,7 @@ async def test_a_private_request_is_cleared_run_and_answered_without_naming_its_
                 int(time.time() * 1000) + 60_000,
                 secret.public_key().public_bytes_raw(),
             )
-            client = await Shuffle.client(requester, shuffle, timeout_s=30)
+            client = await Shuffle.client(requester, shuffle, timeout_s=30, producers=members_only)
             client.submit(encode(req))
             rid = request_id(req)
             event: ComputeEvent = await decisions.ready(drain=False)

@@ -21,13 +21,14 @@ from coalition.modules import ModuleKind
 from coalition.runtime.files import load_or_create_seed
 from coalition.runtime.member import START_MEMBER_ENV
 from coalition.runtime.plan import load_plan
+from coalition.services.committee_access import committee_members
 from organisms.compute.items import ComputeRequest, provider_id, request_id
 from organisms.compute.private import compute_replies, compute_shuffle
 from organisms.compute.provider import Receipt
 from organisms.reply_board import ReplyBoard
 from organisms.shuffle_service import Shuffle
 from pymosaik.network import Network
-from pymosaik.primitives import SecretKey, UniqueId, decode, encode
+from pymosaik.primitives import PeerId, SecretKey, UniqueId, decode, encode
 from tests.compute.conftest import pay
 
 PAYEE = "7e" * 20
@@ -132,7 +133,8 @@ async def _request_privately(data: Path, rpc: str, node: dict[str, object], pin:
             b"\x01" * 32, pin, 60, 1000, 512, False, "eu", 10**9, tx,
             int(time.time() * 1000) + 120_000, secret.public_key().public_bytes_raw(),
         )  # fmt: skip
-        client = await Shuffle.client(net, shuffle, timeout_s=60)
+        members = committee_members(cfg, ModuleKind.COMPUTE, PeerId.from_hex(plan.operator_peer_id))
+        client = await Shuffle.client(net, shuffle, timeout_s=60, producers=members)
         client.submit(encode(req))
         rid = request_id(req)
         sealed = await replies.reply(ReplyTicket(rid, secret), timeout_s=90)

@@ -18,15 +18,25 @@ from coalition.framework.surface import Wrapped
 from coalition.modules import AtlasConfig, ModuleConfig, ModuleKind
 from coalition.organism import LatticeConfig
 from coalition.services.atlas import AtlasMachine, MemberCard, UpsertCard
-from coalition.services.committee_access import CommitteeRole, issue_committee_ticket
-from coalition.services.committees import ModuleMember, module_machine, observe_module, start_member
+from coalition.services.committee_access import (
+    CommitteeRole,
+    committee_members,
+    issue_committee_ticket,
+)
+from coalition.services.committees import (
+    Atlas,
+    ModuleMember,
+    module_machine,
+    observe_module,
+    start_member,
+)
 from pymosaik.discovery import DiscoveryConfig
 from pymosaik.groups.access import NOT_A_WRITER
 from pymosaik.groups.driver import Group, GroupError
 from pymosaik.groups.raft import FailReason, RaftConfig
 from pymosaik.network import Network
 from pymosaik.primitives import SecretKey, encode
-from pymosaik.tickets import Ticket
+from pymosaik.tickets import InvalidTicketError, Ticket
 from pymosaik.transport import EndpointAddr
 
 FAST = RaftConfig.loopback()
@@ -230,3 +240,28 @@ async def test_reader_reads_and_only_a_writer_gets_into_the_log(committee: Commi
     async with asyncio.timeout(10):
         await writer.execute(forged_upsert())
     assert c.leader().node.last_index == log[0] + 1
+
+
+async def test_members_carry_their_seat_ticket_and_readers_can_require_it(
+    committee: Committee,
+) -> None:
+    """Each member's discovery entry carries an operator-signed member ticket for itself, so a
+    reader can take the committee's surface from its members only (``producers=``)."""
+    members = committee_members(committee.cfg, KIND, committee.operator.peer_id)
+    stranger = await committee.network()
+    now = stranger.clock.now_ms()
+    for net in committee.nets[:3]:
+        seats = [t for t in net.discovery.local().tickets if t.class_id == members.ticket_class()]
+        assert len(seats) == 1
+        assert members.validate(seats[0].data, net, now) is not None
+        with pytest.raises(InvalidTicketError):  # a seat ticket is its holder's only
+            members.validate(seats[0].data, stranger, now)
+    assert not [
+        t for t in stranger.discovery.local().tickets if t.class_id == members.ticket_class()
+    ]
+    reader = Atlas.read(stranger, committee.cfg, timeout_s=15, producers=members)
+    try:
+        directory = await reader.ready(drain=False)
+        assert directory is not None  # the members' surface, admitted by their seat tickets
+    finally:
+        await reader.close()

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from coalition.config_file import load_coalition
+from coalition.modules import ModuleKind
 from coalition.runtime.member import START_MEMBER_ENV
+from coalition.services.committee_access import committee_members
 from organisms.compute.private import compute_shuffle
 from organisms.shuffle_service import Shuffle
 from pymosaik.network import Network
@@ -41,7 +43,7 @@ def status(data: Path) -> dict[str, object]:
     return json.loads(res.stdout) if res.stdout.strip() else {}
 
 
-async def _send_through_the_shuffle(bootstrap: str) -> str:
+async def _send_through_the_shuffle(bootstrap: str, operator: str) -> str:
     """An outside client: joins through a member, seals a request, returns its landed outcome."""
     peer, addr = bootstrap.split("@")
     host, port = addr.rsplit(":", 1)
@@ -51,7 +53,9 @@ async def _send_through_the_shuffle(bootstrap: str) -> str:
     member = EndpointAddr.of(PeerId.from_hex(peer), (host, int(port)))
     net = await Network.create(bootstrap=[member])
     try:
-        client = await Shuffle.client(net, shuffle, timeout_s=30)
+        # the committee's members are those whose seat tickets the operator signed
+        members = committee_members(cfg, ModuleKind.COMPUTE, PeerId.from_hex(operator))
+        client = await Shuffle.client(net, shuffle, timeout_s=30, producers=members)
         client.submit(b"a sealed hello from outside")
         async with asyncio.timeout(60):
             while (r := await client.receipt()).outcome != "landed":
@@ -90,7 +94,8 @@ def test_up_runs_all_five_services_and_status_shows_the_beacon_round(tmp_path: P
             time.sleep(1)
         # a client outside the deployment sends through Compute's shuffle; status counts it
         doc = status(data)
-        assert asyncio.run(_send_through_the_shuffle(str(doc["bootstrap"][0]))) == "landed"  # type: ignore[index]
+        first, operator = str(doc["bootstrap"][0]), str(doc["operator"])  # type: ignore[index]
+        assert asyncio.run(_send_through_the_shuffle(first, operator)) == "landed"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             rows = status(data).get("committees", {})  # type: ignore[assignment]

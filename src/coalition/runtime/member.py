@@ -29,12 +29,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+import time
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast
@@ -45,6 +47,7 @@ from pymosaik.transport import EndpointAddr
 
 from ..config import CoalitionConfig
 from ..modules import ModuleKind
+from ..services.committee_access import SEAT_RENEW_MS, advertise_seat
 from ..services.module import ModuleMember
 from .anchoring import ExternalAnchor, parse_anchor_option
 from .files import now, write_json_atomic
@@ -115,6 +118,9 @@ class _Member:
         self.retired = False
         self.anchor: EvmAnchor | None = None
         self.metrics: MetricsServer | None = None
+        #: Renews the seat ticket in discovery (start_member put the first; it lives a day).
+        self.renew_seat: Callable[[], None] | None = None
+        self._renew_at = time.monotonic() + SEAT_RENEW_MS / 1000
 
     def write(self) -> None:
         figures: dict[str, object] = {}
@@ -140,7 +146,11 @@ class _Member:
             log.warning("cannot write %s: %s", self.status_path, exc)
 
     def step(self, wants_retire: bool) -> bool:
-        """Advance start-up and retirement; False once the member failed to start."""
+        """Advance start-up, retirement and the seat ticket; False once the member failed to
+        start."""
+        if self.renew_seat is not None and time.monotonic() >= self._renew_at:
+            self._renew_at = time.monotonic() + SEAT_RENEW_MS / 1000
+            self.renew_seat()
         if self.member is None and self.starting is not None and self.starting.done():
             if (failure := self.starting.exception()) is not None:
                 self.state, self.error = "failed", f"start_member: {failure!r}"
@@ -290,9 +300,11 @@ async def serve(spec: MemberSpec, anchor_source: AnchorSource = None) -> MemberE
     except OSError as exc:
         return MemberExit(1, f"{my_dir}: cannot create the data directory: {exc.strerror}")
     start_member = load_start_member()
-    base: dict[str, object] = {"pid": os.getpid(), "module": kind.value, "index": index}
-    base |= {"peer_id": spec.key.peer_id.hex(), "port": port, "started_at": now()}
-    proc = _Member(my_dir / STATUS_FILE, base)
+    proc = _Member(
+        my_dir / STATUS_FILE,
+        {"pid": os.getpid(), "module": kind.value, "index": index}
+        | {"peer_id": spec.key.peer_id.hex(), "port": port, "started_at": now()},
+    )
 
     def failed(error: str) -> MemberExit:
         proc.state, proc.error = "failed", error
@@ -345,6 +357,9 @@ async def serve(spec: MemberSpec, anchor_source: AnchorSource = None) -> MemberE
             cadence_ms=spec.cadence_ms,
             anchor=proc.anchor,
         )
+    )
+    proc.renew_seat = functools.partial(
+        advertise_seat, spec.coalition, kind, operator_key=spec.operator_key, network=net
     )
     try:
         while not stop.is_set():

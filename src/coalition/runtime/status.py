@@ -118,6 +118,8 @@ class Snapshot:
     anchor: AnchorView | None = None
     #: ``peer_id@host:port`` of every live member: what an integrator bootstraps from.
     bootstrap: tuple[str, ...] = ()
+    #: The operator's peer id: members' seat tickets are signed by it (``committee_members``).
+    operator: str = ""
 
     def health(self) -> tuple[str, int]:
         """(word, exit code): healthy (0); starting (1): members still booting, within their
@@ -145,6 +147,7 @@ class Snapshot:
             "fingerprint": self.fingerprint,
             "health": self.health()[0],
             "bootstrap": list(self.bootstrap),
+            "operator": self.operator,
             "supervisor": {"pid": self.supervisor_pid, "state": self.supervisor_state},
             "anchor": None if self.anchor is None else self.anchor.as_json(),
             "committees": {
@@ -297,7 +300,14 @@ def collect(data_dir: Path, plan: Plan) -> Snapshot:
     serving = {m.name for c in committees for m in c.members if m.up}
     bootstrap = tuple(f"{p.peer_id}@{p.host}:{p.port}" for p in plan.processes if p.name in serving)
     return Snapshot(
-        plan.instance_name, plan.fingerprint, pid, sup_state, tuple(committees), anchor, bootstrap
+        plan.instance_name,
+        plan.fingerprint,
+        pid,
+        sup_state,
+        tuple(committees),
+        anchor,
+        bootstrap,
+        plan.operator_peer_id,
     )
 
 

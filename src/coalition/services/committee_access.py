@@ -14,6 +14,11 @@ proves nothing. The committee's `GroupAccess` therefore asks for tickets:
 * **writer** (observers whose forwarded commands may reach the log): signed
   by the operator only. A writer ticket also admits its holder as a reader.
 
+A member also carries a member ticket in its discovery entry (`advertise_seat`, renewed well
+before it lapses), so a reader of the committee's streams can tell its members from anyone
+publishing on the same (public) surface ids: ``producers=committee_members(coalition, kind,
+operator)``.
+
 Tickets are `coalition.ticket_issuer.IssuedTicket`s under a per-role root
 ``module_committee(kind).derive("tickets").derive(role)``, so one role's
 ticket never passes as another's and one module's never passes for another.
@@ -27,6 +32,7 @@ import enum
 from collections.abc import Callable
 
 from pymosaik.groups.access import GroupAccess
+from pymosaik.network import Network
 from pymosaik.primitives import Clock, NetworkId, PeerId, SecretKey, SystemClock, UniqueId
 from pymosaik.tickets import AnyOf, Ticket, TicketValidator
 
@@ -36,7 +42,10 @@ from ..ticket_issuer import RecogniseIssuer, TicketIssuer, recognise_coalition_i
 
 __all__ = [
     "MEMBER_TICKET_TTL_MS",
+    "SEAT_RENEW_MS",
     "CommitteeRole",
+    "advertise_seat",
+    "committee_members",
     "issue_committee_ticket",
     "member_tickets",
     "module_access",
@@ -45,6 +54,8 @@ __all__ = [
 
 #: A member's own ticket lives a day; each new bond presents a freshly minted one.
 MEMBER_TICKET_TTL_MS = 24 * 3600 * 1000
+#: How often a running member renews the seat ticket in its discovery entry.
+SEAT_RENEW_MS = 3600 * 1000
 
 
 class CommitteeRole(enum.StrEnum):
@@ -113,3 +124,31 @@ def member_tickets(
         return [issuer.issue(me, network, clock.now_ms(), MEMBER_TICKET_TTL_MS)]
 
     return fresh
+
+
+def committee_members(
+    coalition: CoalitionConfig, kind: ModuleKind, operator: PeerId
+) -> RecogniseIssuer:
+    """Who is a member of ``kind``'s committee: a peer whose discovery entry carries a member
+    ticket the coalition operator signed. Pass it as ``producers=`` to read only the committee."""
+    return RecogniseIssuer(role_root(coalition, kind, CommitteeRole.MEMBER), [operator])
+
+
+def advertise_seat(
+    coalition: CoalitionConfig, kind: ModuleKind, *, operator_key: SecretKey, network: Network
+) -> None:
+    """Put (or renew) this member's seat ticket in its discovery entry; tickets of other
+    classes it carries stay."""
+    me = network.endpoint.secret_key.peer_id
+    ticket = issue_committee_ticket(
+        coalition,
+        kind,
+        CommitteeRole.MEMBER,
+        operator_key=operator_key,
+        holder=me,
+        network=network.network_id,
+        now_ms=network.clock.now_ms(),
+        ttl_ms=MEMBER_TICKET_TTL_MS,
+    )
+    others = [t for t in network.discovery.local().tickets if t.class_id != ticket.class_id]
+    network.discovery.set_tickets([*others, ticket])

@@ -33,7 +33,7 @@ from .almanac import ALMANAC
 from .atlas import ATLAS, AtlasResult, AtlasView, SignedMemberCard, UpsertCard
 from .chronicle import CHRONICLE, Append, ChronicleResult
 from .chronicle_log import ChronicleKind
-from .committee_access import member_tickets, module_access
+from .committee_access import advertise_seat, member_tickets, module_access
 from .module import MemberContext, ModuleMember, ModuleSpec
 from .registry import spec_of
 
@@ -116,6 +116,7 @@ async def start_member(
         member_operators=member_operators,
     )
     inner, extract = spec.machine(coalition, ctx.peers, ctx.operator, member_operators)
+    advertise_seat(coalition, kind, operator_key=operator_key, network=network)
     member = spec.organism.committee(
         network,
         coalition,

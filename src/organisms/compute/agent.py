@@ -19,6 +19,7 @@ from coalition.framework.errors import OrganismError
 from coalition.organism import OrganismConfig
 from pymosaik.network import Network
 from pymosaik.primitives.aio import TaskScope
+from pymosaik.tickets import TicketValidator
 
 from ..reply_board import ReplyBoard
 from .items import ComputeGrant
@@ -40,13 +41,16 @@ class ProviderAgent:
         *,
         board: OrganismConfig | None = None,
         timeout_s: float = 30.0,
+        producers: TicketValidator | None = None,
     ) -> None:
-        """``board``: where receipts go; by default the module's own (`compute_replies`)."""
+        """``board``: where receipts go; by default the module's own (`compute_replies`).
+        ``producers``: whose grants to believe (``committee_members(coalition, COMPUTE,
+        operator)``); without it, whoever publishes on the Compute surface's ids."""
         board = board or compute_replies(coalition)
         if board is None:
             raise ValueError("the Compute module runs no shuffle, so no reply board: give one")
         self.provider = provider
-        self._decisions = Compute.read(network, coalition, timeout_s=timeout_s)
+        self._decisions = Compute.read(network, coalition, timeout_s=timeout_s, producers=producers)
         self._writer = Compute.publish(network, coalition)
         self._board = ReplyBoard.publish(network, board)
         self._seen: set[bytes] = set()

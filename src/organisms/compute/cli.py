@@ -28,7 +28,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     from coalition.config import CoalitionConfig
     from pymosaik.network import Network
-    from pymosaik.primitives import NetworkId, SecretKey
+    from pymosaik.primitives import NetworkId, PeerId, SecretKey
     from pymosaik.transport import EndpointAddr
 
     from .items import ProviderCard
@@ -95,15 +95,18 @@ class _Target:
     coalition: CoalitionConfig
     network_id: NetworkId | None  # None: the default network
     bootstrap: tuple[EndpointAddr, ...]
+    operator: PeerId | None  # whose seat tickets prove the committee's members, when known
 
 
-def _target(file: Path | None, data: Path | None, bootstrap: list[str]) -> _Target:
+def _target(
+    file: Path | None, data: Path | None, bootstrap: list[str], operator: str | None
+) -> _Target:
     """Where the provider joins: a running ``coalition up`` on this host (``--data``: its plan
     names the coalition, the network and the Compute members) or FILE plus ``--bootstrap``."""
     from coalition.config_file import ConfigError, load_coalition  # noqa: PLC0415
     from coalition.modules import ModuleKind  # noqa: PLC0415
     from coalition.runtime.plan import PlanError, load_plan  # noqa: PLC0415
-    from pymosaik.primitives import UniqueId  # noqa: PLC0415
+    from pymosaik.primitives import PeerId, UniqueId  # noqa: PLC0415
 
     if data is not None:
         try:
@@ -113,7 +116,8 @@ def _target(file: Path | None, data: Path | None, bootstrap: list[str]) -> _Targ
         coalition = plan.coalition()
         seats = tuple(p.endpoint() for p in plan.committee(ModuleKind.COMPUTE))
         extra = tuple(_endpoint(b) for b in bootstrap)
-        return _Target(coalition, UniqueId.from_hex(plan.network_id), seats + extra)
+        network = UniqueId.from_hex(plan.network_id)
+        return _Target(coalition, network, seats + extra, PeerId.from_hex(plan.operator_peer_id))
     if file is None:
         raise _BadInputError(
             "give the coalition FILE with --bootstrap, or --data of a running `up`"
@@ -124,7 +128,11 @@ def _target(file: Path | None, data: Path | None, bootstrap: list[str]) -> _Targ
         coalition = load_coalition(file).config
     except ConfigError as exc:
         raise _BadInputError(str(exc)) from None
-    return _Target(coalition, None, tuple(_endpoint(b) for b in bootstrap))
+    try:
+        who = None if operator is None else PeerId.from_hex(operator)
+    except ValueError:
+        raise _BadInputError(f"--operator {operator!r}: expected a peer id (64 hex)") from None
+    return _Target(coalition, None, tuple(_endpoint(b) for b in bootstrap), who)
 
 
 def _endpoint(text: str) -> EndpointAddr:
@@ -188,6 +196,14 @@ def run(
         list[str] | None,
         typer.Option("--bootstrap", help="A member to join through (PEER@HOST:PORT); repeatable."),
     ] = None,
+    operator: Annotated[
+        str | None,
+        typer.Option(
+            "--operator",
+            help="The coalition operator's peer id (`coalition status --json`): only members "
+            "whose seat tickets it signed are believed. Read from the plan with --data.",
+        ),
+    ] = None,
     region: Annotated[
         list[str] | None, typer.Option("--region", help="A region it serves; repeatable.")
     ] = None,
@@ -215,7 +231,7 @@ def run(
     offer = Offer(tuple(region or ["local"]), cpu_millicores, ram_mib, per_core_hour, per_gib_hour)
     try:
         offer.check()
-        target = _target(file, data, bootstrap or [])
+        target = _target(file, data, bootstrap or [], operator)
         code = asyncio.run(_serve(_Run(target, key, store, offer, run_for, as_json)))
     except _BadInputError as exc:
         raise _fail(str(exc)) from None
@@ -318,6 +334,9 @@ async def _serve_grants(
     refused: type[Exception],
 ) -> None:
     """Run the agent until a signal or ``--for``; report each grant; refresh the card."""
+    from coalition.modules import ModuleKind  # noqa: PLC0415
+    from coalition.services.committee_access import committee_members  # noqa: PLC0415
+
     from .agent import ProviderAgent  # noqa: PLC0415
     from .items import SignedCard  # noqa: PLC0415
 
@@ -325,7 +344,10 @@ async def _serve_grants(
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    agent = ProviderAgent(net, r.target.coalition, provider)
+    producers = None
+    if r.target.operator is not None:
+        producers = committee_members(r.target.coalition, ModuleKind.COMPUTE, r.target.operator)
+    agent = ProviderAgent(net, r.target.coalition, provider, producers=producers)
     deadline = None if r.run_for is None else loop.time() + r.run_for
     period = max(1.0, max_card_age_ms / 1000 / REFRESH_SHARE)
     shown, next_refresh = 0, loop.time() + period
