@@ -21,7 +21,13 @@ CAMPAIGNS: dict[str, tuple[Callable[[int, str | None], SeedResult], dict[str, st
     "compute": (compute.run_seed, compute.BROKEN),
 }
 #: Seeds per campaign when ``all`` runs them (the slow ones get fewer; ``--seeds`` scales all).
-WEIGHT: dict[str, float] = {"beacon": 0.1, "shuffle": 0.3, "almanac": 0.5, "chronicle": 0.5}
+WEIGHT: dict[str, float] = {
+    "beacon": 0.1,
+    "shuffle": 0.3,
+    "almanac": 0.5,
+    "chronicle": 0.5,
+    "compute": 0.5,
+}
 
 
 def campaign(target: str, broken: str | None = None) -> Campaign[SeedResult]:

@@ -9,8 +9,9 @@ proposes ``Clear`` on its cadence), and its host retries each command until the 
 it, as :class:`~coalition.framework.core_host.CoreHost` does (a command whose fate is unknown
 is proposed again, so the log holds duplicates). Providers send their own cards and usage logs
 to a member they can reach, retrying the same way; a provider that crashes goes down at its
-first grant, for good. Seeded partition phases, each healed a few seconds later: a minority
-member cut off, the leader cut off (a new one is elected; the old one's proposals are lost or
+first grant, for good. Three to six back-to-back phases of 2–12 s (``draw_phases``, the
+simulators' one fault schedule), each healing the last one's cut: calm, a minority member cut
+off, the leader cut off (the others elect a new one; what the old one held is lost and
 retried), or some providers cut off from the whole committee (their logs arrive late, some
 after the grace period that already released their capacity). A quiet tail heals everything.
 Checkers, over every replica:
@@ -29,6 +30,7 @@ from __future__ import annotations
 import random
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from enum import Enum
 
 import msgspec
 
@@ -36,9 +38,10 @@ from pymosaik.groups.raft.config import RaftConfig
 from pymosaik.groups.raft.events import CommandCommitted, CommandFailed, LeaderChanged
 from pymosaik.groups.raft.log import EntryKind
 from pymosaik.primitives import DecodeError, SecretKey, decode, encode
-from pymosaik.sim.cluster import LocalCluster
+from pymosaik.sim.cluster import INSTANT, LocalCluster
 from pymosaik.sim.kernel import Host
 from pymosaik.sim.rng import seeded
+from pymosaik.sim.schedule import draw_phases
 
 from ..compute.clearing import Capacity, clear
 from ..compute.items import (
@@ -75,6 +78,16 @@ TICK_MS = 100
 GIVE_UP_MS = 4_000
 RETRY_MS = 200
 QUIET_MS = 15_000
+
+
+class _Cut(Enum):
+    CALM = "calm"
+    MEMBER = "member"
+    LEADER = "leader"
+    PROVIDERS = "providers"
+
+
+WEIGHTS = {_Cut.CALM: 1, _Cut.MEMBER: 1, _Cut.LEADER: 1, _Cut.PROVIDERS: 1}
 
 
 class _CapacityBlind(ComputeMachine):
@@ -203,7 +216,7 @@ class _Compute:
         self.submitted: list[ComputeRequest] = []
         self.cursor = dict.fromkeys(NAMES, 0)
         self.steps = 0
-        self.cut: str | None = None  # the partition phase in force
+        self.cut: _Cut | None = None  # the cut in force
 
     # ---- the world ---------------------------------------------------------------------
     def step(self) -> None:
@@ -217,8 +230,6 @@ class _Compute:
             self.open_request(now)
         for p in self.providers.values():
             self.provider_logs(p, now)
-        if self.cut is None and rng.random() < 0.15:
-            self.partition(rng)
         for name in NAMES:  # every replica, at every step
             for over in _over_capacity(self.cluster.nodes[name].machine):  # type: ignore[arg-type]
                 self.kernel.violation("capacity", f"{name.decode()}: {over}")
@@ -292,21 +303,23 @@ class _Compute:
             logs = body.log.body.grant_id if isinstance(body, AppendLog) else None
             p.outbox.queue.append(_Sent(encode(ByProvider(body)), self.kernel.now, logs))
 
-    def partition(self, rng: random.Random) -> None:
-        """A phase: a minority member, the leader, or some providers cut off; healed later."""
-        net, leader = self.cluster.net, self.cluster.leader()
-        kind = rng.choice(["member", "leader", "providers"])
-        if kind == "leader" and leader is not None:
+    def phase(self, kind: _Cut) -> None:
+        """A phase starts: the last one's cut heals, then a minority member, the leader, or
+        some providers are cut off (or nothing: calm)."""
+        self.heal()
+        net, leader, rng = self.cluster.net, self.cluster.leader(), self.rng
+        if kind is _Cut.LEADER and leader is not None:
             net.isolate(leader, NAMES)
-        elif kind == "member":
+        elif kind is _Cut.MEMBER or kind is _Cut.LEADER:  # no leader to cut: a member then
+            kind = _Cut.MEMBER
             net.isolate(rng.choice([n for n in NAMES if n != leader]), NAMES)
-        else:
-            kind = "providers"
+        elif kind is _Cut.PROVIDERS:
             pids = sorted(self.providers)
             net.partition(rng.sample(pids, rng.randint(1, len(pids))), NAMES)
+        else:
+            return
         self.cut = kind
-        self.stats[f"cut-{kind}"] += 1
-        self.kernel.at(self.kernel.now + rng.randint(2_000, 12_000), self.heal)
+        self.stats[f"cut-{kind.value}"] += 1
 
     def heal(self) -> None:
         if self.cut is not None:
@@ -377,8 +390,18 @@ class _Compute:
         for p in self.providers.values():
             self.kernel.boot(p)
         self.kernel.every(TICK_MS, self.tick)
-        self.kernel.at(self.kernel.now + self.rng.randint(200, 2_000), self.step)
-        while self.steps < STEPS:
+        rng = self.rng
+        phases = draw_phases(
+            rng,
+            WEIGHTS,
+            rng.randint(4_000, 8_000),  # after the first election
+            duration=lambda _kind: rng.randint(2_000, 12_000),
+            faults=lambda _kind: INSTANT,  # links stay instant: a cut is the only fault
+        )
+        for phase in phases:
+            self.kernel.at(phase.start_ms, self.phase, phase.kind)
+        self.kernel.at(rng.randint(200, 2_000), self.step)
+        while self.steps < STEPS or self.kernel.now < phases[-1].end_ms:
             self.cluster.advance(1_000, step=TICK_MS)
         self.heal()
         self.cluster.advance(QUIET_MS, step=TICK_MS)
