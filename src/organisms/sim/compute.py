@@ -411,6 +411,7 @@ class _Compute:
         return SeedResult.of(self.seed, self.kernel.violations, stats)
 
     def check(self) -> None:
+        """``agree`` and ``no-double-grant`` on every replica, then the replay's checkers."""
         k = self.kernel
         applied = {
             n: [a for a in self.cluster.applied[n] if a.kind == EntryKind.COMMAND] for n in NAMES
@@ -428,36 +429,42 @@ class _Compute:
                             f"{n.decode()}: request {g.request_id.hex()[:12]} granted twice",
                         )
                     granted.add(g.request_id)
+        self.check_replay([[a.result for a in applied[n]] for n in NAMES], logs[NAMES[0]])
+
+    def check_replay(self, results: list[list[bytes]], log: list[bytes]) -> None:
+        """``rule``, ``capacity`` and ``replay`` on a replay of the committed log (a broken
+        machine is replayed as itself: its results must still be its replicas')."""
+        k = self.kernel
         replay = self.cls(self.cfg, self.committee)
-        # a broken machine is replayed as itself (its results must match its replicas'), and
-        # the reference machine's replay is compared only with a correct one
-        reference = replay if self.broken is None else None
-        for i, a in enumerate(applied[NAMES[0]]):
-            expected: dict[bytes, bytes | None] | None = None
+        last_clear = 0
+        for i, command in enumerate(log):
             try:
-                cmd = decode(a.command, Signed)
+                cmd: Signed | None = decode(command, Signed)
             except DecodeError:
-                cmd = None
-            if cmd is not None and isinstance(cmd.body, Clear):
-                expected = _rule(replay, cmd.body.at_ms)
-            result = replay.apply(a.command)
-            if any(len(applied[n]) > i and applied[n][i].result != result for n in NAMES):
+                cmd = None  # a provider's own command
+            clearing = cmd.body if cmd is not None and isinstance(cmd.body, Clear) else None
+            expected = _rule(replay, clearing.at_ms) if clearing is not None else None
+            result = replay.apply(command)
+            if any(len(r) > i and r[i] != result for r in results):
                 k.violation("replay", f"entry {i}: a replica's result is not the replay's")
             out = decode(result, ComputeResult)
             self.stats["grants"] += len(out.grants)
             self.stats["refusals"] += len(out.refusals)
-            if expected is None:
+            if clearing is None or expected is None:
                 continue
+            if clearing.at_ms < last_clear - 1_000:  # held back by a cut, committed after later
+                self.stats["stale-clears"] += 1
+            last_clear = max(last_clear, clearing.at_ms)
             got = {g.request_id: g.provider for g in out.grants}
             for rid, want in expected.items():
                 if got.get(rid) != want:
                     k.violation("rule", f"request {rid.hex()[:12]}: the rule and the grant differ")
             for over in _over_capacity(replay):
                 k.violation("capacity", f"replay: {over}")
-        if reference is not None:
+        if self.broken is None:
             for n in NAMES:
-                if reference.snapshot() != self.cluster.nodes[n].machine.snapshot():
-                    k.violation("replay", f"a fresh replica replaying the log disagrees with {n!r}")
+                if replay.snapshot() != self.cluster.nodes[n].machine.snapshot():
+                    k.violation("replay", f"a fresh machine replaying the log disagrees with {n!r}")
 
 
 def run_seed(seed: int, broken: str | None = None) -> SeedResult:
