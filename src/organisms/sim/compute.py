@@ -220,7 +220,8 @@ class _Compute:
 
     # ---- the world ---------------------------------------------------------------------
     def step(self) -> None:
-        """Refresh cards every tenth step, open requests, let providers log, maybe cut."""
+        """Refresh cards every tenth step, open requests, let providers log; capacity holds on
+        every replica."""
         rng, now = self.rng, self.kernel.now
         if self.steps % 10 == 0:
             for p in self.providers.values():
