@@ -148,15 +148,16 @@ class LocalRunner(Generic[M, C]):
             self._proposed.append((seat, self.mutate(seat.core.index, out) if self.mutate else out))
 
     def commit(self) -> None:
-        """Put what the members on the majority side proposed (what they held back first), in
-        order, on their replicas; the others keep theirs."""
+        """Put what the members on the majority side proposed (what they held back first, if
+        they are up), in order, on their replicas; the others keep theirs."""
         majority = self.majority
         seats = [s for s in self.seats if s.core.index in majority]
         self._catch_up(seats)
         new: list[C] = []
         for seat in seats:
-            new.extend(seat.outbox)
-            seat.outbox = []
+            if seat.up:  # a member that is down sends what it held once it is back
+                new.extend(seat.outbox)
+                seat.outbox = []
         for seat, cmd in self._proposed:
             if seat.core.index in majority:
                 new.append(cmd)
