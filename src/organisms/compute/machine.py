@@ -132,6 +132,7 @@ class _Image(Wire, frozen=True):
     seen: tuple[bytes, ...]
     paid: tuple[bytes, ...]
     store: bytes
+    clock_ms: int
 
 
 class ComputeMachine:
@@ -149,6 +150,8 @@ class ComputeMachine:
         self.records: deque[ClearingRecord] = deque(maxlen=HISTORY)
         self._seen: set[bytes] = set()  # every request id ever submitted (no double grant)
         self._paid: set[bytes] = set()  # every payment tag ever used (one payment, one request)
+        #: The newest clearing's time: the committee's clock (a member's clock only moves it on).
+        self.clock_ms = 0
         self.store = KeyedStore(self.signature(), [PROVIDERS, GRANTS, LOGS])
         self._index = 0  # the log index being applied: keyed entries record where they came from
 
@@ -232,7 +235,7 @@ class ComputeMachine:
         rid = ask.request_id
         if self.known(rid):
             return ComputeResult(True, "duplicate request")
-        if s.at_ms > ask.deadline_ms:
+        if max(s.at_ms, self.clock_ms) > ask.deadline_ms:
             return ComputeResult(False, "deadline passed")
         if ask.contract != self.cfg.settlement_contract:
             return ComputeResult(False, "the payment went to another contract")
@@ -255,6 +258,11 @@ class ComputeMachine:
         """Was this request ever submitted? (What makes a second grant impossible.)"""
         return rid in self._seen
 
+    def stale(self, at_ms: int) -> bool:
+        """Is a clearing at ``at_ms`` no later than the last one? (The committee's clock never
+        goes back: a grant never starts before a clearing already committed.)"""
+        return at_ms <= self.clock_ms
+
     def spent(self, tag: bytes) -> bool:
         """Has this payment funded a request already? (One payment, one request.)"""
         return tag in self._paid
@@ -275,6 +283,9 @@ class ComputeMachine:
 
     def _clear(self, c: Clear) -> ComputeResult:
         now = c.at_ms
+        if self.stale(now):  # proposed before the last clearing, committed after it
+            return ComputeResult(False, "a clearing no later than the last one")
+        self.clock_ms = max(self.clock_ms, now)
         self.release_expired(now)
         reputation = dict(c.reputation)
         cards = [self.cards[k] for k in sorted(self.cards)]
@@ -367,6 +378,7 @@ class ComputeMachine:
                 tuple(sorted(self._seen)),
                 tuple(sorted(self._paid)),
                 self.store.image(),
+                self.clock_ms,
             )
         )
 
@@ -381,4 +393,5 @@ class ComputeMachine:
         self.records = deque(im.records, maxlen=HISTORY)
         self._seen = set(im.seen)
         self._paid = set(im.paid)
+        self.clock_ms = im.clock_ms
         self.store.restore(im.store)

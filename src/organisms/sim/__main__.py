@@ -28,6 +28,7 @@ WEIGHT: dict[str, float] = {
     "almanac": 0.5,
     "chronicle": 0.5,
     "opinions": 0.3,
+    "compute": 0.5,
 }
 
 

@@ -1,13 +1,18 @@
 """Seeded fault campaigns over the randomness beacon.
 
 Each seed draws a committee (2-of-3 … 5-of-7), a scheme, members that corrupt their partials
-and their recovery parts (at most n − t), phases in which random members go silent (withholding,
-crashed or cut off; sometimes below the threshold), and — when enough honest members remain to
-help — an honest member that loses its share mid-run (it comes back with new key-generation
-secrets and asks for recovery), then a quiet tail. Checkers:
+and their recovery parts (at most n − t), phases in which random members go silent (withholding
+or crashed) and, in about half of them, the committee is partitioned (one member cut off, or a
+split such as 1|2, 2|3 or 2|2: only a majority side commits, the others' proposals wait in
+their hosts' outboxes and their replicas fall behind until the heal); phases often leave fewer
+than t honest members able to sign, so rounds stall and resume after the heal. When enough
+honest members remain to help, an honest member loses its share mid-run (it comes back with new
+key-generation secrets and asks for recovery). A quiet tail heals everything. A stall shows as
+rounds committed late (``late_rounds``), never as a missing round. Checkers:
 
 - ``verifies``   every tick verifies from the group key alone (drand's rule);
-- ``no-skip``    rounds run 1, 2, 3, … with no gap;
+- ``no-skip``    rounds run 1, 2, 3, … with no gap, on every replica;
+- ``agree``      after the heal every replica holds the same state;
 - ``caught-up``  after the quiet tail the beacon is within two rounds of the clock;
 - ``evidence``   every corrupt member whose partial reached a pending round is recorded, and no
   honest member ever is;
@@ -33,8 +38,11 @@ from ..randomness.machine import BeaconMachine
 from .result import SeedResult
 
 GENESIS_MS = 20_000
-RUN_MS = 30_000
-QUIET_MS = 8_000
+RUN_MS = 34_000
+#: Long enough for a committee stalled since genesis to catch up (about four rounds a second).
+QUIET_MS = 12_000
+#: A share lost or a refresh asked this long before the quiet tail has time to finish.
+SETTLE_MS = 8_000
 
 
 class _UncheckedBeacon(BeaconMachine):
@@ -109,15 +117,14 @@ def run_seed(seed: int, broken: str | None = None) -> SeedResult:
     end = GENESIS_MS + RUN_MS
     # an honest member loses its share while t honest others still hold theirs
     lost = rng.choice(honest) if len(honest) - 1 >= t else None
-    lose_at = rng.randint(now, end - 2 * QUIET_MS)
+    lose_at = rng.randint(now, end - QUIET_MS - SETTLE_MS)
     old = b.cores[lost - 1].share if lost is not None else None
     # and some member's operator asks for a key refresh (it waits for every member's deal; a
     # share recovery under way refuses or calls it off)
-    refresh_at = rng.randint(now, end - 2 * QUIET_MS) if rng.random() < 0.5 else end
+    refresh_at = rng.randint(now, end - QUIET_MS - SETTLE_MS) if rng.random() < 0.5 else end
+    seen = 0  # ticks looked at for lateness
     while now < end - QUIET_MS:
-        silent = set(rng.sample(honest, rng.randint(0, len(honest))))
-        res.stats["below_threshold_phases"] += len(honest) - len(silent) < t
-        b.runner.silent = silent
+        _phase(res, b, rng, honest)
         now += rng.randint(500, 3_000)
         if lost is not None and old is not None and now >= lose_at:
             b.lose_share(lost, rng)
@@ -128,13 +135,53 @@ def run_seed(seed: int, broken: str | None = None) -> SeedResult:
             res.stats["refreshes_asked"] += 1
             refresh_at = end
         b.run_until(now)
+        seen = _lateness(res, b, seen)
     b.runner.silent = set()
+    _heal(res, b)
     b.run_until(end)
+    _lateness(res, b, seen)
     _check(res, b, card.group_key, corrupt, rng)
     _check_shares(res, b)
     if lost is not None and old is not None:
         _check_recovery(res, b, lost, old, corrupt)
     return res
+
+
+def _phase(res: SeedResult, b: LocalBeacon, rng: random.Random, honest: list[int]) -> None:
+    """Some honest members go silent; the last phase's partition heals and (half the time) the
+    committee is cut again: one member off, or a split into two sides (a 2|2 split of four
+    leaves no majority: nothing commits)."""
+    silent = set(rng.sample(honest, rng.randint(0, len(honest))))
+    b.runner.silent = silent
+    _heal(res, b)
+    if rng.random() < 0.5:
+        members = [c.index for c in b.cores]
+        shuffled = rng.sample(members, len(members))
+        cut = 1 if rng.random() < 0.5 else rng.randint(1, len(members) // 2)
+        b.runner.partition(shuffled[:cut])
+        res.stats["partitions"] += 1
+        res.stats["no_majority_phases"] += not b.runner.majority
+    able = (set(honest) - silent) & b.runner.majority
+    res.stats["below_threshold_phases"] += len(able) < b.cfg.t
+
+
+def _heal(res: SeedResult, b: LocalBeacon) -> None:
+    if len(b.runner.majority) < len(b.cores):
+        b.runner.heal()
+        res.stats["heals"] += 1
+
+
+def _lateness(res: SeedResult, b: LocalBeacon, seen: int) -> int:
+    """Rounds committed more than two periods after their time (a stall made visible); returns
+    how many ticks have been looked at."""
+    majority = b.runner.majority
+    if not majority:
+        return seen
+    m, now = b.replicas[min(majority) - 1], b.runner.now_ms  # a replica that is up to date
+    ticks = list(m.ticks)
+    for tick in ticks[seen:]:
+        res.stats["late_rounds"] += m.round_at(now) - tick.round > 2
+    return len(ticks)
 
 
 def _check_shares(res: SeedResult, b: LocalBeacon) -> None:
@@ -172,6 +219,8 @@ def _check(
 ) -> None:
     scheme = b.cfg.kind
     m = b.replicas[0]
+    if any(r.snapshot() != m.snapshot() for r in b.replicas[1:]):
+        res.add("agree", "the replicas differ after the heal")
     rounds = [tick.round for tick in m.ticks]
     res.stats["rounds"] += len(rounds)
     if rounds != list(range(1, len(rounds) + 1)):
