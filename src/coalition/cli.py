@@ -33,6 +33,7 @@ from .config import CoalitionConfig, HandshakeError
 from .config_file import CoalitionFile, ConfigError, load_coalition, parse_id, printable
 from .framework.errors import OrganismError
 from .handshake_page import facts_of, write_pages
+from .modules import ModuleKind
 from .runtime.anchoring import AnchorMode, parse_anchor_option
 from .runtime.files import MAX_JSON_BYTES, read_json
 from .runtime.lock import DataDirLock
@@ -600,6 +601,52 @@ def republish(
     )
     out.print(f"new fingerprint {successor.stable_id().hex()}")
     out.print(f"next: `coalition down --data {data_dir}` then `coalition up {file}`")
+
+
+@app.command()
+def refresh(
+    module: Annotated[
+        str, typer.Argument(help="The module whose key to refresh: randomness.", show_default=False)
+    ],
+    *,
+    data: DataOpt = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the committee's answer.")
+    ] = 30.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Open a key refresh of a running module's threshold key: every share moves, the group
+    key stays (the operator's command, through the committee's log)."""
+    from .runtime.refresh import refresh_running  # noqa: PLC0415 - only this command needs it
+
+    try:
+        kind = ModuleKind(module)
+    except ValueError:
+        raise BadInputError(f"{module!r} is not a module; try randomness") from None
+    data_dir = _find_data(data)
+    plan = _load_plan(data_dir)
+    if supervisor_pid(data_dir) is None:
+        raise BadInputError(f"{data_dir}: not running; start it with `coalition up`")
+    try:
+        index = asyncio.run(refresh_running(plan, data_dir, kind, timeout_s=timeout))
+    except PlanError as exc:
+        raise BadInputError(str(exc)) from None
+    except OrganismError as exc:
+        if as_json:
+            doc = {"module": kind.value, "coalition": plan.instance_name, "error": str(exc)}
+            out.print_json(json.dumps(doc, ensure_ascii=False))
+        else:
+            err.print(f"{plan.instance_name}: {printable(str(exc))}", markup=False)
+        raise typer.Exit(EXIT_MISMATCH) from None
+    if as_json:
+        opened = {"module": kind.value, "coalition": plan.instance_name, "opened_at": index}
+        out.print_json(json.dumps(opened, ensure_ascii=False))
+        return
+    out.print(
+        f"{kind.value} of {plan.instance_name}: key refresh opened at log index {index}; "
+        "every share moves, the group key stays",
+        markup=False,
+    )
 
 
 member_app = typer.Typer(
