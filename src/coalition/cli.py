@@ -617,7 +617,7 @@ def refresh(
 ) -> None:
     """Open a key refresh of a running module's threshold key: every share moves, the group
     key stays (the operator's command, through the committee's log)."""
-    from .runtime.refresh import refresh_running  # noqa: PLC0415 - only this command needs it
+    from .runtime import refresh as rt  # noqa: PLC0415 - only this command needs it
 
     try:
         kind = ModuleKind(module)
@@ -625,10 +625,14 @@ def refresh(
         raise BadInputError(f"{module!r} is not a module; try randomness") from None
     data_dir = _find_data(data)
     plan = _load_plan(data_dir)
+    try:
+        rt.key_refresh_of(plan.coalition(), kind)
+    except PlanError as exc:
+        raise BadInputError(str(exc)) from None
     if supervisor_pid(data_dir) is None:
         raise BadInputError(f"{data_dir}: not running; start it with `coalition up`")
     try:
-        index = asyncio.run(refresh_running(plan, data_dir, kind, timeout_s=timeout))
+        index = asyncio.run(rt.refresh_running(plan, data_dir, kind, timeout_s=timeout))
     except PlanError as exc:
         raise BadInputError(str(exc)) from None
     except OrganismError as exc:
