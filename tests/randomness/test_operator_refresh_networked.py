@@ -59,7 +59,7 @@ async def test_the_operator_refreshes_a_running_beacon(module_committee, tmp_pat
     outsider = await writer(nets[0], cfg, SecretKey.generate())
     net = await writer(nets[0], cfg, operator)
     shut_out = asyncio.create_task(
-        submit_refresh(outsider, cfg, ModuleKind.RANDOMNESS, operator, timeout_s=12)
+        submit_refresh(outsider, cfg, ModuleKind.RANDOMNESS, operator, timeout_s=8)
     )
     try:
         index = await submit_refresh(net, cfg, ModuleKind.RANDOMNESS, operator, timeout_s=20)
@@ -80,8 +80,7 @@ async def test_the_operator_refreshes_a_running_beacon(module_committee, tmp_pat
     finally:
         shut_out.cancel()
         await asyncio.gather(shut_out, return_exceptions=True)
-        await outsider.close()
-        await net.close()
+        await asyncio.gather(outsider.close(), net.close())
 
     after = [m.core.share for m in beacon if m.core is not None]
     for old, new in zip(before, after, strict=True):
