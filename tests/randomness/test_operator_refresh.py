@@ -8,11 +8,16 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from coalition import CoalitionConfig
+from coalition.content import ContentParams
 from coalition.crypto.beacon import verify_tick
 from coalition.keygen_recovery import RefreshStart
+from coalition.modules import ModuleConfig, ModuleKind, RandomnessConfig
+from coalition.services.module import module_ids
 from organisms.randomness.items import Operator, OperatorRefresh, RandomnessResult, Signed
 from organisms.randomness.local import LocalBeacon
 from organisms.randomness.machine import OPERATOR_MAX_AGE_MS, BeaconMachine
+from organisms.randomness.module import RANDOMNESS
 from pymosaik.groups.machine import ApplyContext
 from pymosaik.primitives import SecretKey, UniqueId, decode, encode
 from pymosaik.sim.rng import seeded
@@ -150,3 +155,16 @@ def test_hostile_commands_are_refused_with_a_reason_and_change_nothing(data: byt
     result = decode(m.apply(data), RandomnessResult)
     if not result.ok:
         assert result.reason and m.snapshot() == before
+
+
+def test_the_writable_intake_changes_no_other_id() -> None:
+    """Making the module writable adds the intake's stream ids only: the committee's group,
+    its public surface and the coalition's fingerprint are what they were, so readers and
+    running data directories are unaffected."""
+    body = ModuleConfig("beacon", ContentParams.from_params({"period_ms": 500}))  # type: ignore[arg-type]
+    cfg = CoalitionConfig(instance_name="writable", randomness=RandomnessConfig(body))
+    ids = RANDOMNESS.organism.ids(cfg)
+    before = module_ids(cfg, ModuleKind.RANDOMNESS, writable=False)
+    assert (ids.group_secret, ids.surface) == (before.group_secret, before.surface)
+    assert ids.requests is not None and before.requests is None
+    assert RANDOMNESS.operator_writes and RANDOMNESS.key_refresh is not None
