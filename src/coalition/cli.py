@@ -666,6 +666,56 @@ def plan_modules(plan: Plan) -> list[str]:
     return list(dict.fromkeys(p.module for p in plan.processes))
 
 
+@app.command()
+def refresh(
+    module: Annotated[
+        str, typer.Argument(help="The module whose key to refresh: randomness.", show_default=False)
+    ],
+    *,
+    data: DataOpt = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the committee's answer.")
+    ] = 30.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Open a key refresh of a running module's threshold key: every share moves, the group
+    key stays (the operator's command, through the committee's log)."""
+    from .runtime import refresh as rt  # noqa: PLC0415 - only this command needs it
+
+    try:
+        kind = ModuleKind(module)
+    except ValueError:
+        raise BadInputError(f"{module!r} is not a module; try randomness") from None
+    data_dir = _find_data(data)
+    plan = _load_plan(data_dir)
+    try:
+        rt.key_refresh_of(plan.coalition(), kind)
+    except PlanError as exc:
+        raise BadInputError(str(exc)) from None
+    if supervisor_pid(data_dir) is None:
+        raise BadInputError(f"{data_dir}: not running; start it with `coalition up`")
+    try:
+        index = asyncio.run(rt.refresh_running(plan, data_dir, kind, timeout_s=timeout))
+    except PlanError as exc:
+        raise BadInputError(str(exc)) from None
+    except OrganismError as exc:
+        if as_json:
+            doc = {"module": kind.value, "coalition": plan.instance_name, "error": str(exc)}
+            out.print_json(json.dumps(doc, ensure_ascii=False))
+        else:
+            err.print(f"{plan.instance_name}: {printable(str(exc))}", markup=False)
+        raise typer.Exit(EXIT_MISMATCH) from None
+    if as_json:
+        opened = {"module": kind.value, "coalition": plan.instance_name, "opened_at": index}
+        out.print_json(json.dumps(opened, ensure_ascii=False))
+        return
+    out.print(
+        f"{kind.value} of {plan.instance_name}: key refresh opened at log index {index}; "
+        "every share moves, the group key stays",
+        markup=False,
+    )
+
+
 member_app = typer.Typer(
     help="Run one committee member on this host (members on separate hosts).",
     no_args_is_help=True,

@@ -156,6 +156,16 @@ class KeygenState(Generic[E]):
             return tr.apply_justification(body.justification)
         return self._close(body.phase, body.at_ms)
 
+    def open_refresh(self) -> str | None:
+        """What a member's ``RefreshStart`` does, for a command that comes from no member (the
+        organism's operator, checked by its machine): ``None`` when opened, ``""`` when a
+        refresh is open already, otherwise why not."""
+        if len(self.registry) < self.params.n:
+            return "waiting for every member to register"
+        if not self.ready or self.transcript.result is None:
+            return "no key to refresh yet"
+        return self.recovery.start_refresh()
+
     def _recovery(self, body: RecoveryCmd) -> str | None:
         result = self.transcript.result
         if not self.ready or result is None:

@@ -234,16 +234,10 @@ class RecoveryBook(Generic[E]):
         return None
 
     def _refresh(self, body: RefreshStart | RefreshDealCmd, result: DkgResult) -> str | None:
+        if isinstance(body, RefreshStart):
+            return self.start_refresh()
         if not self.refreshable:
             return "this committee does not refresh its key"
-        if isinstance(body, RefreshStart):
-            if self.open:
-                return "a share recovery is under way"
-            if self.refresh is not None:
-                return ""
-            self.counter += 1
-            self.refresh = Attempt(0, self.counter, b"", tuple(range(1, self.n + 1)))
-            return None
         r, deal = self.refresh, body.deal
         if r is None or r.number != body.attempt:
             return "no such refresh open"
@@ -270,6 +264,19 @@ class RecoveryBook(Generic[E]):
                 return None
             self.refreshed = r
             self.refreshes += 1
+        return None
+
+    def start_refresh(self) -> str | None:
+        """Open a key refresh (a member's ``RefreshStart``, or its operator's command): ``None``
+        when opened, ``""`` when one is open already, otherwise why not."""
+        if not self.refreshable:
+            return "this committee does not refresh its key"
+        if self.open:
+            return "a share recovery is under way"
+        if self.refresh is not None:
+            return ""
+        self.counter += 1
+        self.refresh = Attempt(0, self.counter, b"", tuple(range(1, self.n + 1)))
         return None
 
     def _offer(self, a: Attempt, member: int) -> str | None:

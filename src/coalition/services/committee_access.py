@@ -49,6 +49,7 @@ __all__ = [
     "issue_committee_ticket",
     "member_tickets",
     "module_access",
+    "operator_writers",
     "role_root",
 ]
 
@@ -78,7 +79,10 @@ def module_access(coalition: CoalitionConfig, kind: ModuleKind, operator: PeerId
     def signed(role: CommitteeRole) -> RecogniseIssuer:
         return RecogniseIssuer(role_root(coalition, kind, role), [operator])
 
-    readers: list[TicketValidator] = [signed(CommitteeRole.READER), signed(CommitteeRole.WRITER)]
+    readers: list[TicketValidator] = [
+        signed(CommitteeRole.READER),
+        operator_writers(coalition, kind, operator),
+    ]
     if coalition.ticket_issuer is not None:
         # An issuer whose ACL names no signing key issues nothing anyone could verify.
         with contextlib.suppress(ValueError):
@@ -86,8 +90,16 @@ def module_access(coalition: CoalitionConfig, kind: ModuleKind, operator: PeerId
     return GroupAccess(
         voters=signed(CommitteeRole.MEMBER),
         observers=AnyOf(*readers),
-        forwarders=signed(CommitteeRole.WRITER),
+        forwarders=operator_writers(coalition, kind, operator),
     )
+
+
+def operator_writers(
+    coalition: CoalitionConfig, kind: ModuleKind, operator: PeerId
+) -> TicketValidator:
+    """The door of a committee intake that takes only the operator's writers: a writer ticket
+    signed by the coalition operator."""
+    return RecogniseIssuer(role_root(coalition, kind, CommitteeRole.WRITER), [operator])
 
 
 def issue_committee_ticket(

@@ -33,7 +33,7 @@ from .almanac import ALMANAC
 from .atlas import ATLAS, AtlasResult, AtlasView, SignedMemberCard, UpsertCard
 from .chronicle import CHRONICLE, Append, ChronicleResult
 from .chronicle_log import ChronicleKind
-from .committee_access import advertise_seat, member_tickets, module_access
+from .committee_access import advertise_seat, member_tickets, module_access, operator_writers
 from .module import MemberContext, ModuleMember, ModuleSpec
 from .registry import spec_of
 
@@ -103,6 +103,8 @@ async def start_member(
     (services/committee_access.py); this member mints its own member ticket.
     """
     spec: ModuleSpec[Any, Any] = spec_of(kind)
+    if writers is None and spec.operator_writes:
+        writers = operator_writers(coalition, kind, operator_key.peer_id)
     ctx = MemberContext(
         network,
         coalition,

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # web3 costs ~1 s to import; only anchoring members need it
 __all__ = [
     "BaseModuleMember",
     "CoreHostedMember",
+    "KeyRefresh",
     "MemberContext",
     "ModuleMember",
     "ModuleSpec",
@@ -141,6 +142,19 @@ MachineFactory = Callable[
 
 
 @dataclass(frozen=True)
+class KeyRefresh:
+    """A module whose threshold key its operator refreshes through the committee's log
+    (``coalition refresh KIND``, `coalition.runtime.refresh`): the coalition side connects and
+    submits under an operator writer ticket; the module says what the command and its result
+    are, so the coalition package never imports the module's types."""
+
+    #: (coalition, the coalition operator's key, wall ms) → the operator-signed command.
+    command: Callable[[CoalitionConfig, SecretKey, int], bytes]
+    #: The machine's result → (opened, the reason when refused, the log index when opened).
+    outcome: Callable[[bytes], tuple[bool, str, int]]
+
+
+@dataclass(frozen=True)
 class ModuleSpec(Generic[Item, Inner]):
     """A module, declared once: its organism declaration, machine and member side."""
 
@@ -151,6 +165,12 @@ class ModuleSpec(Generic[Item, Inner]):
     start: Callable[[MemberContext, CommitteeMember, Inner], ModuleMember]
     #: What ``coalition status`` shows for the committee: (key of ``status()``, label).
     figures: tuple[tuple[str, str], ...] = ()
+    #: Its intake (if writable) admits only holders of an operator-signed writer ticket
+    #: (`committee_access.operator_writers`); otherwise it is open and the machine checks
+    #: each command's own signature.
+    operator_writes: bool = False
+    #: How its operator asks for a key refresh (None: its key is not refreshed this way).
+    key_refresh: KeyRefresh | None = None
 
 
 @dataclass

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from coalition.crypto.beacon import BeaconTick, PartialSignature, Scheme
 from coalition.keygen import KeygenCmd
 from coalition.member_commands import MemberSignatures
-from pymosaik.primitives import SecretKey, UniqueId, Wire
+from pymosaik.primitives import PeerId, SecretKey, UniqueId, Wire
 
 
 class RandomnessConfig(Wire, frozen=True):
@@ -78,6 +80,41 @@ class Signed(Wire, frozen=True):
         return cls(body, MemberSignatures.sign(SIGN_DOMAIN, key, body))
 
 
+OPERATOR_DOMAIN = b"randomness.operator-refresh.v1|"
+
+
+@dataclass(frozen=True)
+class Operator:
+    """Who may command the committee (the coalition operator's key) and what its commands are
+    signed for (``scope``: the module committee's id, so a command is good for one beacon)."""
+
+    key: PeerId
+    scope: UniqueId
+
+
+class OperatorRefresh(Wire, frozen=True, tag="operator-refresh"):
+    """The coalition operator asks for a key refresh (``coalition refresh randomness``): sent
+    to the committee's intake under an operator writer ticket, signed by the operator over the
+    committee's id and ``at_ms``, and taken once (the machine keeps the newest ``at_ms`` it
+    accepted)."""
+
+    at_ms: int
+    signature: bytes
+
+    @staticmethod
+    def message(scope: UniqueId, at_ms: int) -> bytes:
+        return OPERATOR_DOMAIN + scope.bytes + at_ms.to_bytes(8, "big")
+
+    @classmethod
+    def signed(cls, key: SecretKey, scope: UniqueId, at_ms: int) -> OperatorRefresh:
+        return cls(at_ms, key.sign(cls.message(scope, at_ms)))
+
+    def verify(self, operator: Operator) -> bool:
+        if not 0 <= self.at_ms < 2**63:
+            return False
+        return operator.key.verify(self.signature, self.message(operator.scope, self.at_ms))
+
+
 class BadPartial(Wire, frozen=True):
     """Evidence: a member's partial failed its pairing check (excluded, never combined)."""
 
@@ -91,3 +128,5 @@ class RandomnessResult(Wire, frozen=True):
     reason: str = ""
     ticks: tuple[BeaconTick, ...] = ()
     bad: tuple[BadPartial, ...] = ()
+    #: The log index an operator's command was committed at (0 for the members' commands).
+    index: int = 0

@@ -17,7 +17,7 @@ from pymosaik.sim.rng import seeded
 
 from ..local import LocalRunner
 from ..unseal.local import FAST
-from .items import RandomnessConfig, Signed, SubmitPartial
+from .items import Operator, RandomnessConfig, Signed, SubmitPartial
 from .machine import BeaconMachine
 from .member import BeaconMemberCore
 
@@ -50,12 +50,14 @@ class LocalBeacon:
         scheme: Scheme = Scheme.UNCHAINED_G1,
         period_ms: int = 1_000,
         machine_cls: type[BeaconMachine] = BeaconMachine,
+        operator: Operator | None = None,
+        genesis_ms: int = 20_000,
     ) -> LocalBeacon:
         rng = seeded(seed)
-        cfg = RandomnessConfig("local.beacon", t, n, scheme.value, period_ms, genesis_ms=20_000)
+        cfg = RandomnessConfig("local.beacon", t, n, scheme.value, period_ms, genesis_ms)
         keys = [SecretKey(rng.randbytes(32)) for _ in range(n)]
         cores = [_core(i + 1, keys[i], scheme, rng) for i in range(n)]
-        replicas = [machine_cls(cfg, [k.peer_id for k in keys]) for _ in range(n)]
+        replicas = [machine_cls(cfg, [k.peer_id for k in keys], operator) for _ in range(n)]
         return cls(cfg, keys, cores, replicas, LocalRunner(replicas, cores))
 
     def lose_share(self, index: int, rng: random.Random) -> None:

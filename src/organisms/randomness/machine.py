@@ -26,11 +26,13 @@ from coalition.crypto.dkg import DkgParams, DkgResult
 from coalition.keygen import KeygenState
 from coalition.keygen_recovery import RecoveryImage
 from coalition.member_commands import MemberSignatures, apply_decoded
-from pymosaik.primitives import PeerId, UniqueId, Wire, decode, encode
+from pymosaik.primitives import DecodeError, PeerId, UniqueId, Wire, decode, encode
 
 from .items import (
     SIGN_DOMAIN,
     BadPartial,
+    Operator,
+    OperatorRefresh,
     RandomnessCard,
     RandomnessConfig,
     RandomnessResult,
@@ -40,6 +42,9 @@ from .items import (
 )
 
 HISTORY: Final = 4096
+#: How much older than the beacon's committed time an operator's command may be signed: one
+#: signed and never sent cannot be played much later.
+OPERATOR_MAX_AGE_MS: Final = 10 * 60_000
 
 
 class _Image(Wire, frozen=True):
@@ -52,11 +57,18 @@ class _Image(Wire, frozen=True):
     recovery: RecoveryImage = RecoveryImage()
     old_key: DkgResult | None = None
     new_key_from: int = 0
+    operator_at_ms: int = 0
 
 
 class BeaconMachine:
-    def __init__(self, cfg: RandomnessConfig, committee: Sequence[PeerId]) -> None:
+    """``operator``: the coalition operator, whose signed `OperatorRefresh` opens a key refresh
+    (``None``: the committee takes no operator commands)."""
+
+    def __init__(
+        self, cfg: RandomnessConfig, committee: Sequence[PeerId], operator: Operator | None = None
+    ) -> None:
         cfg.check()
+        self.operator = operator
         if len(committee) != cfg.n:
             raise ValueError(f"randomness config says n={cfg.n}, committee has {len(committee)}")
         self.cfg = cfg
@@ -78,6 +90,7 @@ class BeaconMachine:
         self.previous = b""  # the last tick's signature (chained scheme)
         self._partials: dict[int, PartialSignature] = {}
         self.bad: deque[BadPartial] = deque(maxlen=HISTORY)
+        self.operator_at_ms = 0  # the newest operator command accepted (replays are refused)
 
     @property
     def genesis_ms(self) -> int | None:
@@ -111,8 +124,54 @@ class BeaconMachine:
     def signature(self) -> UniqueId:
         return randomness_root(self.cfg).derive("committee.v1")
 
+    def committed_ms(self) -> int | None:
+        """The beacon's own clock, as every replica agrees on it: the time of its newest round,
+        or when the key generation finished (None before)."""
+        if self.ticks:
+            genesis = self.genesis_ms
+            assert genesis is not None
+            return genesis + (self.ticks[-1].round - 1) * self.cfg.period_ms
+        return self.keygen.finished_at_ms
+
     def apply(self, command: bytes, ctx: object = None) -> bytes:
-        return apply_decoded(command, Signed, self.step, lambda why: RandomnessResult(False, why))
+        try:
+            op = decode(command, OperatorRefresh)
+        except DecodeError:
+            return apply_decoded(
+                command, Signed, self.step, lambda why: RandomnessResult(False, why)
+            )
+        index = getattr(ctx, "index", 0)
+        return encode(self.operator_refresh(op, index if isinstance(index, int) else 0))
+
+    def operator_refresh(self, op: OperatorRefresh, index: int = 0) -> RandomnessResult:
+        """The operator's key refresh: opened as a member's ``RefreshStart`` opens it (every
+        member then deals at 0), or refused with the reason and nothing changed."""
+        if self.operator is None:
+            return RandomnessResult(False, "this committee takes no operator commands")
+        if not op.verify(self.operator):
+            return RandomnessResult(False, "not signed by the coalition operator")
+        if op.at_ms <= self.operator_at_ms:
+            return RandomnessResult(
+                False, f"replayed or stale: signed at {op.at_ms}, not after {self.operator_at_ms}"
+            )
+        clock = self.committed_ms()
+        if clock is not None and op.at_ms < clock - OPERATOR_MAX_AGE_MS:
+            return RandomnessResult(
+                False, f"stale: signed at {op.at_ms}, the beacon's time is {clock}"
+            )
+        if self.old_key is not None:
+            return RandomnessResult(
+                False, f"the last key refresh takes effect at round {self.new_key_from}"
+            )
+        why = self.keygen.open_refresh()
+        if why == "":
+            r = self.keygen.recovery.refresh
+            n = 0 if r is None else len(r.deals)
+            return RandomnessResult(False, f"a key refresh is already under way ({n} deals in)")
+        if why is not None:
+            return RandomnessResult(False, why)
+        self.operator_at_ms = op.at_ms
+        return RandomnessResult(True, index=index)
 
     def step(self, signed: Signed) -> RandomnessResult:
         body = signed.body
@@ -192,6 +251,7 @@ class BeaconMachine:
                 self.keygen.recovery_image(),
                 self.old_key,
                 self.new_key_from,
+                self.operator_at_ms,
             )
         )
 
@@ -203,6 +263,7 @@ class BeaconMachine:
             self.step(signed)
         self.keygen.restore_recovery(image.recovery)
         self.old_key, self.new_key_from = image.old_key, image.new_key_from
+        self.operator_at_ms = image.operator_at_ms
         self.ticks.extend(image.ticks)
         self.next_round, self.previous = image.next_round, image.previous
         self._partials = {p.index: p for p in image.partials}

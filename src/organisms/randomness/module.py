@@ -27,14 +27,15 @@ from coalition.modules import ModuleKind
 from coalition.runtime.files import load_or_create_seed
 from coalition.services.module import (
     CoreHostedMember,
+    KeyRefresh,
     MemberContext,
     ModuleSpec,
     module_organism,
     module_params,
 )
-from pymosaik.primitives import PeerId, UniqueId, decode, encode
+from pymosaik.primitives import PeerId, SecretKey, UniqueId, decode, encode
 
-from .items import BeaconRound, RandomnessConfig, RandomnessResult
+from .items import BeaconRound, Operator, OperatorRefresh, RandomnessConfig, RandomnessResult
 from .machine import BeaconMachine
 from .member import BeaconMemberCore
 
@@ -82,7 +83,8 @@ def _machine(
     operator: PeerId,
     member_operators: Mapping[UniqueId, PeerId] | None,
 ) -> tuple[BeaconMachine, Extractor]:
-    machine = BeaconMachine(randomness_config(coalition, len(peers)), peers)
+    cfg = randomness_config(coalition, len(peers))
+    machine = BeaconMachine(cfg, peers, Operator(operator, _scope(coalition)))
 
     def rounds(result: bytes) -> list[bytes]:
         card = machine.card()
@@ -92,14 +94,32 @@ def _machine(
     return machine, rounds
 
 
+def _scope(coalition: CoalitionConfig) -> UniqueId:
+    """What the operator's commands are signed for: this coalition's beacon committee."""
+    committee = coalition.module_committee(ModuleKind.RANDOMNESS)
+    if committee is None:
+        raise ValueError(f"coalition {coalition.instance_name!r} ships no randomness module")
+    return committee
+
+
+def _refresh_command(coalition: CoalitionConfig, operator: SecretKey, at_ms: int) -> bytes:
+    return encode(OperatorRefresh.signed(operator, _scope(coalition), at_ms))
+
+
+def _refresh_outcome(raw: bytes) -> tuple[bool, str, int]:
+    result = decode(raw, RandomnessResult)
+    return result.ok, result.reason, result.index
+
+
 @dataclass
 class RandomnessMember(CoreHostedMember):
     inner: BeaconMachine | None = None
     core: BeaconMemberCore | None = None
 
     def refresh(self) -> None:
-        """Its operator's call: refresh the beacon's key (every member deals at 0 through the
-        log; every share moves, the group key and card stay). Needs every member up."""
+        """This member asks for a key refresh (every member deals at 0 through the log; every
+        share moves, the group key and card stay). Needs every member up. A running
+        deployment's operator uses ``coalition refresh randomness`` (`OperatorRefresh`)."""
         assert self.core is not None
         self.core.refresh()
 
@@ -109,8 +129,9 @@ class RandomnessMember(CoreHostedMember):
         last = self.inner.ticks[-1].round if self.inner.ticks else None
         keygen = self.core.keygen
         error = keygen.error or self.inner.keygen.transcript.failure
+        book = self.inner.keygen.recovery
         if self.core.share is not None:
-            state = "ready"
+            state = "refreshing" if book.refresh is not None else "ready"
         elif keygen.lost(self.inner.keygen):
             state = "recovering"  # no share of its own (a lost seed): asking the others
         else:
@@ -119,6 +140,8 @@ class RandomnessMember(CoreHostedMember):
             "beacon_round": last,
             "beacon_key": state,
             "bad_partials": len(self.inner.bad),
+            "key_refreshes": book.refreshes,
+            "refresh_deals": 0 if book.refresh is None else len(book.refresh.deals),
         }
 
 
@@ -139,10 +162,17 @@ def _start(ctx: MemberContext, member: CommitteeMember, inner: BeaconMachine) ->
 
 RANDOMNESS: Final[ModuleSpec[BeaconRound, BeaconMachine]] = ModuleSpec(
     ModuleKind.RANDOMNESS,
-    module_organism(ModuleKind.RANDOMNESS, BeaconRound, writable=False),
+    # writable for the operator's commands only (the members' own go through the group)
+    module_organism(ModuleKind.RANDOMNESS, BeaconRound, writable=True),
     _machine,
     _start,
-    (("beacon_round", "round"), ("bad_partials", "bad partials")),
+    (
+        ("beacon_round", "round"),
+        ("bad_partials", "bad partials"),
+        ("key_refreshes", "key refreshes"),
+    ),
+    operator_writes=True,
+    key_refresh=KeyRefresh(_refresh_command, _refresh_outcome),
 )
 
 
