@@ -4,11 +4,15 @@ through its promoted production deployment."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
+from coalition import AclClause, AclComposition, CoalitionConfig, TicketIssuerConfig
 from coalition.framework.evidence import EvidencePointer
 from coalition.retirement import AtAlmanacTick, ComponentKind, ComponentRef, RetirementReason
 from coalition.services.almanac import AlmanacRange
+from coalition.ticket_issuer import TicketIssuer, recognise_coalition_issuer
 from organisms.compute.items import ComputeGrant, ComputeLog, LogBody, UsageMetrics, provider_id
 from organisms.experiments.machine import (
     Body,
@@ -23,7 +27,15 @@ from organisms.experiments.machine import (
     SealReport,
     Signed,
 )
-from pymosaik.primitives import SecretKey, UniqueId, decode, encode
+from organisms.experiments.staging import (
+    producer_refusal,
+    staging_clause,
+    staging_issuer,
+    staging_root,
+)
+from pymosaik.primitives import UNIVERSE, PeerId, SecretKey, UniqueId, decode, encode
+from pymosaik.tee import TDX_CLASS, SimulatedTdx, Tdx
+from pymosaik.tickets import Ticket
 
 KEYS = [SecretKey(bytes([i]) * 32) for i in range(1, 4)]
 PROVIDER = SecretKey(b"\x09" * 32)
@@ -275,3 +287,41 @@ def test_refusals_and_replay() -> None:
         copy.restore(src.snapshot())
         assert copy.snapshot() == src.snapshot()
         assert copy.awaiting == src.awaiting and copy.running == src.running
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A producer's discovery entry as a consumer's catalog holds it (what `PeerView` reads)."""
+
+    peer_id: PeerId
+    tickets: tuple[Ticket, ...]
+    network_id: UniqueId = UNIVERSE
+
+
+def test_staging_tickets_are_their_own_class_which_production_validators_refuse() -> None:
+    operator, agent_key, member = SecretKey(b"\x0c" * 32), SecretKey(b"\x0d" * 32), KEYS[0]
+    acl = AclComposition.all_of(AclClause.require_peer(operator.peer_id.bytes))
+    coalition = CoalitionConfig(instance_name="c", ticket_issuer=TicketIssuerConfig("c", acl))
+    production = recognise_coalition_issuer(coalition)
+    tdx = Tdx.with_verifiers(SimulatedTdx(operator.peer_id)).allow_simulated().require_mrtd(MRTD)
+    clause = staging_clause(AGENT.stable_id, [agent_key.peer_id])
+    root = staging_root(AGENT.stable_id)
+    assert root not in (coalition.ticket_issuer_root(), staging_root(CAND.stable_id), TDX_CLASS)
+
+    staged = Entry(
+        member.peer_id,
+        (staging_issuer(AGENT.stable_id, agent_key).issue(member.peer_id, UNIVERSE, 0, None),),
+    )
+    prod = Entry(
+        member.peer_id,
+        (TicketIssuer.for_coalition(coalition, operator).issue(member.peer_id, UNIVERSE, 0, None),),
+    )
+    assert producer_refusal(production, staged, 1) == "no valid ticket of the required class"
+    assert producer_refusal(tdx, staged, 1) == "no valid ticket of the required class"
+    assert producer_refusal(clause, staged, 1) is None  # the opt-in clause accepts it
+    assert producer_refusal(production, prod, 1) is None
+    assert producer_refusal(clause, prod, 1) == "no valid ticket of the required class"
+    # staging tickets the agent did not sign, or issued to another peer, fail the clause too
+    forged = staging_issuer(AGENT.stable_id, operator).issue(member.peer_id, UNIVERSE, 0, None)
+    assert producer_refusal(clause, Entry(member.peer_id, (forged,)), 1) is not None
+    assert producer_refusal(clause, Entry(KEYS[1].peer_id, staged.tickets), 1) is not None
