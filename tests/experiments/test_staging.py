@@ -25,6 +25,7 @@ from coalition.services.almanac import AlmanacRange
 from coalition.ticket_issuer import TicketIssuer, recognise_coalition_issuer
 from organisms.compute.items import ComputeGrant
 from organisms.experiments.machine import (
+    Body,
     ExperimentConfig,
     ExperimentMachine,
     ObserveGrant,
@@ -90,8 +91,16 @@ async def committee(
 ) -> tuple[list[Network], list[CommitteeMember]]:
     keys = [SecretKey.generate() for _ in range(3)]
     nets = [await new_network(secret_key=k, tickets=[issue(k.peer_id)]) for k in keys]
+    return nets, await start(nets, cfg)
+
+
+async def start(nets: list[Network], cfg: OrganismConfig) -> list[CommitteeMember]:
+    """Members of ``cfg`` on ``nets``, once they elected a leader (on a loaded machine the
+    loopback elections can take many terms; waiting here keeps that out of the write timeouts)."""
     addrs = [n.addr for n in nets]
-    return nets, [Feed.member(n, cfg, addrs, raft=RaftConfig.loopback()) for n in nets]
+    members = [Feed.member(n, cfg, addrs, raft=RaftConfig.loopback()) for n in nets]
+    await asyncio.wait_for(members[0].group.when().leader_elected(), 60)
+    return members
 
 
 async def test_staging_is_invisible_to_production_and_publishes_through_promotion(
@@ -173,7 +182,7 @@ async def test_staging_is_invisible_to_production_and_publishes_through_promotio
     )
     image, closes = b"\x11" * 32, len(ACTUAL) * 1_000
     short = grant(image, 0, closes)  # exactly the window (2862)
-    steps: list[object] = [
+    steps: list[Body] = [
         Propose(ref(STAGING), AlmanacRange(0, len(ACTUAL) - 1), image, 0, staging=True),
         ObserveGrant(short),
     ]
@@ -190,28 +199,26 @@ async def test_staging_is_invisible_to_production_and_publishes_through_promotio
             )
         )
     for n, body in enumerate(steps):
-        assert exp.step(Signed.by(KEYS[n % 3], 1 + n % 3, body)).ok  # type: ignore[arg-type]
+        assert exp.step(Signed.by(KEYS[n % 3], 1 + n % 3, body)).ok
     sealed = exp.step(Signed.by(KEYS[0], 1, SealReport(len(ACTUAL))))
     assert sealed.report is not None and sealed.report.verdict == "adopt"
     assert sealed.rotation is None  # production still sees nothing of staging
 
     # promote: the winner's production deployment, on the production operator's nodes (which
     # hold production tickets) and its TDX grant; the published marker names it
-    addrs = [n.addr for n in production_nets]
-    promoted = [
-        Feed.member(n, PROMOTED, addrs, raft=RaftConfig.loopback()) for n in production_nets
-    ]
+    promoted = await start(production_nets, PROMOTED)
     tdx = grant(b"\x44" * 32, closes, 10**9, MRTD)  # the attested image, live after the window
     out = exp.step(Signed.by(KEYS[1], 2, Promote(ref(STAGING), ref(PROMOTED), MRTD, tdx, 5)))
     assert out.rotation is not None and out.rotation.replacement == ref(PROMOTED)
     await production[0].retire(out.rotation, promoted[0].ids.surface)
-    await Feed.publish(experimenter, PROMOTED).post(b"now in production", 99, timeout_s=30)
+    successor = Feed.publish(experimenter, PROMOTED)
+    await successor.post(b"now in production", 99, timeout_s=30)
     async with asyncio.timeout(30):  # the follower keeps its production validator
         item = await reader.next()
     assert item.payload == b"now in production" and reader.stats.successors_followed == 1
     assert reader.retirement is not None and reader.retirement.marker.replacement == ref(PROMOTED)
 
-    for h in (reader, shadowed, agent, cand):
+    for h in (reader, shadowed, agent, cand, successor):
         await h.close()
     for m in (*production, *staging, *promoted):
         await m.close()
