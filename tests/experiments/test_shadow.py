@@ -14,9 +14,11 @@ from coalition.framework import OrganismRetired
 from coalition.framework.evidence import EvidencePointer
 from coalition.retirement import ComponentKind, ComponentRef
 from coalition.services.almanac import AlmanacRange
+from organisms.compute.items import ComputeGrant
 from organisms.experiments.machine import (
     ExperimentConfig,
     ExperimentMachine,
+    ObserveGrant,
     ObserveOutcome,
     Propose,
     SealReport,
@@ -82,8 +84,12 @@ async def test_shadow_stream_report_and_rotation(
         ExperimentConfig("forecast-trial", agent_ref, min_observations=4, margin_bps=100),
         [k.peer_id for k in KEYS],
     )
-    window = AlmanacRange(0, len(ACTUAL) - 1)
-    assert exp.step(Signed.by(KEYS[0], 1, Propose(ref, window))).ok
+    window, image = AlmanacRange(0, len(ACTUAL) - 1), b"\x11" * 32
+    closes = len(ACTUAL) * exp.cfg.tick_ms
+    assert exp.step(Signed.by(KEYS[0], 1, Propose(ref, window, image, 0))).ok
+    # the candidate's short grant, as the Compute committee committed it: exactly the window
+    grant = ComputeGrant(b"\x05" * 32, b"\x06" * 32, image, 0, closes, b"", 10, "", 1, 1, b"")
+    assert exp.step(Signed.by(KEYS[2], 3, ObserveGrant(grant))).ok
     outcome = EvidencePointer(UniqueId.hash("outcomes"), 0, 0, UniqueId.hash("outcome"))
     for tick, (a, c) in enumerate(zip(own, shadow, strict=True)):
         obs = ObserveOutcome(

@@ -22,6 +22,7 @@ from coalition.framework.reader import SurfaceReader
 from coalition.framework.spec import OrganismSpec
 from pymosaik.network import Network
 from pymosaik.primitives.aio import TaskScope
+from pymosaik.tickets import TicketValidator
 
 __all__ = ["ShadowItem", "ShadowReader", "Source", "opt_in"]
 
@@ -88,9 +89,15 @@ def opt_in(
     candidate: Cfg,
     *,
     timeout_s: float = 10.0,
+    producers: TicketValidator | None = None,
+    shadow_producers: TicketValidator | None = None,
 ) -> ShadowReader[Item]:
-    """Read the production surface and the candidate's shadow surface of ``spec``'s kind."""
+    """Read the production surface and the candidate's shadow surface of ``spec``'s kind.
+
+    ``producers`` authenticates the production committee (the consumer's usual validator);
+    ``shadow_producers`` is the separate clause the opt-in adds for the candidate's side (for a
+    staging candidate, ``staging.staging_clause``: its members hold no production ticket)."""
     return ShadowReader(
-        spec.read(network, production, timeout_s=timeout_s),
-        spec.read(network, candidate, timeout_s=timeout_s),
+        spec.read(network, production, timeout_s=timeout_s, producers=producers),
+        spec.read(network, candidate, timeout_s=timeout_s, producers=shadow_producers),
     )
