@@ -102,13 +102,13 @@ async def test_a_tdx_grant_runs_only_in_a_guest_with_the_expected_measurement(  
     shuffle = compute_shuffle(cfg)
     assert shuffle is not None
     requester = nets[5]
-    decisions = Compute.read(requester, cfg, timeout_s=30)
+    decisions = Compute.read(requester, cfg, timeout_s=60)
     replies = ReplyBoard.read(requester, BOARD, addrs, raft=RaftConfig.loopback())
     client = None
     try:
-        async with asyncio.timeout(90):
+        async with asyncio.timeout(150):
             for k, c in ((good_key, good_card), (bad_key, bad_card)):
-                await writer.register(SignedCard.signed(k, c), timeout_s=20)
+                await writer.register(SignedCard.signed(k, c), timeout_s=60)
             payee = bytes.fromhex(PAYEE)
             secrets = {"eu": X25519PrivateKey.generate(), "us": X25519PrivateKey.generate()}
             reqs = {}
@@ -116,7 +116,7 @@ async def test_a_tdx_grant_runs_only_in_a_guest_with_the_expected_measurement(  
                 tx, status = await asyncio.to_thread(pay, url, key, chain_id, payee, 10**9)
                 assert status == 1
                 reqs[region] = tdx_request(pin, region, tx, secret)
-            client = await Shuffle.client(requester, shuffle, timeout_s=30)
+            client = await Shuffle.client(requester, shuffle, timeout_s=60)
             for req in reqs.values():
                 client.submit(encode(req))
             ids = {region: request_id(req) for region, req in reqs.items()}
@@ -148,7 +148,7 @@ async def test_a_tdx_grant_runs_only_in_a_guest_with_the_expected_measurement(  
         for m in members:
             logs = m.inner.logs  # type: ignore[attr-defined]
             assert logs[ids["eu"]].body.completed and logs[ids["eu"]].verify(good_card.signer)
-            assert logs[ids["eu"]].body.usage.cpu_core_seconds >= 0
+            assert logs[ids["eu"]].body.window_from_ms >= ok.valid_from_ms
             empty = logs[ids["us"]]
             assert not empty.body.completed and empty.body.usage == UsageMetrics(0, 0, 0)
             assert empty.verify(bad_card.signer)

@@ -86,17 +86,23 @@ async def test_an_agent_renews_short_grants_until_its_budget_is_spent(  # type: 
     agent = TopUpAgent(policy, budget=GRANTS * PRICE)
     driver = None
     try:
-        await writer.register(SignedCard.signed(provider_key, card), timeout_s=20)
+        # the driver connects once the module's unseal key is out (the DKG done); the agent
+        # is idle until the provider is registered, then busy throughout
+        busy = asyncio.Event()
         driver = await TopUpDriver.start(
             nets[4],
             cfg,
             agent,
             pay=functools.partial(chain.pay, bytes.fromhex(PAYEE)),
-            load=lambda: 0.9,  # busy throughout
+            load=lambda: 0.9 if busy.is_set() else 0.0,
             board=BOARD,
             board_committee=addrs,
             raft=RaftConfig.loopback(),
+            timeout_s=60,
         )
+        await writer.register(SignedCard.signed(provider_key, card), timeout_s=60)
+        assert not driver.submitted
+        busy.set()
         async with asyncio.timeout(150):
             while not (driver.exhausted and len(driver.receipts) == GRANTS):
                 await asyncio.sleep(0.1)

@@ -121,9 +121,13 @@ class TopUpDriver:
         while True:
             now = int(time.time() * 1000)
             grants = dict(self.grants)  # a snapshot: the watcher adds while the step runs
-            requests = await asyncio.to_thread(
-                self.agent.step, now, self._load(), grants, self._pay
-            )
+            try:
+                requests = await asyncio.to_thread(
+                    self.agent.step, now, self._load(), grants, self._pay
+                )
+            except Exception as exc:  # a failed payment: the agent spent nothing, try next tick
+                log.warning("top-up step failed: %r", exc)
+                requests = []
             for req in requests:
                 self._client.submit(encode(req))
                 self.submitted.append(Submitted(req, now))
