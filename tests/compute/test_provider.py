@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from msgspec.structs import replace
 
 from coalition.crypto.reply import ReplyTicket, open_reply
+from organisms.compute.attest import NO_GUEST, check_receipt_quote
 from organisms.compute.items import (
     Capabilities,
     ComputeRequest,
@@ -16,6 +19,7 @@ from organisms.compute.items import (
     ProviderCard,
     SettlementEvidence,
     SignedCard,
+    UsageMetrics,
     request_id,
 )
 from organisms.compute.machine import (
@@ -30,6 +34,7 @@ from organisms.compute.machine import (
 from organisms.compute.provider import LocalProvider, Receipt, WorkloadStore
 from pymosaik.primitives import SecretKey, decode
 from pymosaik.tee.measurements import Measurements
+from pymosaik.tee.quote import QuoteError
 from pymosaik.tee.simulated import SimulatedTdxProvider
 
 CONTRACT = b"\xc0" * 20
@@ -91,8 +96,19 @@ def test_v06_grant_runs_with_matching_measurement_and_logs_on_completion(tmp_pat
     # the requester opens the receipt and checks the guest's quote itself
     assert out.receipt is not None
     receipt = decode(open_reply(ticket, out.receipt), Receipt)
-    verified = tdx.verifier().verify(receipt.quote, 0)
+    with pytest.raises(QuoteError, match="SIMULATED TDX quote refused"):
+        check_receipt_quote(receipt.quote, grant, [tdx.verifier()], now_ms=0)
+    verified = check_receipt_quote(
+        receipt.quote, grant, [tdx.verifier()], now_ms=0, allow_simulated=True
+    )
     assert verified.simulated and verified.measurements.mrtd == grant.expected_mrtd
+    # a quote for another grant, or from a root the requester does not trust, is refused
+    other = replace(grant, request_id=bytes(32))
+    with pytest.raises(QuoteError, match="does not commit to this grant"):
+        check_receipt_quote(receipt.quote, other, [tdx.verifier()], now_ms=0, allow_simulated=True)
+    stranger = SimulatedTdxProvider(GUEST).verifier()
+    with pytest.raises(QuoteError, match="untrusted root"):
+        check_receipt_quote(receipt.quote, grant, [stranger], now_ms=0, allow_simulated=True)
 
 
 def test_image_whose_bytes_changed_is_not_started_and_not_logged(tmp_path: Path) -> None:
@@ -103,11 +119,17 @@ def test_image_whose_bytes_changed_is_not_started_and_not_logged(tmp_path: Path)
     assert "hash" in out.reason
 
 
-def test_measurement_mismatch_aborts(tmp_path: Path) -> None:
-    _, grant, provider, _, _, _ = _setup(tmp_path, "print('hi')\n")
+def test_measurement_mismatch_never_starts_and_logs_empty_usage(tmp_path: Path) -> None:
+    m, grant, provider, _, _, _ = _setup(tmp_path, "open('ran', 'w').write('x')\n")
     provider.tdx = SimulatedTdxProvider(Measurements.of(*(bytes([9]) * 48 for _ in range(5))))
     out = provider.handle(grant, now_ms=2)
-    assert out.log is None and out.reason == "guest measurement does not match expected_mrtd"
+    assert out.reason == "guest measurement does not match expected_mrtd"
+    assert out.run is None and out.receipt is None and not (tmp_path / "ran").exists()
+    assert out.log is not None and not out.log.body.completed
+    assert out.log.body.usage == UsageMetrics(0, 0, 0)
+    assert m.step(Signed.by(MEMBER, 1, AppendLog(out.log))).ok  # the refusal is on the record
+    provider.tdx = None  # a TDX grant to a provider with no guest at all
+    assert provider.handle(grant, now_ms=2).reason == NO_GUEST
 
 
 def test_duration_and_memory_limits_are_enforced(tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from organisms.compute.items import (
     Capabilities,
     ComputeLog,
@@ -14,6 +16,7 @@ from organisms.compute.items import (
     SettlementEvidence,
     SignedCard,
     UsageMetrics,
+    request_id,
 )
 from organisms.compute.machine import (
     AppendLog,
@@ -82,3 +85,18 @@ def test_agent_stays_served_and_within_budget() -> None:
     assert len(m.grants) == len(ledger) == 10  # 200k budget / 20k a grant
     assert agent.budget < policy.max_price  # and then it stopped
     assert all(rid in agent.tickets for rid in m.grants)
+
+
+def test_a_failed_payment_leaves_the_agent_as_it_was() -> None:
+    """The driver retries a step whose payment raised: nothing may have been spent."""
+    policy = TopUpPolicy(b"\x01" * 32, b"\x02" * 32, 60, 1000, 512, max_price=20_000)
+    agent = TopUpAgent(policy, budget=50_000, entropy=random.Random(2).randbytes)
+
+    def down(amount: int) -> bytes:
+        raise OSError("chain node unreachable")
+
+    with pytest.raises(OSError, match="unreachable"):
+        agent.step(0, 0.9, {}, down)
+    assert (agent.budget, agent.spent, agent.pending, agent.tickets) == (50_000, 0, {}, {})
+    (req,) = agent.step(1, 0.9, {}, lambda amount: b"\x0b" * 32)
+    assert agent.spent == req.max_price == 20_000 and list(agent.pending) == [request_id(req)]

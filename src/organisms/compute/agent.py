@@ -59,14 +59,14 @@ class ProviderAgent:
         self._scope.spawn(self._run(), name="provider:grants")
 
     async def _run(self) -> None:
-        event = await self._decisions.ready(drain=False)
-        while True:
+        # every decision as it comes, with no connect deadline: a provider registered on an
+        # idle committee may wait longer than any timeout for its first grant
+        async for event in self._decisions:
             mine = [g for g in event.grants if g.provider == self.provider.provider_id]
             for grant in mine:
                 if grant.request_id not in self._seen:
                     self._seen.add(grant.request_id)
                     await self._serve(grant)
-            event = await self._decisions.next()
 
     async def _serve(self, grant: ComputeGrant) -> None:
         now = int(time.time() * 1000)

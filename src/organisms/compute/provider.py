@@ -3,12 +3,12 @@
 The workload is a Python program identified by its content hash (the grant's ``content_hash``,
 the request's ``pin``). ``handle`` follows the book's five steps: look the image up in the
 provider's content store and check its hash (a mismatch aborts with no log); for a TDX grant,
-quote the guest (here the labelled SIMULATED TDX provider) and check the measurement against
-the grant's ``expected_mrtd`` (a mis-bind aborts); seal the receipt to the requester's one-time
-key; run the process with CPU-time and address-space limits and a wall-clock deadline at
-``valid_to``; then sign one ``ComputeLog`` with what it used. A run that could not start, or
-failed, still logs — with empty usage and ``completed = False`` — so "tried but failed" is
-distinct from a provider that never answered.
+check the guest's measurement against the grant's ``expected_mrtd`` and quote it (`attest`;
+here the labelled SIMULATED TDX provider), a mis-bind never starting; seal the receipt to the
+requester's one-time key; run the process with CPU-time and address-space limits and a
+wall-clock deadline at ``valid_to``; then sign one ``ComputeLog`` with what it used. A run that
+could not start (a mis-bind), or failed, still logs — with empty usage and ``completed =
+False`` — so "tried but failed" is distinct from a provider that never answered.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import blake3
 
 from coalition.crypto.reply import seal_to
 from pymosaik.primitives import SecretKey, Wire, encode
-from pymosaik.tee.simulated import SimulatedTdxProvider
 
+from .attest import GuestQuoter, guest_quote
 from .items import ComputeGrant, ComputeLog, LogBody, UsageMetrics
 
 #: Largest workload image the store takes.
@@ -147,7 +147,7 @@ class LocalProvider:
         store: WorkloadStore,
         *,
         workdir: Path,
-        tdx: SimulatedTdxProvider | None = None,
+        tdx: GuestQuoter | None = None,
     ) -> None:
         self.key, self.provider_id, self.store = key, provider_id, store
         self.workdir, self.tdx = workdir, tdx
@@ -158,11 +158,13 @@ class LocalProvider:
         image = self.store.verified_path(grant.content_hash)
         if image is None:
             return Handled(None, None, "image missing or its hash does not match the pin")
-        quote = b""
-        if grant.expected_mrtd:
-            if self.tdx is None or self.tdx.measurements.mrtd != grant.expected_mrtd:
-                return Handled(None, None, "guest measurement does not match expected_mrtd")
-            quote = self.tdx.quote(blake3.blake3(grant.request_id + grant.content_hash).digest(64))
+        started = guest_quote(grant, self.tdx)
+        if started.refused:  # never started: an empty-usage log says so, and no receipt
+            body = LogBody(
+                grant.request_id, self.provider_id, now_ms, now_ms, UsageMetrics(0, 0, 0), False
+            )
+            return Handled(ComputeLog.signed(self.key, body), None, started.refused)
+        quote = started.quote
         receipt = Receipt(grant.request_id, f"local:{image.name[:16]}", quote, b"")
         receipt = Receipt(
             receipt.grant_id,
