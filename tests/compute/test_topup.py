@@ -100,3 +100,15 @@ def test_a_failed_payment_leaves_the_agent_as_it_was() -> None:
     assert (agent.budget, agent.spent, agent.pending, agent.tickets) == (50_000, 0, {}, {})
     (req,) = agent.step(1, 0.9, {}, lambda amount: b"\x0b" * 32)
     assert agent.spent == req.max_price == 20_000 and list(agent.pending) == [request_id(req)]
+
+
+def test_a_refused_request_is_not_waited_for() -> None:
+    """A committed refusal frees the agent at once (without it, it waits out the deadline);
+    what the refused request paid stays spent."""
+    policy = TopUpPolicy(b"\x01" * 32, b"\x02" * 32, 60, 1000, 512, max_price=20_000)
+    agent = TopUpAgent(policy, budget=50_000, entropy=random.Random(3).randbytes)
+    (first,) = agent.step(0, 0.9, {}, lambda amount: b"\x0c" * 32)
+    assert agent.step(1_000, 0.9, {}, lambda amount: b"\x0d" * 32) == []  # still waiting
+    (second,) = agent.step(2_000, 0.9, {}, lambda amount: b"\x0d" * 32, {request_id(first)})
+    assert request_id(second) != request_id(first) and list(agent.pending) == [request_id(second)]
+    assert agent.spent == 40_000 and agent.budget == 10_000

@@ -11,7 +11,7 @@ transaction), submits through the module's shuffle, and feeds back the grants it
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -56,9 +56,14 @@ class TopUpAgent:
         load: float,
         grants: Mapping[bytes, ComputeGrant],
         pay: Callable[[int], bytes],
+        refused: Collection[bytes] = (),
     ) -> list[ComputeRequest]:
         """Requests to submit now (zero or one); ``pay(amount)`` settles one and returns the
-        payment's transaction hash, which the request carries as its settlement pointer."""
+        payment's transaction hash, which the request carries as its settlement pointer.
+        ``refused``: request ids the committee refused (its record says why): the agent stops
+        waiting for them at once instead of at their deadline (what they paid stays spent)."""
+        for rid in refused:
+            self.pending.pop(rid, None)
         for rid in [r for r in self.pending if r in grants]:
             del self.pending[rid]
             g = grants[rid]

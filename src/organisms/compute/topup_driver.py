@@ -68,6 +68,8 @@ class TopUpDriver:
         self._tick_s, self._receipt_timeout_s = tick_s, receipt_timeout_s
         #: Every grant seen on the Compute surface, by request id (what the agent steps on).
         self.grants: dict[bytes, ComputeGrant] = {}
+        #: This agent's requests the committee refused, with the reason.
+        self.refused: dict[bytes, str] = {}
         self.submitted: list[Submitted] = []
         #: Opened receipts of this agent's grants, by request id.
         self.receipts: dict[bytes, Receipt] = {}
@@ -114,6 +116,11 @@ class TopUpDriver:
         async for event in self._decisions:
             for grant in event.grants:
                 self.grants[grant.request_id] = grant
+            for refusal in event.refusals:
+                if refusal.request_id in self.agent.tickets:
+                    self.refused[refusal.request_id] = refusal.reason
+                    log.info("request %s refused: %s", refusal.request_id.hex()[:12],
+                             refusal.reason)  # fmt: skip
                 if grant.request_id in self.agent.tickets:
                     self._scope.spawn(self._open(grant.request_id), name="topup:receipt")
 
@@ -123,7 +130,7 @@ class TopUpDriver:
             grants = dict(self.grants)  # a snapshot: the watcher adds while the step runs
             try:
                 requests = await asyncio.to_thread(
-                    self.agent.step, now, self._load(), grants, self._pay
+                    self.agent.step, now, self._load(), grants, self._pay, set(self.refused)
                 )
             except Exception as exc:  # a failed payment: the agent spent nothing, try next tick
                 log.warning("top-up step failed: %r", exc)
