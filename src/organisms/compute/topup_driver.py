@@ -116,13 +116,13 @@ class TopUpDriver:
         async for event in self._decisions:
             for grant in event.grants:
                 self.grants[grant.request_id] = grant
+                if grant.request_id in self.agent.tickets:
+                    self._scope.spawn(self._open(grant.request_id), name="topup:receipt")
             for refusal in event.refusals:
                 if refusal.request_id in self.agent.tickets:
                     self.refused[refusal.request_id] = refusal.reason
                     log.info("request %s refused: %s", refusal.request_id.hex()[:12],
                              refusal.reason)  # fmt: skip
-                if grant.request_id in self.agent.tickets:
-                    self._scope.spawn(self._open(grant.request_id), name="topup:receipt")
 
     async def _tick(self) -> None:
         while True:
