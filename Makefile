@@ -33,7 +33,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict jepsen
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 # A few hundred seeded Raft scenarios; `--seeds 10000` is the long campaign (docs/spec/raft.md).
 sim: $(STAMP)
