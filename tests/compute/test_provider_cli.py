@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,7 +18,6 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from coalition.crypto.reply import ReplyTicket
 from coalition.modules import ModuleKind
 from coalition.runtime.files import load_or_create_seed
-from coalition.runtime.member import START_MEMBER_ENV
 from coalition.runtime.plan import load_plan
 from coalition.services.committee_access import committee_members
 from organisms.compute.items import ComputeRequest, provider_id, request_id
@@ -29,6 +27,7 @@ from organisms.reply_board import ReplyBoard
 from organisms.shuffle_service import Shuffle
 from pymosaik.network import Network
 from pymosaik.primitives import PeerId, SecretKey, UniqueId, decode, encode
+from tests.coalition_cli import cli, start_up, status, up_env
 from tests.compute.conftest import pay
 
 PAYEE = "7e" * 20
@@ -56,16 +55,6 @@ shuffle_period_ms = 300
         "utf-8",
     )
     return path
-
-
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coalition", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_add_prints_the_pin_and_mistakes_are_one_line(tmp_path: Path) -> None:
@@ -158,21 +147,14 @@ def test_up_and_a_provider_process_serve_a_private_request(
     added = cli("provider", "add", str(workload), "--store", str(store))
     assert added.returncode == 0, added.stderr
     pin = bytes.fromhex(added.stdout.strip())
-    env = {k: v for k, v in os.environ.items() if k != START_MEMBER_ENV}
     up_log = (tmp_path / "up.log").open("w")
-    up = subprocess.Popen(
-        [sys.executable, "-m", "coalition", "up", str(file), "--data", str(data), "--no-anchor"],
-        stdout=up_log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    up = start_up(file, data, up_log)
     provider = None
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            res = cli("status", "--data", str(data), "--json")
-            rows = json.loads(res.stdout).get("committees", {}) if res.stdout.strip() else {}
-            if rows.get("compute", {}).get("figures", {}).get("unseal_ready") == 1:
+            rows = status(data).get("committees", {})
+            if rows.get("compute", {}).get("figures", {}).get("unseal_ready") == 1:  # type: ignore[attr-defined]
                 break
             time.sleep(1)
         else:
@@ -197,7 +179,7 @@ def test_up_and_a_provider_process_serve_a_private_request(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=env,
+            env=up_env(),
         )
         assert provider.stdout is not None
         first = json.loads(provider.stdout.readline())

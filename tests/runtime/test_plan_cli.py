@@ -21,21 +21,11 @@ from coalition.runtime.files import read_key, write_key
 from coalition.runtime.plan import PlanError, create_or_load, default_data_dir, load_plan
 from coalition.runtime.supervisor import Supervisor, parse_duration
 from pymosaik.primitives import SecretKey
+from tests.coalition_cli import cli
 
 HERE = Path(__file__).parent
 EXAMPLES = HERE.parents[1] / "examples" / "coalitions"
 TRIO = HERE / "trio.toml"
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coalition", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
 
 
 def one_line_error(

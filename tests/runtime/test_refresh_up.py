@@ -6,16 +6,13 @@ taken too (each command is signed for its own time)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from coalition.runtime.member import START_MEMBER_ENV
+from tests.coalition_cli import cli, start_up, status
 
 pytestmark = pytest.mark.slow
 
@@ -31,20 +28,9 @@ threshold = 2
 """
 
 
-def coalition(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coalition", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def beacon_figures(data: Path) -> dict[str, int]:
-    res = coalition("status", "--data", str(data), "--json")
-    doc = json.loads(res.stdout) if res.stdout.strip() else {}
-    figures = doc.get("committees", {}).get("randomness", {}).get("figures", {})
+    doc = status(data)
+    figures = doc.get("committees", {}).get("randomness", {}).get("figures", {})  # type: ignore[union-attr]
     return figures if isinstance(figures, dict) else {}
 
 
@@ -63,23 +49,17 @@ def test_refresh_randomness_on_a_running_deployment(tmp_path: Path) -> None:
     file = tmp_path / "beacon.toml"
     file.write_text(BEACON_ONLY, "utf-8")
     data = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if k != START_MEMBER_ENV}
     log = (tmp_path / "up.log").open("w")
-    up = subprocess.Popen(
-        [sys.executable, "-m", "coalition", "up", str(file), "--data", str(data), "--no-anchor"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    up = start_up(file, data, log)
     try:
         wait_for(data, "beacon_round", 1, 60)
-        first = coalition("refresh", "randomness", "--data", str(data))
+        first = cli("refresh", "randomness", "--data", str(data))
         assert first.returncode == 0, first.stderr
         assert first.stdout.startswith("randomness of refresh-up.test: key refresh opened at log")
         assert "every share moves, the group key stays" in first.stdout
         figures = wait_for(data, "key_refreshes", 1, 30)
         assert figures["bad_partials"] == 0
-        second = coalition("refresh", "randomness", "--data", str(data), "--json")
+        second = cli("refresh", "randomness", "--data", str(data), "--json")
         assert second.returncode == 0, second.stdout + second.stderr
         doc = json.loads(second.stdout)
         index = int(first.stdout.split("log index ")[1].split(";")[0])

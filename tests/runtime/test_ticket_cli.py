@@ -4,8 +4,6 @@ directory; the committee's own validator accepts it for its holder only; mistake
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from coalition.services.committee_access import module_access
 from coalition.ticket_issuer import IssuedTicket
 from pymosaik.primitives import UNIVERSE, SecretKey, decode
 from pymosaik.tickets import AnyOf, InvalidTicketError, Ticket
+from tests.coalition_cli import cli
 
 BEACON = Path(__file__).parents[2] / "examples" / "coalitions" / "local-beacon.toml"
 
@@ -26,16 +25,6 @@ class _Peer:
 
     def __init__(self, key: SecretKey) -> None:
         self.peer_id, self.network_id = key.peer_id, UNIVERSE
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coalition", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_a_reader_ticket_admits_its_holder_to_the_committee_log(tmp_path: Path) -> None:

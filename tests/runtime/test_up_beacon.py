@@ -7,11 +7,7 @@ sends a sealed request through the shuffle and it lands."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,28 +15,17 @@ import pytest
 
 from coalition.config_file import load_coalition
 from coalition.modules import ModuleKind
-from coalition.runtime.member import START_MEMBER_ENV
 from coalition.services.committee_access import committee_members
 from organisms.compute.private import compute_shuffle
 from organisms.shuffle_service import Shuffle
 from pymosaik.network import Network
 from pymosaik.primitives import PeerId
 from pymosaik.transport import EndpointAddr
+from tests.coalition_cli import start_up, status
 
 BEACON = Path(__file__).parents[2] / "examples" / "coalitions" / "local-beacon.toml"
 
 pytestmark = pytest.mark.slow
-
-
-def status(data: Path) -> dict[str, object]:
-    res = subprocess.run(
-        [sys.executable, "-m", "coalition", "status", "--data", str(data), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return json.loads(res.stdout) if res.stdout.strip() else {}
 
 
 async def _send_through_the_shuffle(bootstrap: str, operator: str) -> str:
@@ -68,14 +53,8 @@ async def _send_through_the_shuffle(bootstrap: str, operator: str) -> str:
 
 def test_up_runs_all_five_services_and_status_shows_the_beacon_round(tmp_path: Path) -> None:
     data = tmp_path / "beacon"
-    env = {k: v for k, v in os.environ.items() if k != START_MEMBER_ENV}
     log = (tmp_path / "up.log").open("w")
-    up = subprocess.Popen(
-        [sys.executable, "-m", "coalition", "up", str(BEACON), "--data", str(data), "--no-anchor"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    up = start_up(BEACON, data, log)
     rows: dict[str, dict[str, object]] = {}
     try:
         deadline = time.monotonic() + 120
