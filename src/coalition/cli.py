@@ -627,13 +627,13 @@ def ticket(
     submits through its intake. Prints the encoded ticket as hex."""
     data_dir = _find_data(data)
     plan = _load_plan(data_dir)
+    here = plan.modules()
     try:
         kind = ModuleKind(module)
     except ValueError:
-        raise BadInputError(
-            f"{module!r} is not a module ({', '.join(plan_modules(plan))})"
-        ) from None
-    if kind.value not in plan_modules(plan):
+        names = ", ".join(k.value for k in here)
+        raise BadInputError(f"{module!r} is not a module ({names})") from None
+    if kind not in here:
         raise BadInputError(f"{plan.instance_name} runs no {kind.value} committee here")
     try:
         which = CommitteeRole(role)
@@ -660,10 +660,6 @@ def ticket(
         out.print_json(json.dumps(doc))
     else:
         out.print(text)
-
-
-def plan_modules(plan: Plan) -> list[str]:
-    return list(dict.fromkeys(p.module for p in plan.processes))
 
 
 @app.command()

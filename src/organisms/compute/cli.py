@@ -115,7 +115,7 @@ def _target(
             raise _BadInputError(str(exc)) from None
         coalition = plan.coalition()
         seats = tuple(p.endpoint() for p in plan.committee(ModuleKind.COMPUTE))
-        extra = tuple(_endpoint(b) for b in bootstrap)
+        extra = tuple(_endpoint(b, coalition) for b in bootstrap)
         network = UniqueId.from_hex(plan.network_id)
         return _Target(coalition, network, seats + extra, PeerId.from_hex(plan.operator_peer_id))
     if file is None:
@@ -132,19 +132,18 @@ def _target(
         who = None if operator is None else PeerId.from_hex(operator)
     except ValueError:
         raise _BadInputError(f"--operator {operator!r}: expected a peer id (64 hex)") from None
-    return _Target(coalition, None, tuple(_endpoint(b) for b in bootstrap), who)
+    return _Target(coalition, None, tuple(_endpoint(b, coalition) for b in bootstrap), who)
 
 
-def _endpoint(text: str) -> EndpointAddr:
-    from pymosaik.primitives import PeerId  # noqa: PLC0415
-    from pymosaik.transport import EndpointAddr  # noqa: PLC0415
+def _endpoint(text: str, coalition: CoalitionConfig) -> EndpointAddr:
+    """``--bootstrap PEER@HOST:PORT`` (the parser ``coalition member run --peer`` uses)."""
+    from coalition.runtime.hosts import parse_peer  # noqa: PLC0415
+    from coalition.runtime.plan import PlanError  # noqa: PLC0415
 
     try:
-        peer, addr = text.split("@", 1)
-        host, port = addr.rsplit(":", 1)
-        return EndpointAddr.of(PeerId.from_hex(peer), (host.strip("[]"), int(port)))
-    except ValueError:
-        raise _BadInputError(f"--bootstrap {text!r}: expected PEER@HOST:PORT") from None
+        return parse_peer(text, coalition).endpoint
+    except PlanError as exc:
+        raise _BadInputError(f"--bootstrap: {exc}") from None
 
 
 @dataclass(frozen=True)

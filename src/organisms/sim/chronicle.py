@@ -60,14 +60,6 @@ class _Chronicle(Committee[ChronicleSignCore]):
     def tail(self) -> bool:
         return self.now >= RUN_S * 1_000
 
-    def faults(self) -> None:
-        """Churn while the run lasts; in the quiet tail every member is back."""
-        if not self.tail():
-            self.churn()
-        else:
-            for member in self.members:
-                self.restart(member)
-
     def operate(self) -> None:
         """The operator appends now and then, until ten seconds before the tail."""
         if self.now < (RUN_S - 10) * 1_000 and self.rng.random() < 0.05:
@@ -88,7 +80,7 @@ class _Chronicle(Committee[ChronicleSignCore]):
         for member in self.members:
             self.boot(member)
         # Started in this order, the periodic events keep it at every shared instant.
-        self.every(STEP_MS, self.faults)
+        self.every(STEP_MS, self.churn_until, RUN_S * 1_000)
         self.every(STEP_MS, self.operate)
         for member in self.members:
             self.every(STEP_MS, self.step, member)

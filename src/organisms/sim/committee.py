@@ -73,5 +73,13 @@ class Committee(Kernel[Member[C]]):
             self.crash(member)
             self.stats["crashes"] += 1
 
+    def churn_until(self, end_ms: int) -> None:
+        """``churn`` until ``end_ms``; after it (the quiet tail) every member comes back."""
+        if self.now < end_ms:
+            self.churn()
+            return
+        for member in self.members:
+            self.restart(member)
+
     def result(self) -> SeedResult:
         return SeedResult.of(self.seed, self.violations, self.stats)

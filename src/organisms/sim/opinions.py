@@ -113,14 +113,6 @@ class _Opinions(Committee[OpinionMemberCore]):
     def tail(self) -> bool:
         return self.now >= RUN_S * 1_000
 
-    def faults(self) -> None:
-        if not self.tail():
-            self.churn()
-        else:
-            for member in self.members:
-                if not member.up:
-                    self.restart(member)
-
     def ask(self) -> None:
         if self.tail():
             return
@@ -169,7 +161,7 @@ class _Opinions(Committee[OpinionMemberCore]):
     def run(self) -> SeedResult:
         for member in self.members:
             self.boot(member)
-        self.every(STEP_MS, self.faults)
+        self.every(STEP_MS, self.churn_until, RUN_S * 1_000)
         self.every(ASK_MS, self.ask)
         for member in self.members:
             self.every(STEP_MS, self.step, member)
